@@ -1,0 +1,27 @@
+# tiny-model-ground-truth. Set-up is two commands: `make check` and `make test`.
+export ONNXRUNTIME_NODE_INSTALL := skip
+NODE_STAMP := node_modules/.package-lock.json
+TMGT := node bin/tmgt.js
+
+.PHONY: check test models convert typecheck bench clean
+
+# npm ci when node_modules is missing or older than the lock file.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+check: $(NODE_STAMP)
+	$(TMGT) check
+
+test: $(NODE_STAMP)
+	npx tsc --noEmit
+	npx vitest run
+
+models: $(NODE_STAMP)
+	$(TMGT) models build llama-tiny
+
+typecheck: $(NODE_STAMP)
+	npx tsc --noEmit
+
+clean:
+	rm -rf .cache reports/*.json reports/*.html reports/*.xml
