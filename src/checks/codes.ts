@@ -1,0 +1,52 @@
+import type { FileCode } from '../formats/types.js';
+
+/**
+ * The verdict catalogue. Codes are stable: never renumbered, never reused. A code is added here when the
+ * harness can emit it, and a test proves every code here is produced (test/codes-coverage.test.ts).
+ */
+export const CODES = {
+  'F-FILE-001': { level: 'L0 file', title: 'unreadable: bad magic, version, header' },
+  'F-FILE-002': { level: 'L0 file', title: 'tensor data out of bounds / file truncated' },
+  'F-FILE-003': { level: 'L0 file', title: 'offsets misaligned, overlapping or out of order' },
+  'F-LAYOUT-CONTRACT-001': { level: 'L2 layout', title: 'element count / shape mismatch' },
+  'F-LAYOUT-CONTRACT-002': { level: 'L2 layout', title: '2-D weight transposed, or lm_head/embedding not [vocab, hidden]' },
+  'F-LAYOUT-CONTRACT-004': { level: 'L2 layout', title: 'byte size differs from what dtype × shape requires' },
+  'F-LAYOUT-CONTRACT-006': { level: 'L2 layout', title: 'name bijection broken: a source tensor has no counterpart, or an unexpected tensor' },
+  'F-DATA-QUALITY-001': { level: 'L3 data quality', title: "density: zero fraction far above the source's" },
+  'F-DATA-QUALITY-002': { level: 'L3 data quality', title: 'NaN or Inf' },
+  'F-LOGITS-001': { level: 'L5 logits', title: 'NaN/Inf in logits' },
+  'F-LOGITS-002': { level: 'L5 logits', title: 'NMSE above bound' },
+  'F-LOGITS-003': { level: 'L5 logits', title: 'KL divergence (mean or p99) above bound' },
+  'F-LOGITS-004': { level: 'L5 logits', title: 'same-top-1 rate below bound (near-ties excluded)' },
+  'F-RUNTIME-001': { level: 'runtime', title: 'converter failed: exit ≠ 0, signal, timeout, no output' },
+  'F-RUNTIME-002': { level: 'runtime', title: 'engine could not load or run the artifact' },
+} as const satisfies Record<string, { level: string; title: string }>;
+
+export type VerdictCode = keyof typeof CODES;
+
+// Every file code a reader can raise must be in the catalogue (a compile error otherwise).
+const fileCodesAreCatalogued: Record<Exclude<FileCode, 'F-FILE-004'>, VerdictCode> = {
+  'F-FILE-001': 'F-FILE-001',
+  'F-FILE-002': 'F-FILE-002',
+  'F-FILE-003': 'F-FILE-003',
+};
+void fileCodesAreCatalogued;
+
+/** One finding. Evidence is typed data (expected vs got, metric values, bounds), never only a string. */
+export interface Verdict {
+  code: VerdictCode;
+  status: 'fail' | 'warn';
+  tensor?: string;
+  message: string;
+  evidence: Record<string, unknown>;
+}
+
+export type SuiteName = 'file' | 'layout' | 'data-quality' | 'logits';
+
+/** One claim about a cell: one suite, and for prompt-level suites one prompt. */
+export interface CheckResult {
+  suite: SuiteName;
+  prompt?: string;
+  status: 'pass' | 'fail';
+  verdicts: Verdict[];
+}

@@ -1,0 +1,47 @@
+import { performance } from 'node:perf_hooks';
+import { FileByteSource } from '../formats/byte-source.js';
+import { readGguf } from '../formats/gguf/reader.js';
+import { argmax, LlamaModel } from '../engine/llama.js';
+import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
+
+function concatRows(rows: Float32Array[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => out.set(r, i * width));
+  return out;
+}
+
+/** The bundled engine as an adapter: load the artifact, run every sequence; a failure is a result, not a throw. */
+export function runBundledEngine(req: EngineRequest): EngineResult {
+  const start = performance.now();
+  const engine = 'bundled';
+  let src: FileByteSource | undefined;
+  try {
+    src = new FileByteSource(req.artifact);
+    const model = new LlamaModel(readGguf(src), src);
+    const vocab = model.hp.vocab;
+    const sequences: EngineSequenceResult[] = req.sequences.map((ids, s) => {
+      const session = model.session(ids.length, req.captureLayers);
+      const rows = ids.map((id) => session.step(id));
+      const greedyIds: number[] = [];
+      if (req.maxNewTokens > 0) {
+        const promptLength = req.promptLengths[s] ?? ids.length;
+        const g = model.session(promptLength + req.maxNewTokens);
+        let last: Float32Array = new Float32Array(0);
+        for (const id of ids.slice(0, promptLength)) last = g.step(id);
+        for (let i = 0; i < req.maxNewTokens; i++) {
+          const next = argmax(last);
+          greedyIds.push(next);
+          if (i + 1 < req.maxNewTokens) last = g.step(next);
+        }
+      }
+      const result: EngineSequenceResult = { ids, logits: concatRows(rows, vocab), vocabSize: vocab, greedyIds };
+      if (req.captureLayers) result.layerOutputs = session.layerOutputs.map((l) => concatRows(l, model.hp.hidden));
+      return result;
+    });
+    return { status: 'ok', engine, sequences, durationMs: performance.now() - start };
+  } catch (e) {
+    return { status: 'failed', engine, message: (e as Error).message, durationMs: performance.now() - start };
+  } finally {
+    src?.close();
+  }
+}

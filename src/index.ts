@@ -1,0 +1,26 @@
+/** Public API of tiny-model-ground-truth: plan and run cells, read model files, convert, run the engine, score. */
+export { CODES, type CheckResult, type Verdict, type VerdictCode } from './checks/codes.js';
+export { checkDataQuality } from './checks/data-quality.js';
+export { checkFile } from './checks/file.js';
+export { checkLayout } from './checks/layout.js';
+export { checkLogits } from './checks/logits.js';
+export { expectedGgufTensors } from './checks/manifest.js';
+export { klPerRow, nmse, sameTop1 } from './checks/metrics.js';
+export { TOLERANCES } from './checks/tolerances.js';
+export { DEFAULT_MATRIX, DEFAULT_PROMPTS } from './config.js';
+export { runConverter, type ConvertRequest, type ConvertResult } from './converters/adapter.js';
+export { MUTANTS, type Mutant } from './converters/mutants.js';
+export { convertCheckpoint } from './converters/reference.js';
+export { parseTarget, TARGETS, type Target, type TargetId } from './converters/targets.js';
+export { LlamaModel } from './engine/llama.js';
+export { runBundledEngine } from './engines/bundled.js';
+export { BufferByteSource, FileByteSource, type ByteSource } from './formats/byte-source.js';
+export { readGguf } from './formats/gguf/reader.js';
+export { readSafetensors } from './formats/safetensors/reader.js';
+export type { ModelFile, TensorEntry } from './formats/types.js';
+export { runCell, type Cell, type CellResult } from './matrix/run.js';
+export { oracleRecords } from './oracle/records.js';
+export { consoleLines, parityReport, type ParityReport } from './report/parity.js';
+export { buildModel } from './zoo/build.js';
+export { loadCheckpoint } from './zoo/checkpoint.js';
+export { findModelSpec, listModelSpecs } from './zoo/specs.js';

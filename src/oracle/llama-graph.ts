@@ -1,0 +1,210 @@
+/**
+ * ONNX float32 graph for a LLaMA-family (llama, qwen2) HF checkpoint, built from primitive ai.onnx ops only
+ * (opset 18), following the Hugging Face eager forward (`LlamaForCausalLM` / `Qwen2ForCausalLM`):
+ *
+ *   h = embed[ids]
+ *   per layer: h += o_proj(attn(rope(q_proj(rms(h))), rope(k_proj(rms(h))), v_proj(rms(h))))
+ *              h += down(silu(gate(rms(h))) * up(rms(h)))            → graph output `hidden.{i}`
+ *   logits = rms(h) @ (lm_head or embed)^T                            → graph output `logits`
+ *
+ * RMSNorm: x / sqrt(mean(x²) + eps) * w. RoPE: HF rotate_half (split halves), cos/sin tables computed in float32
+ * the way HF's LlamaRotaryEmbedding does. GQA: query head h reads kv head h // n_rep. Attention: softmax(q kᵀ / √hd
+ * + causal mask) v with the mask an additive [maxPos, maxPos] initializer (0 on/below the diagonal, float32 min above).
+ */
+import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
+import { headDim, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
+
+export interface LlamaGraphOptions {
+  /** Longest sequence the graph accepts (size of the RoPE tables and the causal mask). */
+  maxPositions: number;
+}
+
+/** Most negative finite float32, the value HF uses for masked attention scores. */
+const F32_MIN = -3.4028234663852886e38;
+
+/**
+ * RoPE cos/sin tables [maxPositions, headDim] exactly as HF computes them in float32:
+ * inv_freq = 1 / base^(arange(0, d, 2).float() / d); freqs = pos * inv_freq; emb = cat(freqs, freqs).
+ */
+export function hfRopeTables(theta: number, dim: number, maxPositions: number): { cos: Float32Array; sin: Float32Array } {
+  const half = dim / 2;
+  const f = Math.fround;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const exponent = f(f(2 * i) / dim);
+    invFreq[i] = f(1 / f(Math.pow(f(theta), exponent)));
+  }
+  const cos = new Float32Array(maxPositions * dim);
+  const sin = new Float32Array(maxPositions * dim);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = f(p * (invFreq[i] as number));
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      cos[p * dim + i] = c;
+      cos[p * dim + half + i] = c;
+      sin[p * dim + i] = s;
+      sin[p * dim + half + i] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/** [rows, cols] row-major → [cols, rows] row-major. */
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c] as number;
+  }
+  return out;
+}
+
+export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint8Array {
+  const cfg = ckpt.config;
+  const V = cfg.vocab_size;
+  const H = cfg.hidden_size;
+  const L = cfg.num_hidden_layers;
+  const nH = cfg.num_attention_heads;
+  const nKV = cfg.num_key_value_heads;
+  const hd = headDim(cfg);
+  const ffn = cfg.intermediate_size;
+  const maxPos = opts.maxPositions;
+  if (!Number.isInteger(hd) || hd <= 0 || hd % 2 !== 0) throw new Error(`head_dim must be a positive even integer, got ${hd}`);
+  if (nH % nKV !== 0) throw new Error(`num_attention_heads ${nH} is not a multiple of num_key_value_heads ${nKV}`);
+  if (!Number.isInteger(maxPos) || maxPos < 1) throw new Error(`maxPositions must be a positive integer, got ${maxPos}`);
+  const nRep = nH / nKV;
+
+  const used = new Set<string>();
+  const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
+    const t = ckpt.tensors.get(name);
+    if (t === undefined) throw new Error(`checkpoint is missing tensor '${name}'`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
+    }
+    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
+    used.add(name);
+    return t;
+  };
+  const optionalTensor = (name: string, shape: readonly number[]): CheckpointTensor | undefined =>
+    ckpt.tensors.has(name) ? tensor(name, shape) : undefined;
+
+  const g = new GraphBuilder('llama_oracle');
+
+  // ---- constants -------------------------------------------------------------------------------
+  const cZero1 = g.initI64('c_zero_1', [1], [0]);
+  const cZero2 = g.initI64('c_zero_2', [2], [0, 0]);
+  const cAxis0 = g.initI64('c_axis_0', [1], [0]);
+  const cAxes01 = g.initI64('c_axes_01', [2], [0, 1]);
+  const cAxisLast = g.initI64('c_axis_last', [1], [-1]);
+  const cAxis3 = g.initI64('c_axis_3', [1], [3]);
+  const cHalf = g.initI64('c_half', [1], [hd / 2]);
+  const cHd = g.initI64('c_hd', [1], [hd]);
+  const cTwo = g.initF32('c_two', [], new Float32Array([2]));
+  const cEps = g.initF32('c_eps', [], new Float32Array([cfg.rms_norm_eps]));
+  const cScale = g.initF32('c_scale', [], new Float32Array([1 / Math.sqrt(hd)]));
+  const shapeQ = g.initI64('c_shape_q', [4], [1, -1, nH, hd]);
+  const shapeKV = g.initI64('c_shape_kv', [4], [1, -1, nKV, hd]);
+  const shapeAttnOut = g.initI64('c_shape_attn_out', [3], [1, -1, nH * hd]);
+  const kvIndex = g.initI64(
+    'c_kv_head_of_q_head',
+    [nH],
+    Array.from({ length: nH }, (_, h) => Math.floor(h / nRep)),
+  );
+
+  const rope = hfRopeTables(cfg.rope_theta, hd, maxPos);
+  const cosTable = g.initF32('rope_cos', [maxPos, hd], rope.cos);
+  const sinTable = g.initF32('rope_sin', [maxPos, hd], rope.sin);
+
+  const maskData = new Float32Array(maxPos * maxPos);
+  for (let i = 0; i < maxPos; i++) for (let j = i + 1; j < maxPos; j++) maskData[i * maxPos + j] = F32_MIN;
+  const maskTable = g.initF32('causal_mask', [maxPos, maxPos], maskData);
+
+  // ---- input and run-time length ---------------------------------------------------------------
+  const ids = g.input('input_ids', TensorDataType.INT64, [1, 'T']);
+  const tLen = g.op1('Shape', [ids], { start: attr.int(1), end: attr.int(2) }, { output: 'seq_len' }); // [T]
+  const tt = g.op1('Concat', [tLen, tLen], { axis: attr.int(0) }, { output: 'seq_len_2' }); // [T, T]
+  const cos = g.op1('Slice', [cosTable, cZero1, tLen, cAxis0], {}, { output: 'cos_T' }); // [T, hd]
+  const sin = g.op1('Slice', [sinTable, cZero1, tLen, cAxis0], {}, { output: 'sin_T' }); // [T, hd]
+  const mask = g.op1('Slice', [maskTable, cZero2, tt, cAxes01], {}, { output: 'mask_TT' }); // [T, T]
+
+  // ---- helpers ---------------------------------------------------------------------------------
+  const weightT = (name: string, out: number, inp: number): string =>
+    g.initF32(`${name}.T`, [inp, out], transpose2d(tensor(name, [out, inp]).data, out, inp));
+
+  /** x @ Wᵀ (+ b). Biases are read only for the attention projections (qwen2 q/k/v, llama attention_bias). */
+  const linear = (x: string, prefix: string, out: number, inp: number, biasAllowed: boolean): string => {
+    let y = g.op1('MatMul', [x, weightT(`${prefix}.weight`, out, inp)]);
+    const b = biasAllowed ? optionalTensor(`${prefix}.bias`, [out]) : undefined;
+    if (b !== undefined) y = g.op1('Add', [y, g.initF32(`${prefix}.bias`, [out], b.data)]);
+    return y;
+  };
+
+  const rmsNorm = (x: string, weightName: string, output?: string): string => {
+    const w = g.initF32(weightName, [H], tensor(weightName, [H]).data);
+    const sq = g.op1('Pow', [x, cTwo]);
+    const mean = g.op1('ReduceMean', [sq, cAxisLast], { keepdims: attr.int(1) });
+    const denom = g.op1('Sqrt', [g.op1('Add', [mean, cEps])]);
+    const normed = g.op1('Div', [x, denom]);
+    return g.op1('Mul', [normed, w], {}, output !== undefined ? { output } : {});
+  };
+
+  /** HF apply_rotary_pos_emb on [1, heads, T, hd]: x*cos + rotate_half(x)*sin, rotate_half = cat(-x2, x1). */
+  const applyRope = (x: string): string => {
+    const x1 = g.op1('Slice', [x, cZero1, cHalf, cAxis3]);
+    const x2 = g.op1('Slice', [x, cHalf, cHd, cAxis3]);
+    const rotated = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: attr.int(-1) });
+    return g.op1('Add', [g.op1('Mul', [x, cos]), g.op1('Mul', [rotated, sin])]);
+  };
+
+  const toHeads = (x: string, shape: string): string =>
+    g.op1('Transpose', [g.op1('Reshape', [x, shape])], { perm: attr.ints([0, 2, 1, 3]) });
+
+  // ---- embedding -------------------------------------------------------------------------------
+  const embed = tensor('model.embed_tokens.weight', [V, H]);
+  const embedInit = g.initF32('model.embed_tokens.weight', [V, H], embed.data);
+  let h = g.op1('Gather', [embedInit, ids], { axis: attr.int(0) }); // [1, T, H]
+
+  // ---- decoder blocks --------------------------------------------------------------------------
+  for (let i = 0; i < L; i++) {
+    const p = `model.layers.${i}`;
+    const xn = rmsNorm(h, `${p}.input_layernorm.weight`);
+    const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, true), shapeQ)); // [1, nH, T, hd]
+    const k = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, true), shapeKV)); // [1, nKV, T, hd]
+    const v = toHeads(linear(xn, `${p}.self_attn.v_proj`, nKV * hd, H, true), shapeKV);
+    // repeat_kv: query head h uses kv head h // n_rep
+    const kRep = nRep === 1 ? k : g.op1('Gather', [k, kvIndex], { axis: attr.int(1) });
+    const vRep = nRep === 1 ? v : g.op1('Gather', [v, kvIndex], { axis: attr.int(1) });
+    const kT = g.op1('Transpose', [kRep], { perm: attr.ints([0, 1, 3, 2]) });
+    const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [q, kT]), cScale]), mask]); // [1, nH, T, T]
+    const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
+    const ctx = g.op1('MatMul', [probs, vRep]); // [1, nH, T, hd]
+    const merged = g.op1('Reshape', [g.op1('Transpose', [ctx], { perm: attr.ints([0, 2, 1, 3]) }), shapeAttnOut]);
+    const attnOut = linear(merged, `${p}.self_attn.o_proj`, H, nH * hd, true);
+    h = g.op1('Add', [h, attnOut], {}, { output: `residual_attn.${i}` });
+
+    const xn2 = rmsNorm(h, `${p}.post_attention_layernorm.weight`);
+    const gate = linear(xn2, `${p}.mlp.gate_proj`, ffn, H, false);
+    const up = linear(xn2, `${p}.mlp.up_proj`, ffn, H, false);
+    const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
+    const mlpOut = linear(act, `${p}.mlp.down_proj`, H, ffn, false);
+    h = g.op1('Add', [h, mlpOut], {}, { output: `hidden.${i}` });
+    g.output(h, TensorDataType.FLOAT, [1, 'T', H]);
+  }
+
+  // ---- head ------------------------------------------------------------------------------------
+  const final = rmsNorm(h, 'model.norm.weight', 'final_norm');
+  const head = ckpt.tensors.has('lm_head.weight') ? tensor('lm_head.weight', [V, H]) : undefined;
+  if (head === undefined && !cfg.tie_word_embeddings) {
+    throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
+  }
+  const headT = g.initF32('lm_head.T', [H, V], transpose2d((head ?? embed).data, V, H));
+  const logits = g.op1('MatMul', [final, headT], {}, { output: 'logits' });
+  g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
+
+  // Refuse checkpoints with parameters this graph would silently ignore.
+  const ignored = [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !n.endsWith('.rotary_emb.inv_freq'));
+  if (ignored.length > 0) throw new Error(`checkpoint tensors not used by the llama graph: ${ignored.slice(0, 8).join(', ')}`);
+
+  return g.toBytes();
+}

@@ -1,0 +1,54 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cachedDir, sha256, sha256File } from '../cache.js';
+import { loadCheckpoint } from '../zoo/checkpoint.js';
+import { onnxRuntimeVersion, runOracle, type OracleRecord } from './run.js';
+
+/** Bump when the graph builder or record layout changes, so cached oracles are recomputed. */
+const ORACLE_VERSION = 1;
+
+function f32(buf: Buffer): Float32Array {
+  const copy = new Uint8Array(buf.byteLength);
+  copy.set(buf);
+  return new Float32Array(copy.buffer);
+}
+
+const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * The oracle records of a checkpoint for these prompts, from the content-addressed cache: keyed by the
+ * checkpoint's bytes, the onnxruntime version and the prompts, so a warm run never recomputes them.
+ */
+export async function oracleRecords(sourceDir: string, prompts: number[][], maxNewTokens: number): Promise<OracleRecord[]> {
+  const key = sha256(
+    JSON.stringify({
+      ORACLE_VERSION,
+      ort: onnxRuntimeVersion(),
+      model: sha256File(join(sourceDir, 'model.safetensors')),
+      config: sha256File(join(sourceDir, 'config.json')),
+      prompts,
+      maxNewTokens,
+    }),
+  ).slice(0, 24);
+  const dir = await cachedDir('oracles', key, async (tmp) => {
+    const records = await runOracle(loadCheckpoint(sourceDir), prompts, { maxNewTokens });
+    records.forEach((r, i) => {
+      writeFileSync(join(tmp, `logits-${i}.f32`), bytes(r.logits));
+      r.layerOutputs.forEach((l, j) => writeFileSync(join(tmp, `layer-${i}-${j}.f32`), bytes(l)));
+    });
+    const meta = records.map((r) => ({ promptIds: r.promptIds, ids: r.ids, greedyIds: r.greedyIds, vocabSize: r.vocabSize, hiddenSize: r.hiddenSize, layers: r.layerOutputs.length }));
+    writeFileSync(join(tmp, 'records.json'), JSON.stringify({ onnxruntime: onnxRuntimeVersion(), records: meta }, null, 1));
+  });
+  const meta = JSON.parse(readFileSync(join(dir, 'records.json'), 'utf8')) as {
+    records: { promptIds: number[]; ids: number[]; greedyIds: number[]; vocabSize: number; hiddenSize: number; layers: number }[];
+  };
+  return meta.records.map((m, i) => ({
+    promptIds: m.promptIds,
+    ids: m.ids,
+    greedyIds: m.greedyIds,
+    vocabSize: m.vocabSize,
+    hiddenSize: m.hiddenSize,
+    logits: f32(readFileSync(join(dir, `logits-${i}.f32`))),
+    layerOutputs: Array.from({ length: m.layers }, (_, j) => f32(readFileSync(join(dir, `layer-${i}-${j}.f32`)))),
+  }));
+}

@@ -1,0 +1,46 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { HfConfig } from './types.js';
+
+/** How seeded weights are drawn: normals with these scales (weights: gain / sqrt(fan_in)). */
+export interface SeededInit {
+  seed: number;
+  embedStd: number;
+  weightGain: number;
+  normStd: number;
+}
+
+/** A zoo entry: either built from a spec (config + init) or a checkpoint directory the user already has. */
+export type ModelSpec =
+  | { name: string; description: string; arch: 'llama'; kind: 'seeded'; config: HfConfig; init: SeededInit }
+  | { name: string; description: string; arch: 'llama'; kind: 'checkpoint'; dir: string };
+
+export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
+export const MODELS_DIR = join(REPO_ROOT, 'models');
+export const TOKENIZER_PATH = join(MODELS_DIR, 'tokenizer.json');
+export const CORPUS_PATH = join(MODELS_DIR, 'corpus.txt');
+
+export function listModelSpecs(dir = MODELS_DIR): ModelSpec[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'tokenizer.json')
+    .sort()
+    .map((f) => parseSpec(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>, f));
+}
+
+function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
+  const name = raw['name'];
+  if (typeof name !== 'string') throw new UsageError(`models/${file}: "name" must be a string`);
+  const description = typeof raw['description'] === 'string' ? raw['description'] : '';
+  if (raw['arch'] !== 'llama') throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported yet (llama)`);
+  if (typeof raw['dir'] === 'string') return { name, description, arch: 'llama', kind: 'checkpoint', dir: raw['dir'] };
+  return { name, description, arch: 'llama', kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
+}
+
+export function findModelSpec(name: string): ModelSpec {
+  const specs = listModelSpecs();
+  const spec = specs.find((s) => s.name === name);
+  if (!spec) throw new UsageError(`unknown model '${name}' (known: ${specs.map((s) => s.name).join(', ')})`);
+  return spec;
+}

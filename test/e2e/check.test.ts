@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import type { ParityReport } from '../../src/report/parity.js';
+
+const BIN = new URL('../../bin/tmgt.js', import.meta.url).pathname;
+
+async function tmgt(args: string[]) {
+  const reportDir = mkdtempSync(join(tmpdir(), 'tmgt-e2e-'));
+  const r = await execa(process.execPath, [BIN, ...args, '--report-dir', reportDir], { reject: false, stdin: 'ignore' });
+  const lines = r.stdout.trim().split('\n');
+  return { ...r, lines, reportDir };
+}
+
+// llama-tiny: vocab 384 × hidden 96.
+const N = 384 * 96;
+
+describe('tmgt check (end to end, real subprocesses)', () => {
+  it('passes the reference converter on the default matrix and writes parity.json', async () => {
+    const r = await tmgt(['check']);
+    expect(r.stderr).not.toContain('internal error');
+    const last = r.lines.at(-1) ?? '';
+    const m = /^parity: (\d+)\/(\d+) checks passing$/.exec(last);
+    expect(m, `${r.stdout}\n${r.stderr}`).not.toBeNull();
+    expect(m?.[1]).toBe(m?.[2]);
+    expect(Number(m?.[2])).toBeGreaterThanOrEqual(6);
+    expect(r.exitCode).toBe(0);
+    const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
+    expect(report.schemaVersion).toBe(1);
+    expect(report.cells.map((c) => c.target)).toEqual(['gguf/f32', 'gguf/q8_0']);
+    expect(report.summary).toEqual({ checks: Number(m?.[2]), passed: Number(m?.[2]), failed: 0 });
+    for (const cell of report.cells) expect(new Set(cell.checks.map((c) => c.suite))).toEqual(new Set(['file', 'layout', 'data-quality', 'logits']));
+  });
+
+  it('kills mutant:lm-head-int8-as-f32 with F-LAYOUT-CONTRACT-001 naming the lm_head tensor', async () => {
+    const r = await tmgt(['check', '--models', 'llama-tiny', '--targets', 'gguf/q8_0', '--converter', 'mutant:lm-head-int8-as-f32']);
+    expect(r.exitCode).toBe(1);
+    expect(r.lines).toContain(`error: F-LAYOUT-CONTRACT-001 Tensor 'output.weight': Shape mismatch: got ${N / 4 + 1}, expected ${N}`);
+    expect(r.lines.at(-1)).toMatch(/^parity: \d+\/\d+ checks passing$/);
+  });
+
+  it('kills mutant:lm-head-zeros with F-DATA-QUALITY-001 naming the lm_head tensor', async () => {
+    const r = await tmgt(['check', '--models', 'llama-tiny', '--targets', 'gguf/q8_0', '--converter', 'mutant:lm-head-zeros']);
+    expect(r.exitCode).toBe(1);
+    expect(r.lines.some((l) => l.startsWith("error: F-DATA-QUALITY-001 Tensor 'output.weight': 100.0% zeros"))).toBe(true);
+  });
+
+  it('exits 2 with a one-line explanation for a bad flag', async () => {
+    for (const args of [['check', '--targets', 'gguf/nope'], ['check', '--models', 'nope'], ['check', '--frobnicate'], ['check', '--converter', 'mutant:nope']]) {
+      const r = await tmgt(args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^tmgt: /);
+    }
+  });
+});
