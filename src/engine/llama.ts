@@ -1,3 +1,4 @@
+import { dotQ8Activations, Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { dequantize, dotRow, TYPE_INFO } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
@@ -130,6 +131,11 @@ export class LlamaModel {
 }
 
 function matvec(w: Weight, x: Float32Array, out: Float32Array): void {
+  if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
+    const a = quantizeActivationsQ8(x);
+    for (let r = 0; r < w.rows; r++) out[r] = dotQ8Activations(w.dtype, w.bytes, r * w.rowBytes, a, w.cols);
+    return;
+  }
   for (let r = 0; r < w.rows; r++) out[r] = dotRow(w.dtype, w.bytes, r * w.rowBytes, x, w.cols);
 }
 
