@@ -49,4 +49,6 @@ export interface CheckResult {
   prompt?: string;
   status: 'pass' | 'fail';
   verdicts: Verdict[];
+  /** The measured values behind the claim, pass or fail (for calibration and reports). */
+  metrics?: Record<string, number>;
 }

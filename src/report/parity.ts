@@ -32,7 +32,7 @@ export function consoleLines(report: ParityReport): string[] {
     for (const check of cell.checks) {
       for (const v of check.verdicts) {
         if (v.status !== 'fail') continue;
-        const where = v.tensor !== undefined ? `Tensor '${v.tensor}'` : `${cell.model} ${cell.target} ${check.suite}`;
+        const where = v.tensor !== undefined ? `Tensor '${v.tensor}'` : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
         lines.push(`error: ${v.code} ${where}: ${v.message}`);
       }
     }

@@ -401,7 +401,7 @@ describe('malformed files become issues, never exceptions', () => {
     const base = smallModel();
     const cases: [string, (m: ReturnType<typeof smallModel>) => void, RegExp][] = [
       ['duplicate key', (m) => m.kvs.push({ key: 'test.u8', type: 'u8', value: 1 }), /duplicate metadata key 'test.u8'/],
-      ['duplicate tensor', (m) => m.tensors.push({ ...(m.tensors[1] as GgufTensorIn) }), /'b.weight': duplicate tensor name/],
+      ['duplicate tensor', (m) => m.tensors.push({ ...(m.tensors[1] as GgufTensorIn) }), /b.weight: duplicate tensor name/],
       ['bool 2', (m) => m.kvs.push({ key: 'x.flag', type: 'bool', value: 2 }), /bool byte is 2/],
       ['alignment type', (m) => m.kvs.push({ key: 'general.alignment', type: 'u64', value: 32 }), /must be of type UINT32, got u64/],
       ['alignment value', (m) => m.kvs.push({ key: 'general.alignment', type: 'u32', value: 48 }), /48 is not a power of two/],
@@ -412,7 +412,7 @@ describe('malformed files become issues, never exceptions', () => {
       mutate(m);
       const f = read(encodeGguf(m));
       expect(codes(f), label).toContain('F-FILE-001');
-      expect(f.issues.map((i) => i.message).join('\n'), label).toMatch(message);
+      expect(f.issues.map((i) => `${i.tensor ?? ''}: ${i.message}`).join('\n'), label).toMatch(message);
       expect(f.issues.every((i) => !i.fatal), label).toBe(true);
     }
     const fiveDims = read(encodeGguf({ kvs: [], tensors: [{ name: 't', shape: [1, 1, 1, 1, 32], dtype: 'F32', data: new Uint8Array(128) }] }));

@@ -334,7 +334,7 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
     const { name, ne, type, offset } = info;
     const at = { tensor: name };
     const flag = (code: FileCode, message: string, evidence: Record<string, unknown>): void => {
-      p.issues.push(issue(code, `tensor '${name}': ${message}`, false, { ...at, evidence }));
+      p.issues.push(issue(code, message, false, { ...at, evidence }));
     };
     let usable = true;
     if (info.nameBytes > MAX_NAME_BYTES) {
