@@ -13,9 +13,13 @@ $(NODE_STAMP): package.json package-lock.json
 check: $(NODE_STAMP)
 	$(TMGT) check
 
+# The last line, `tests: N passed, M failed`, is the plain summary CI reads.
 test: $(NODE_STAMP)
 	npx tsc --noEmit
-	npx vitest run
+	@mkdir -p reports
+	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/vitest.json; status=$$?; \
+	  node -e 'const r=require("./reports/vitest.json");console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
+	  exit $$status
 
 models: $(NODE_STAMP)
 	$(TMGT) models build llama-tiny
