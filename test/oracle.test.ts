@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runOracle, onnxRuntimeVersion, type OracleRecord } from '../src/oracle/run.js';
 import { GraphBuilder, TensorDataType, attr } from '../src/oracle/onnx-proto.js';
-import type { Checkpoint, CheckpointTensor, HfConfig } from '../src/zoo/types.js';
+import type { Checkpoint, CheckpointTensor, HfConfig, LlamaHfConfig } from '../src/zoo/types.js';
 import { forwardF64Detailed } from './reference/llama-f64.js';
 
 // ---- tiny seeded PRNG (mulberry32 + Box–Muller), private to this test ----------------------------
@@ -162,7 +162,7 @@ function greedyF64(ckpt: Checkpoint, prompt: number[], n: number): number[] {
 
 /** llama.cpp's LlamaModel.permute (HF split-halves rows → GGUF interleaved rows) on every q/k projection. */
 function permuteQK(ckpt: Checkpoint): Checkpoint {
-  const c = ckpt.config;
+  const c = ckpt.config as LlamaHfConfig;
   const hd = c.hidden_size / c.num_attention_heads;
   const tensors = new Map(ckpt.tensors);
   for (const [name, t] of ckpt.tensors) {
@@ -195,7 +195,7 @@ describe.each([
   });
 
   it('records have the documented shapes', () => {
-    const { vocab_size: V, hidden_size: H, num_hidden_layers: L } = ckpt.config;
+    const { vocab_size: V, hidden_size: H, num_hidden_layers: L } = ckpt.config as LlamaHfConfig;
     for (const [i, r] of records.entries()) {
       expect(r.promptIds).toEqual(PROMPTS[i]);
       expect(r.greedyIds).toHaveLength(MAX_NEW);
@@ -214,7 +214,7 @@ describe.each([
   });
 
   it('logits and layer outputs match float64 at every position; greedy ids match', () => {
-    const { vocab_size: V, hidden_size: H } = ckpt.config;
+    const { vocab_size: V, hidden_size: H } = ckpt.config as LlamaHfConfig;
     let worstLogits = 0;
     let worstHidden = 0;
     for (const [i, r] of records.entries()) {

@@ -1,6 +1,6 @@
 import { quantize } from '../formats/codecs/index.js';
 import type { VerdictCode } from '../checks/codes.js';
-import type { Checkpoint } from '../zoo/types.js';
+import { commonDims, type Checkpoint } from '../zoo/types.js';
 import type { GgufPlan, PlannedTensor } from './reference.js';
 
 /** A mutant converter: the reference converter plus one real bug, with the verdict(s) that must kill it. */
@@ -80,7 +80,7 @@ export const MUTANTS: readonly Mutant[] = [
     grounding: 'paiml/realizar#44: 9 of 24 layers kept; paiml/aprender PR 2564',
     expected: ['F-LAYOUT-CONTRACT-006', 'F-RUNTIME-002'],
     mutate(plan, ckpt) {
-      const last = `blk.${ckpt.config.num_hidden_layers - 1}.`;
+      const last = `blk.${commonDims(ckpt.config).layers - 1}.`;
       plan.tensors = plan.tensors.filter((t) => !t.name.startsWith(last));
     },
   },

@@ -3,7 +3,7 @@ import { writeGgufFile, type GgufKv } from '../formats/gguf/writer.js';
 import type { DType } from '../formats/types.js';
 import { loadCheckpoint } from '../zoo/checkpoint.js';
 import { HfTokenizer, tokenizerTable } from '../zoo/tokenizer.js';
-import { headDim, type Checkpoint } from '../zoo/types.js';
+import { headDim, isGpt2, type Checkpoint } from '../zoo/types.js';
 import { llamaGgufName, permuteQk } from './llama-gguf-names.js';
 import type { Target } from './targets.js';
 
@@ -41,6 +41,7 @@ function kv(key: string, type: GgufKv['type'], value: unknown, itemType?: GgufKv
 /** Plan a llama-architecture GGUF exactly as llama.cpp's convert_hf_to_gguf.py would write it. */
 export function planLlamaGguf(ckpt: Checkpoint, sourceDir: string, target: Target): GgufPlan {
   const c = ckpt.config;
+  if (isGpt2(c)) throw new Error('planLlamaGguf: gpt2 checkpoints are not supported by this converter yet');
   const hd = headDim(c);
   const tok = tokenizerTable(HfTokenizer.fromDir(sourceDir).json, c.vocab_size, c.bos_token_id, c.eos_token_id);
   const arch = 'llama';

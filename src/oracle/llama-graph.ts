@@ -12,7 +12,7 @@
  * + causal mask) v with the mask an additive [maxPos, maxPos] initializer (0 on/below the diagonal, float32 min above).
  */
 import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
-import { headDim, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
+import { headDim, isGpt2, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
 
 export interface LlamaGraphOptions {
   /** Longest sequence the graph accepts (size of the RoPE tables and the causal mask). */
@@ -62,6 +62,7 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
 
 export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint8Array {
   const cfg = ckpt.config;
+  if (isGpt2(cfg)) throw new Error('buildLlamaGraph: a gpt2 checkpoint needs the GPT-2 graph');
   const V = cfg.vocab_size;
   const H = cfg.hidden_size;
   const L = cfg.num_hidden_layers;

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { buildLlamaGraph } from './llama-graph.js';
-import type { Checkpoint } from '../zoo/types.js';
+import { commonDims, type Checkpoint } from '../zoo/types.js';
 
 export interface OracleRecord {
   promptIds: number[];
@@ -43,10 +43,7 @@ function argmaxRow(data: Float32Array, row: number, width: number): number {
 }
 
 export async function runOracle(ckpt: Checkpoint, prompts: number[][], opts: OracleOptions): Promise<OracleRecord[]> {
-  const cfg = ckpt.config;
-  const V = cfg.vocab_size;
-  const H = cfg.hidden_size;
-  const L = cfg.num_hidden_layers;
+  const { vocab: V, hidden: H, layers: L } = commonDims(ckpt.config);
   const maxNew = opts.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   for (const [pi, p] of prompts.entries()) {

@@ -1,27 +1,33 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { cachedDir, sha256 } from '../cache.js';
 import { HarnessError } from '../errors.js';
 import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
-import { llamaTensorShapes } from './checkpoint.js';
+import { hfTensorShapes, loadCheckpoint } from './checkpoint.js';
 import { Prng, seedFor } from './prng.js';
-import { TOKENIZER_PATH, type ModelSpec, type SeededInit } from './specs.js';
-import type { Checkpoint, CheckpointTensor, HfConfig } from './types.js';
+import { MODELS_DIR, TOKENIZER_PATH, type ModelSpec, type SeededInit } from './specs.js';
+import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from './types.js';
 
 /** Bump when the build recipe changes, so cached checkpoints are rebuilt. */
 const BUILD_VERSION = 1;
 
-/** Seeded weights: embeddings N(0, embedStd), matrices N(0, gain/√fan_in), norm gains 1 + N(0, normStd), biases N(0, 0.02). */
+const EMBEDDINGS = new Set(['model.embed_tokens.weight', 'lm_head.weight', 'wte.weight', 'wpe.weight']);
+
+/**
+ * Seeded weights: embeddings N(0, embedStd), matrices N(0, gain/√fan_in), norm gains 1 + N(0, normStd),
+ * biases N(0, 0.02). Fan-in is dim 1 of an HF Linear [out, in] and dim 0 of a GPT-2 Conv1D [in, out].
+ */
 export function seededCheckpoint(config: HfConfig, init: SeededInit): Checkpoint {
   const tensors = new Map<string, CheckpointTensor>();
-  for (const [name, shape] of llamaTensorShapes(config)) {
+  for (const [name, shape] of hfTensorShapes(config)) {
     const rng = new Prng(seedFor(init.seed, name));
     const count = shape.reduce((a, b) => a * b, 1);
+    const fanIn = (isGpt2(config) ? shape[0] : shape[1]) ?? 1;
     let data: Float32Array;
-    if (name.endsWith('norm.weight')) data = rng.normals(count, init.normStd, 1);
+    if (/(norm|ln_\d|ln_f)\.weight$/.test(name)) data = rng.normals(count, init.normStd, 1);
     else if (name.endsWith('.bias')) data = rng.normals(count, 0.02);
-    else if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') data = rng.normals(count, init.embedStd);
-    else data = rng.normals(count, init.weightGain / Math.sqrt(shape[1] ?? 1));
+    else if (EMBEDDINGS.has(name)) data = rng.normals(count, init.embedStd);
+    else data = rng.normals(count, init.weightGain / Math.sqrt(fanIn));
     tensors.set(name, { shape, data });
   }
   return { config, tensors };
@@ -40,7 +46,7 @@ export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath 
   const name = (id: number) => json.added_tokens.find((t) => t.id === id)?.content ?? null;
   writeFileSync(
     join(dir, 'tokenizer_config.json'),
-    JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: name(ckpt.config.bos_token_id), eos_token: name(ckpt.config.eos_token_id), add_bos_token: false, add_prefix_space: false, model_max_length: ckpt.config.max_position_embeddings }, null, 2) + '\n',
+    JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: name(ckpt.config.bos_token_id), eos_token: name(ckpt.config.eos_token_id), add_bos_token: false, add_prefix_space: false, model_max_length: commonDims(ckpt.config).maxPositions }, null, 2) + '\n',
   );
 }
 
@@ -50,6 +56,15 @@ export async function buildModel(spec: ModelSpec): Promise<string> {
     if (!existsSync(join(spec.dir, 'config.json'))) throw new HarnessError('E-CHECKPOINT', `model '${spec.name}': ${spec.dir} has no config.json`);
     return spec.dir;
   }
-  const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, init: spec.init, tokenizer: sha256(readFileSync(TOKENIZER_PATH)) })).slice(0, 16);
+  const tokenizer = sha256(readFileSync(TOKENIZER_PATH));
+  if (spec.kind === 'trained') {
+    const weights = join(MODELS_DIR, spec.weights);
+    const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, weights: sha256(readFileSync(weights)), tokenizer })).slice(0, 16);
+    return cachedDir('models', `${spec.name}-${key}`, (dir) => {
+      const ckpt = loadCheckpoint(dirname(weights), { config: spec.config, weightsFile: basename(weights) });
+      writeCheckpointDir(dir, ckpt);
+    });
+  }
+  const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, init: spec.init, tokenizer })).slice(0, 16);
   return cachedDir('models', `${spec.name}-${key}`, (dir) => writeCheckpointDir(dir, seededCheckpoint(spec.config, spec.init)));
 }

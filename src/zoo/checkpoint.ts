@@ -4,12 +4,46 @@ import { HarnessError } from '../errors.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { dequantize } from '../formats/codecs/index.js';
 import { readSafetensors } from '../formats/safetensors/reader.js';
-import type { Checkpoint, CheckpointTensor, HfConfig } from './types.js';
+import { commonDims, hasQkvBias, headDim, isGpt2, type Checkpoint, type CheckpointTensor, type Gpt2HfConfig, type HfConfig, type LlamaHfConfig } from './types.js';
 
-/** HF tensor names of a LLaMA-family checkpoint, in a stable order (the expected-tensor manifest builds on it). */
-export function llamaTensorShapes(config: HfConfig): Map<string, number[]> {
+/** HF tensor names and shapes of a checkpoint of any zoo architecture, in a stable order. */
+export function hfTensorShapes(config: HfConfig): Map<string, number[]> {
+  return isGpt2(config) ? gpt2TensorShapes(config) : llamaTensorShapes(config);
+}
+
+/**
+ * GPT-2 (`GPT2LMHeadModel` safetensors names, no `transformer.` prefix). Conv1D weights are stored
+ * [in, out]: c_attn [n_embd, 3·n_embd], c_fc [n_embd, n_inner], mlp.c_proj [n_inner, n_embd].
+ */
+export function gpt2TensorShapes(config: Gpt2HfConfig): Map<string, number[]> {
+  const d = commonDims(config);
+  const shapes = new Map<string, number[]>();
+  shapes.set('wte.weight', [d.vocab, d.hidden]);
+  shapes.set('wpe.weight', [d.maxPositions, d.hidden]);
+  for (let i = 0; i < d.layers; i++) {
+    const p = `h.${i}`;
+    shapes.set(`${p}.ln_1.weight`, [d.hidden]);
+    shapes.set(`${p}.ln_1.bias`, [d.hidden]);
+    shapes.set(`${p}.attn.c_attn.weight`, [d.hidden, 3 * d.hidden]);
+    shapes.set(`${p}.attn.c_attn.bias`, [3 * d.hidden]);
+    shapes.set(`${p}.attn.c_proj.weight`, [d.hidden, d.hidden]);
+    shapes.set(`${p}.attn.c_proj.bias`, [d.hidden]);
+    shapes.set(`${p}.ln_2.weight`, [d.hidden]);
+    shapes.set(`${p}.ln_2.bias`, [d.hidden]);
+    shapes.set(`${p}.mlp.c_fc.weight`, [d.hidden, d.ffn]);
+    shapes.set(`${p}.mlp.c_fc.bias`, [d.ffn]);
+    shapes.set(`${p}.mlp.c_proj.weight`, [d.ffn, d.hidden]);
+    shapes.set(`${p}.mlp.c_proj.bias`, [d.hidden]);
+  }
+  shapes.set('ln_f.weight', [d.hidden]);
+  shapes.set('ln_f.bias', [d.hidden]);
+  return shapes;
+}
+
+/** HF tensor names of a LLaMA-family checkpoint (llama, qwen2), in a stable order. */
+export function llamaTensorShapes(config: LlamaHfConfig): Map<string, number[]> {
   const h = config.hidden_size;
-  const hd = config.head_dim ?? h / config.num_attention_heads;
+  const hd = headDim(config);
   const q = config.num_attention_heads * hd;
   const kv = config.num_key_value_heads * hd;
   const f = config.intermediate_size;
@@ -21,7 +55,7 @@ export function llamaTensorShapes(config: HfConfig): Map<string, number[]> {
     shapes.set(`${p}.self_attn.q_proj.weight`, [q, h]);
     shapes.set(`${p}.self_attn.k_proj.weight`, [kv, h]);
     shapes.set(`${p}.self_attn.v_proj.weight`, [kv, h]);
-    if (config.attention_bias) {
+    if (hasQkvBias(config)) {
       shapes.set(`${p}.self_attn.q_proj.bias`, [q]);
       shapes.set(`${p}.self_attn.k_proj.bias`, [kv]);
       shapes.set(`${p}.self_attn.v_proj.bias`, [kv]);
@@ -37,15 +71,18 @@ export function llamaTensorShapes(config: HfConfig): Map<string, number[]> {
   return shapes;
 }
 
-/** Load `config.json` + `model.safetensors` of an HF checkpoint directory into memory as f32. */
-export function loadCheckpoint(dir: string): Checkpoint {
+/**
+ * Load `config.json` + `model.safetensors` of an HF checkpoint directory into memory as f32
+ * (or a given config and weights file, for trained weights committed in models/).
+ */
+export function loadCheckpoint(dir: string, opts: { config?: HfConfig; weightsFile?: string } = {}): Checkpoint {
   let config: HfConfig;
   try {
-    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfig;
+    config = opts.config ?? (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfig);
   } catch (e) {
     throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`, { cause: e });
   }
-  const path = join(dir, 'model.safetensors');
+  const path = join(dir, opts.weightsFile ?? 'model.safetensors');
   let src: FileByteSource;
   try {
     src = new FileByteSource(path);

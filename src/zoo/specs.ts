@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { HfConfig } from './types.js';
+import type { Arch, HfConfig } from './types.js';
 
 /** How seeded weights are drawn: normals with these scales (weights: gain / sqrt(fan_in)). */
 export interface SeededInit {
@@ -13,8 +13,12 @@ export interface SeededInit {
 
 /** A zoo entry: either built from a spec (config + init) or a checkpoint directory the user already has. */
 export type ModelSpec =
-  | { name: string; description: string; arch: 'llama'; kind: 'seeded'; config: HfConfig; init: SeededInit }
-  | { name: string; description: string; arch: 'llama'; kind: 'checkpoint'; dir: string };
+  | { name: string; description: string; arch: Arch; kind: 'seeded'; config: HfConfig; init: SeededInit }
+  /** Trained weights committed in models/ (`weights`, a safetensors path relative to models/). */
+  | { name: string; description: string; arch: Arch; kind: 'trained'; config: HfConfig; weights: string }
+  | { name: string; description: string; arch: Arch; kind: 'checkpoint'; dir: string };
+
+export const ARCHS: readonly Arch[] = ['llama', 'qwen2', 'gpt2'];
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const MODELS_DIR = join(REPO_ROOT, 'models');
@@ -33,9 +37,11 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   const name = raw['name'];
   if (typeof name !== 'string') throw new UsageError(`models/${file}: "name" must be a string`);
   const description = typeof raw['description'] === 'string' ? raw['description'] : '';
-  if (raw['arch'] !== 'llama') throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported yet (llama)`);
-  if (typeof raw['dir'] === 'string') return { name, description, arch: 'llama', kind: 'checkpoint', dir: raw['dir'] };
-  return { name, description, arch: 'llama', kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
+  const arch = raw['arch'] as Arch;
+  if (!ARCHS.includes(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
+  if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
+  if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
+  return { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
 }
 
 export function findModelSpec(name: string): ModelSpec {

@@ -13,7 +13,7 @@
  *  - final norm, lm_head (or embed_tokens when tied)
  *  - optional q/k/v/o biases when present in the checkpoint
  */
-import type { Checkpoint } from '../../src/zoo/types.js';
+import type { Checkpoint, LlamaHfConfig } from '../../src/zoo/types.js';
 
 function get(ckpt: Checkpoint, name: string): Float64Array {
   const t = ckpt.tensors.get(name);
@@ -83,7 +83,7 @@ export function forwardF64(ckpt: Checkpoint, ids: number[]): Float64Array {
 
 /** Logits and per-layer residual streams in float64. */
 export function forwardF64Detailed(ckpt: Checkpoint, ids: number[]): F64Forward {
-  const c = ckpt.config;
+  const c = ckpt.config as LlamaHfConfig;
   const T = ids.length;
   const H = c.hidden_size;
   const V = c.vocab_size;
