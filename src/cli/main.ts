@@ -10,7 +10,7 @@ import { HarnessError, UsageError } from '../errors.js';
 import { ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
 import { consoleLines, parityReport } from '../report/parity.js';
 import { buildModel } from '../zoo/build.js';
-import { findModelSpec, listModelSpecs, REPO_ROOT } from '../zoo/specs.js';
+import { findModelSpec, listModelSpecs, registerCheckpointDir, REPO_ROOT } from '../zoo/specs.js';
 
 export const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
 
@@ -19,7 +19,7 @@ const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'
 const USAGE = `tmgt — ground-truth parity harness for model converters and quantizers
 
 Usage:
-  tmgt check [--models a,b] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>]
+  tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>]
              [--suites file,layout,data-quality,logits] [--report-dir reports]
   tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
   tmgt models list
@@ -53,8 +53,12 @@ async function check(args: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
   });
-  const models = list(values.models, DEFAULT_MATRIX.models);
-  models.forEach(findModelSpec);
+  // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
+  const models = list(values.models, DEFAULT_MATRIX.models).map((m) => {
+    const eq = m.indexOf('=');
+    if (eq < 0) return findModelSpec(m).name;
+    return registerCheckpointDir(m.slice(0, eq), resolve(m.slice(eq + 1))).name;
+  });
   const targets = list(values.targets, DEFAULT_MATRIX.targets).map(parseTarget);
   const converter = knownConverter(values.converter ?? DEFAULT_MATRIX.converter);
   const suites = list(values.suites, ALL_SUITES).map((s) => {

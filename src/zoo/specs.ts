@@ -44,7 +44,30 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   return { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
 }
 
+/** Specs registered at run time (e.g. `tmgt check --models mine=/path/to/hf-dir`), ahead of models/. */
+const registered = new Map<string, ModelSpec>();
+
+/**
+ * Bring your own checkpoint: register a local HF checkpoint directory (config.json, model.safetensors,
+ * tokenizer.json) under a name. The architecture comes from its config.json.
+ */
+export function registerCheckpointDir(name: string, dir: string): ModelSpec {
+  let config: { model_type?: unknown };
+  try {
+    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model_type?: unknown };
+  } catch (e) {
+    throw new UsageError(`model '${name}': cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`);
+  }
+  const arch = config.model_type as Arch;
+  if (!ARCHS.includes(arch)) throw new UsageError(`model '${name}': model_type ${JSON.stringify(config.model_type)} is not supported (${ARCHS.join(', ')})`);
+  const spec: ModelSpec = { name, description: `checkpoint ${dir}`, arch, kind: 'checkpoint', dir };
+  registered.set(name, spec);
+  return spec;
+}
+
 export function findModelSpec(name: string): ModelSpec {
+  const found = registered.get(name);
+  if (found) return found;
   const specs = listModelSpecs();
   const spec = specs.find((s) => s.name === name);
   if (!spec) throw new UsageError(`unknown model '${name}' (known: ${specs.map((s) => s.name).join(', ')})`);

@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { ParityReport } from '../../src/report/parity.js';
+import { buildModel } from '../../src/zoo/build.js';
+import { findModelSpec } from '../../src/zoo/specs.js';
 
 const BIN = new URL('../../bin/tmgt.js', import.meta.url).pathname;
 
@@ -45,6 +47,19 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     const r = await tmgt(['check', '--models', 'llama-tiny', '--targets', 'gguf/q8_0', '--converter', 'mutant:lm-head-zeros']);
     expect(r.exitCode).toBe(1);
     expect(r.lines.some((l) => l.startsWith("error: F-DATA-QUALITY-001 Tensor 'output.weight': 100.0% zeros"))).toBe(true);
+  });
+
+  it('brings your own checkpoint: a local HF directory registered under another name', async () => {
+    const built = await buildModel(findModelSpec('llama-tiny'));
+    const mine = mkdtempSync(join(tmpdir(), 'tmgt-byo-'));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(built, f), join(mine, f));
+    const r = await tmgt(['check', '--models', `my-llama=${mine}`, '--targets', 'gguf/f32']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
+    expect(report.cells.map((c) => c.model)).toEqual(['my-llama']);
+    expect(report.summary.failed).toBe(0);
+    const missing = await tmgt(['check', '--models', `nope=${join(mine, 'absent')}`]);
+    expect(missing.exitCode).toBe(2);
   });
 
   it('exits 2 with a one-line explanation for a bad flag', async () => {
