@@ -108,7 +108,10 @@ function convert(args: string[]): number {
 async function models(args: string[]): Promise<number> {
   const [sub, ...names] = args;
   if (sub === 'list') {
-    for (const s of listModelSpecs()) process.stdout.write(`${s.name}\t${s.arch}\t${s.kind}\t${s.description}\n`);
+    for (const s of listModelSpecs()) {
+      const kind = s.kind === 'seeded' && s.nightly ? 'shape-faithful (nightly)' : s.kind;
+      process.stdout.write(`${s.name}\t${s.arch}\t${kind}\t${s.description}\n`);
+    }
     return EXIT.pass;
   }
   if (sub === 'build') {

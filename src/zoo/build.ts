@@ -4,6 +4,7 @@ import { cachedDir, sha256 } from '../cache.js';
 import { HarnessError } from '../errors.js';
 import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
 import { hfTensorShapes, loadCheckpoint } from './checkpoint.js';
+import { writeSeededSafetensorsStreaming, writeShapeTokenizer } from './shape-faithful.js';
 import { Prng, seedFor } from './prng.js';
 import { MODELS_DIR, TOKENIZER_PATH, type ModelSpec, type SeededInit } from './specs.js';
 import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from './types.js';
@@ -63,6 +64,23 @@ export async function buildModel(spec: ModelSpec): Promise<string> {
     return cachedDir('models', `${spec.name}-${key}`, (dir) => {
       const ckpt = loadCheckpoint(dirname(weights), { config: spec.config, weightsFile: basename(weights) });
       writeCheckpointDir(dir, ckpt);
+    });
+  }
+  if (spec.tokenizer) {
+    const shape = spec.tokenizer;
+    const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, init: spec.init, tokenizer: shape })).slice(0, 16);
+    return cachedDir('models', `${spec.name}-${key}`, (dir) => {
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec.config, null, 2) + '\n');
+      const c = spec.config;
+      writeShapeTokenizer(dir, shape, c.bos_token_id, c.eos_token_id);
+      let lastPct = -1;
+      writeSeededSafetensorsStreaming(join(dir, 'model.safetensors'), c, spec.init, (done, total) => {
+        const pct = Math.floor((100 * done) / total);
+        if (pct >= lastPct + 10) {
+          lastPct = pct;
+          process.stderr.write(`building ${spec.name}: ${pct}% of ${(total / 2 ** 20).toFixed(0)} MiB\n`);
+        }
+      });
     });
   }
   const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, init: spec.init, tokenizer })).slice(0, 16);

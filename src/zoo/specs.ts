@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { TokenizerSource } from './shape-faithful.js';
 import type { Arch, HfConfig } from './types.js';
 
 /** How seeded weights are drawn: normals with these scales (weights: gain / sqrt(fan_in)). */
@@ -13,7 +14,18 @@ export interface SeededInit {
 
 /** A zoo entry: either built from a spec (config + init) or a checkpoint directory the user already has. */
 export type ModelSpec =
-  | { name: string; description: string; arch: Arch; kind: 'seeded'; config: HfConfig; init: SeededInit }
+  | {
+      name: string;
+      description: string;
+      arch: Arch;
+      kind: 'seeded';
+      config: HfConfig;
+      init: SeededInit;
+      /** Shape-faithful models: a real or generated vocabulary instead of the zoo's, streamed build. */
+      tokenizer?: TokenizerSource;
+      /** Too big for CI: built on demand and by the nightly matrix only. */
+      nightly?: boolean;
+    }
   /** Trained weights committed in models/ (`weights`, a safetensors path relative to models/). */
   | { name: string; description: string; arch: Arch; kind: 'trained'; config: HfConfig; weights: string }
   | { name: string; description: string; arch: Arch; kind: 'checkpoint'; dir: string };
@@ -41,7 +53,10 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   if (!ARCHS.includes(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
   if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
   if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
-  return { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
+  const spec: ModelSpec = { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
+  if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource;
+  if (raw['nightly'] === true) spec.nightly = true;
+  return spec;
 }
 
 /** Specs registered at run time (e.g. `tmgt check --models mine=/path/to/hf-dir`), ahead of models/. */
