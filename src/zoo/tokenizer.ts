@@ -97,7 +97,11 @@ export function trainByteLevelBpe(corpus: string, vocabSize: number): TokenizerJ
       w.syms = out;
     }
   }
-  const specialId = next;
+  return byteLevelBpeJson({ ...vocab, [SPECIAL_TOKEN]: next }, merges, next);
+}
+
+/** An HF `tokenizer.json` for a byte-level BPE with GPT-2's pre-tokenizer and `<|endoftext|>` at `specialId`. */
+export function byteLevelBpeJson(vocab: Record<string, number>, merges: [string, string][], specialId: number): TokenizerJson {
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true } as const;
   return {
     version: '1.0',
@@ -117,7 +121,7 @@ export function trainByteLevelBpe(corpus: string, vocabSize: number): TokenizerJ
       fuse_unk: false,
       byte_fallback: false,
       ignore_merges: false,
-      vocab: { ...vocab, [SPECIAL_TOKEN]: specialId },
+      vocab,
       merges,
     },
   };
