@@ -57,7 +57,7 @@ describe('mutant kill suite (llama-tiny)', () => {
 
   it('F-FILE-001/002: malformed reference output gives file verdicts', async () => {
     const r = await runConverter({ converter: 'reference', model: 'llama-tiny', sourceDir: await modelDir(), target: parseTarget('gguf/q8_0'), outDir: workDir, timeoutMs: 60_000 });
-    if (r.status !== 'ok') throw new Error(r.log);
+    if (r.status !== 'ok') throw new Error(r.status === 'failed' ? r.log : r.reason);
     const bytes = new Uint8Array(readFileSync(r.artifact));
     const truncated = bytes.slice(0, Math.floor(bytes.length * 0.8));
     const badMagic = bytes.slice();

@@ -3,9 +3,13 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SuiteName } from '../checks/codes.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
+import { loadConfig } from '../config-file.js';
+import type { CommandConverter } from '../converters/adapter.js';
 import { findMutant, MUTANTS } from '../converters/mutants.js';
 import { convertCheckpoint } from '../converters/reference.js';
 import { parseTarget, TARGETS } from '../converters/targets.js';
+import { diff } from './diff.js';
+import { inspect } from './inspect.js';
 import { HarnessError, UsageError } from '../errors.js';
 import { ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
 import { consoleLines, parityReport } from '../report/parity.js';
@@ -20,10 +24,12 @@ const USAGE = `tmgt — ground-truth parity harness for model converters and qua
 
 Usage:
   tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>]
-             [--suites file,layout,data-quality,logits] [--report-dir reports]
+             [--suites file,layout,data-quality,logits] [--report-dir reports] [--config tmgt.config.ts]
   tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
   tmgt models list
   tmgt models build NAME...
+  tmgt inspect FILE [--json]      format, metadata, tensors with stats (GGUF, safetensors, APR)
+  tmgt diff A B [--json]          per-tensor SQNR/cosine/max diff across formats (GGUF ↔ HF names)
 
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run.`;
 
@@ -34,9 +40,10 @@ function list(value: string | undefined, fallback: readonly string[]): string[] 
   return items;
 }
 
-function knownConverter(id: string): string {
-  if (id === 'reference' || findMutant(id)) return id;
-  throw new UsageError(`unknown converter '${id}' (known: reference, ${MUTANTS.map((m) => m.id).join(', ')})`);
+function knownConverter(id: string, commands: readonly CommandConverter[] = []): string {
+  if (id === 'reference' || findMutant(id) || commands.some((c) => c.id === id)) return id;
+  const known = ['reference', ...commands.map((c) => c.id), ...MUTANTS.map((m) => m.id)];
+  throw new UsageError(`unknown converter '${id}' (known: ${known.join(', ')})`);
 }
 
 async function check(args: string[]): Promise<number> {
@@ -49,6 +56,7 @@ async function check(args: string[]): Promise<number> {
       suites: { type: 'string' },
       'report-dir': { type: 'string' },
       'max-new-tokens': { type: 'string' },
+      config: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -60,7 +68,9 @@ async function check(args: string[]): Promise<number> {
     return registerCheckpointDir(m.slice(0, eq), resolve(m.slice(eq + 1))).name;
   });
   const targets = list(values.targets, DEFAULT_MATRIX.targets).map(parseTarget);
-  const converter = knownConverter(values.converter ?? DEFAULT_MATRIX.converter);
+  const config = await loadConfig(values.config);
+  const commandConverters = config.converters ?? [];
+  const converter = knownConverter(values.converter ?? config.matrix?.converter ?? DEFAULT_MATRIX.converter, commandConverters);
   const suites = list(values.suites, ALL_SUITES).map((s) => {
     if (!(ALL_SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite '${s}' (known: ${ALL_SUITES.join(', ')})`);
     return s as SuiteName;
@@ -79,15 +89,19 @@ async function check(args: string[]): Promise<number> {
   };
   for (const [i, cell] of cells.entries()) {
     process.stderr.write(`[${i + 1}/${cells.length}] ${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine}) …\n`);
-    const r = await runCell(cell, { workDir: reportDir, prompts: DEFAULT_PROMPTS, maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites });
+    const r = await runCell(cell, { workDir: reportDir, prompts: DEFAULT_PROMPTS, maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites, commandConverters });
     const failed = r.checks.filter((c) => c.status === 'fail').length;
-    process.stderr.write(`      ${r.checks.length - failed}/${r.checks.length} checks passing in ${(r.durationMs / 1000).toFixed(1)} s\n`);
+    if (r.skipped !== undefined) process.stderr.write(`      skipped: ${r.skipped}\n`);
+    else process.stderr.write(`      ${r.checks.length - failed}/${r.checks.length} checks passing in ${(r.durationMs / 1000).toFixed(1)} s\n`);
     results.push(r);
     writeReport(); // completed cells are on disk even if the run is killed
   }
   const report = writeReport();
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
-  return report.summary.failed === 0 && report.summary.checks > 0 ? EXIT.pass : EXIT.fail;
+  if (report.summary.failed > 0) return EXIT.fail;
+  if (report.summary.checks > 0) return EXIT.pass;
+  // Nothing ran: every cell was skipped (an external converter not installed here) — not a failure.
+  return results.some((r) => r.skipped !== undefined) ? EXIT.pass : EXIT.harness;
 }
 
 function convert(args: string[]): number {
@@ -132,6 +146,10 @@ export async function main(argv: string[]): Promise<number> {
         return convert(rest);
       case 'models':
         return await models(rest);
+      case 'inspect':
+        return inspect(rest);
+      case 'diff':
+        return diff(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -142,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(VERSION + '\n');
         return EXIT.pass;
       default:
-        throw new UsageError(`unknown command '${command}' (check, convert, models, help)`);
+        throw new UsageError(`unknown command '${command}' (check, convert, models, inspect, diff, help)`);
     }
   } catch (e) {
     const err = e as Error & { code?: string };

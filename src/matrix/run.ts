@@ -8,8 +8,8 @@ import { expectedGgufTensors } from '../checks/manifest.js';
 import { converterFailed, engineFailed } from '../checks/runtime.js';
 import { TOLERANCES } from '../checks/tolerances.js';
 import type { CheckResult, SuiteName } from '../checks/codes.js';
-import { runConverter } from '../converters/adapter.js';
-import type { Target } from '../converters/targets.js';
+import { runCommandConverter, runConverter, type CommandConverter, type ConvertResult } from '../converters/adapter.js';
+import { parseTarget, type Target } from '../converters/targets.js';
 import { runBundledEngine } from '../engines/bundled.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { readGguf } from '../formats/gguf/reader.js';
@@ -34,6 +34,8 @@ export interface CellResult {
   target: string;
   engine: string;
   artifact?: string;
+  /** Why the cell did not run (converter not installed, target not offered); it then has no checks. */
+  skipped?: string;
   durationMs: number;
   checks: CheckResult[];
 }
@@ -44,6 +46,16 @@ export interface RunOptions {
   maxNewTokens: number;
   converterTimeoutMs: number;
   suites: readonly SuiteName[];
+  /** External converters from tmgt.config.ts, by id. */
+  commandConverters?: readonly CommandConverter[];
+}
+
+/** Run the cell's converter: built-in ones (reference, mutants) as `tmgt convert`, others through the command adapter. */
+function convertCell(cell: Cell, sourceDir: string, opts: RunOptions): Promise<ConvertResult> {
+  const req = { converter: cell.converter, model: cell.model, sourceDir, target: cell.target, outDir: join(opts.workDir, 'artifacts'), timeoutMs: opts.converterTimeoutMs };
+  const command = opts.commandConverters?.find((c) => c.id === cell.converter);
+  if (!command) return runConverter(req);
+  return runCommandConverter(command, req, () => runConverter({ ...req, converter: 'reference', target: parseTarget('gguf/f32') }));
 }
 
 /** Run every claim of one cell. The converter's or engine's failure becomes verdicts; only harness bugs throw. */
@@ -55,7 +67,8 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
   const tokenizer = HfTokenizer.fromDir(sourceDir);
   const wants = (s: SuiteName) => opts.suites.includes(s);
 
-  const conv = await runConverter({ converter: cell.converter, model: cell.model, sourceDir, target: cell.target, outDir: join(opts.workDir, 'artifacts'), timeoutMs: opts.converterTimeoutMs });
+  const conv = await convertCell(cell, sourceDir, opts);
+  if (conv.status === 'skipped') return { ...base, durationMs: performance.now() - start, skipped: conv.reason, checks: [] };
   if (conv.status === 'failed') {
     return { ...base, durationMs: performance.now() - start, checks: [converterFailed(cell.converter, conv)] };
   }

@@ -11,6 +11,8 @@ export interface ParityReport {
     target: string;
     engine: string;
     durationMs: number;
+    /** Why the cell did not run (e.g. an external converter not installed); such a cell has no checks. */
+    skipped?: string;
     checks: CheckResult[];
   }[];
 }
@@ -29,6 +31,7 @@ export function parityReport(cells: ParityReport['cells'], version: string): Par
 export function consoleLines(report: ParityReport): string[] {
   const lines: string[] = [];
   for (const cell of report.cells) {
+    if (cell.skipped !== undefined) lines.push(`skipped: ${cell.converter} ${cell.model} ${cell.target}: ${cell.skipped}`);
     for (const check of cell.checks) {
       for (const v of check.verdicts) {
         if (v.status !== 'fail') continue;
