@@ -15,9 +15,12 @@ export interface ConvertRequest {
   timeoutMs: number;
 }
 
+/** Formats a converter can write (the readers sniff the file anyway). */
+export type ModelFormat = 'gguf' | 'apr' | 'safetensors';
+
 /** Success, failure and skip share one shape family; a converter's own failure is a value (→ F-RUNTIME-001), never a throw. */
 export type ConvertResult =
-  | { status: 'ok'; artifact: string; format: Target['format']; durationMs: number; log: string }
+  | { status: 'ok'; artifact: string; format: ModelFormat; durationMs: number; log: string }
   | { status: 'failed'; exitCode: number | undefined; signal: string | undefined; timedOut: boolean; durationMs: number; log: string; reason: string }
   /** The converter cannot run here at all (executable not on PATH, target not offered): not a verdict. */
   | { status: 'skipped'; reason: string };
@@ -32,7 +35,7 @@ export interface CommandConverter {
   description?: string;
   argv: string[];
   /** Format of the file the tool writes. */
-  format: Target['format'];
+  format: ModelFormat;
   /** Our targets → the tool's quantization names; targets not listed are skipped for this converter. */
   types: Partial<Record<TargetId | `${string}/${string}`, string>>;
   /** What `{source}` is: the HF checkpoint dir (default), or an f32 GGUF made by the reference converter (llama-quantize). */
@@ -62,7 +65,7 @@ export function findExecutable(cmd: string): string | undefined {
  * Run one argv as a converter: no shell, its own process group so a timeout kills the whole tree
  * (a converter that forks workers must not leave them running), stdout+stderr tail kept.
  */
-export async function runArgv(argv: string[], out: string, timeoutMs: number, format: Target['format']): Promise<Exclude<ConvertResult, { status: 'skipped' }>> {
+export async function runArgv(argv: string[], out: string, timeoutMs: number, format: ModelFormat): Promise<Exclude<ConvertResult, { status: 'skipped' }>> {
   const [cmd, ...args] = argv as [string, ...string[]];
   const start = performance.now();
   const child = execa(cmd, args, { reject: false, all: true, stdin: 'ignore', detached: true, env: { ...process.env, NODE_OPTIONS: '' } });
