@@ -3,7 +3,7 @@ export const DEFAULT_PROMPTS = ['What is 2+2? Answer:', 'The capital of France i
 
 /** The default matrix `tmgt check` runs with no flags (`make check`). */
 export const DEFAULT_MATRIX = {
-  models: ['llama-tiny'],
+  models: ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'],
   targets: ['gguf/f32', 'gguf/q8_0'],
   converter: 'reference',
   engine: 'bundled',

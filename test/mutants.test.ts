@@ -10,7 +10,9 @@ import { runConverter } from '../src/converters/adapter.js';
 import { MUTANTS } from '../src/converters/mutants.js';
 import { parseTarget } from '../src/converters/targets.js';
 import { BufferByteSource } from '../src/formats/byte-source.js';
+import { aprTensorFromF32, encodeApr } from '../src/formats/apr/writer.js';
 import { readGguf } from '../src/formats/gguf/reader.js';
+import { readModelFile } from '../src/formats/read-model.js';
 import { ALL_SUITES, runCell, type CellResult } from '../src/matrix/run.js';
 
 const workDir = mkdtempSync(join(tmpdir(), 'tmgt-mutants-'));
@@ -69,6 +71,16 @@ describe('mutant kill suite (llama-tiny)', () => {
       codes.forEach((c) => produced.add(c));
       expect(codes).toContain(code);
     }
+  });
+
+  it('F-FILE-004: an APR file whose footer CRC32 does not match its bytes', () => {
+    const values = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i));
+    const bytes = encodeApr({ tensors: [aprTensorFromF32('w', [8, 8], values, 'F32')] });
+    const at = bytes.length - 20; // a data byte: the footer no longer matches
+    bytes[at] = (bytes[at] ?? 0) ^ 0xff;
+    const codes = checkFile(readModelFile(new BufferByteSource(bytes))).verdicts.map((v) => v.code);
+    codes.forEach((c) => produced.add(c));
+    expect(codes).toContain('F-FILE-004');
   });
 
   afterAll(() => {

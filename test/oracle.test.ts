@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { runOracle, onnxRuntimeVersion, type OracleRecord } from '../src/oracle/run.js';
 import { GraphBuilder, TensorDataType, attr } from '../src/oracle/onnx-proto.js';
-import type { Checkpoint, CheckpointTensor, HfConfig, LlamaHfConfig } from '../src/zoo/types.js';
+import type { Checkpoint, CheckpointTensor, Gpt2HfConfig, HfConfig, LlamaHfConfig } from '../src/zoo/types.js';
+import { gpt2ForwardF64 } from './reference/gpt2-f64.js';
 import { forwardF64Detailed } from './reference/llama-f64.js';
 
 // ---- tiny seeded PRNG (mulberry32 + Box–Muller), private to this test ----------------------------
@@ -249,12 +250,170 @@ describe.each([
   });
 });
 
+// ---- GPT-2 ---------------------------------------------------------------------------------------
+
+/** A seeded GPT-2 checkpoint in HF names (no `transformer.` prefix), Conv1D weights [in, out]. */
+function tinyGpt2(seed: number, o: { V: number; H: number; layers: number; heads: number; inner: number | null; nPositions: number; eps: number }): Checkpoint {
+  const g = gaussian(rng(seed));
+  const F = o.inner ?? 4 * o.H;
+  const tensors = new Map<string, CheckpointTensor>();
+  const rand = (name: string, shape: number[], std: number, mean = 0): void => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = mean + std * g();
+    tensors.set(name, { shape, data });
+  };
+  rand('wte.weight', [o.V, o.H], 0.2);
+  rand('wpe.weight', [o.nPositions, o.H], 0.1);
+  for (let l = 0; l < o.layers; l++) {
+    const p = `h.${l}`;
+    rand(`${p}.ln_1.weight`, [o.H], 0.1, 1);
+    rand(`${p}.ln_1.bias`, [o.H], 0.1);
+    rand(`${p}.attn.c_attn.weight`, [o.H, 3 * o.H], 0.2);
+    rand(`${p}.attn.c_attn.bias`, [3 * o.H], 0.3);
+    rand(`${p}.attn.c_proj.weight`, [o.H, o.H], 0.2);
+    rand(`${p}.attn.c_proj.bias`, [o.H], 0.1);
+    rand(`${p}.ln_2.weight`, [o.H], 0.1, 1);
+    rand(`${p}.ln_2.bias`, [o.H], 0.1);
+    rand(`${p}.mlp.c_fc.weight`, [o.H, F], 0.2);
+    rand(`${p}.mlp.c_fc.bias`, [F], 0.3);
+    rand(`${p}.mlp.c_proj.weight`, [F, o.H], 0.2);
+    rand(`${p}.mlp.c_proj.bias`, [o.H], 0.1);
+  }
+  rand('ln_f.weight', [o.H], 0.1, 1);
+  rand('ln_f.bias', [o.H], 0.1);
+  const config: Gpt2HfConfig = {
+    architectures: ['GPT2LMHeadModel'],
+    model_type: 'gpt2',
+    vocab_size: o.V,
+    n_embd: o.H,
+    n_layer: o.layers,
+    n_head: o.heads,
+    n_positions: o.nPositions,
+    n_inner: o.inner,
+    activation_function: 'gelu_new',
+    layer_norm_epsilon: o.eps,
+    bos_token_id: o.V - 1,
+    eos_token_id: o.V - 1,
+    tie_word_embeddings: true,
+    torch_dtype: 'float32',
+  };
+  return { config, tensors };
+}
+
+const GPT2 = tinyGpt2(4242, { V: 300, H: 64, layers: 2, heads: 4, inner: 160, nPositions: 32, eps: 1e-5 });
+
+/** The same checkpoint with one tensor's data replaced. */
+function withTensor(ckpt: Checkpoint, name: string, data: Float32Array): Checkpoint {
+  const tensors = new Map(ckpt.tensors);
+  const t = ckpt.tensors.get(name)!;
+  tensors.set(name, { shape: t.shape, data });
+  return { config: ckpt.config, tensors };
+}
+
+describe('ONNX oracle vs float64 reference: gpt2 (Conv1D [in,out], learned positions, gelu_new, tied)', () => {
+  const V = GPT2.config.vocab_size;
+  const H = (GPT2.config as Gpt2HfConfig).n_embd;
+  let records: OracleRecord[] = [];
+
+  it('runs the oracle with the documented record shapes', async () => {
+    records = await runOracle(GPT2, PROMPTS, { maxNewTokens: MAX_NEW });
+    expect(records).toHaveLength(PROMPTS.length);
+    for (const [i, r] of records.entries()) {
+      expect(r.ids).toEqual([...PROMPTS[i]!, ...r.greedyIds]);
+      expect(r.greedyIds).toHaveLength(MAX_NEW);
+      expect(r.vocabSize).toBe(V);
+      expect(r.hiddenSize).toBe(H);
+      expect(r.logits.length).toBe(r.ids.length * V);
+      expect(r.layerOutputs).toHaveLength(2);
+      for (const lo of r.layerOutputs) expect(lo.length).toBe(r.ids.length * H);
+    }
+  });
+
+  it('logits and layer outputs match float64 at every position; greedy ids match', () => {
+    let worstLogits = 0;
+    let worstHidden = 0;
+    for (const [i, r] of records.entries()) {
+      const ids = [...PROMPTS[i]!];
+      for (let k = 0; k < MAX_NEW; k++) ids.push(argmax(gpt2ForwardF64(GPT2, ids).logits, (ids.length - 1) * V, V));
+      expect(r.ids, `gpt2 prompt ${i} greedy`).toEqual(ids);
+      const ref = gpt2ForwardF64(GPT2, r.ids);
+      let maxAbs = 0;
+      for (const x of ref.logits) maxAbs = Math.max(maxAbs, Math.abs(x));
+      expect(maxAbs).toBeGreaterThan(1);
+      for (let t = 0; t < r.ids.length; t++) {
+        const rel = worstRowRel(r.logits.subarray(t * V, (t + 1) * V), ref.logits.subarray(t * V, (t + 1) * V), 1, V);
+        expect(rel, `gpt2 prompt ${i} position ${t}`).toBeLessThanOrEqual(REL_TOL);
+        worstLogits = Math.max(worstLogits, rel);
+      }
+      for (const [l, lo] of r.layerOutputs.entries()) {
+        const rel = worstRowRel(lo, ref.hidden[l]!, r.ids.length, H);
+        expect(rel, `gpt2 prompt ${i} hidden.${l}`).toBeLessThanOrEqual(REL_TOL);
+        worstHidden = Math.max(worstHidden, rel);
+      }
+    }
+    console.log(`[oracle] gpt2: max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`);
+  });
+
+  it('the comparison discriminates: q/k blocks of c_attn swapped, positions off by one', () => {
+    const r = records[0]!;
+    const cAttn = GPT2.tensors.get('h.0.attn.c_attn.weight')!.data;
+    const swapped = new Float32Array(cAttn.length);
+    for (let i = 0; i < H; i++) {
+      const row = cAttn.subarray(i * 3 * H, (i + 1) * 3 * H);
+      swapped.set(row.subarray(H, 2 * H), i * 3 * H);
+      swapped.set(row.subarray(0, H), i * 3 * H + H);
+      swapped.set(row.subarray(2 * H), i * 3 * H + 2 * H);
+    }
+    const wpe = GPT2.tensors.get('wpe.weight')!.data;
+    const shifted = new Float32Array(wpe.length);
+    shifted.set(wpe.subarray(H));
+    // position 0 attends only to itself, so a q/k swap is invisible there; later positions must be clearly off
+    const T = r.ids.length;
+    const qk = gpt2ForwardF64(withTensor(GPT2, 'h.0.attn.c_attn.weight', swapped), r.ids).logits;
+    expect(worstRowRel(r.logits.subarray(V), qk.subarray(V), T - 1, V)).toBeGreaterThan(1000 * REL_TOL);
+    const pos = gpt2ForwardF64(withTensor(GPT2, 'wpe.weight', shifted), r.ids).logits;
+    expect(worstRowRel(r.logits, pos, T, V)).toBeGreaterThan(1000 * REL_TOL);
+  });
+
+  it('accepts the attn.bias/masked_bias buffers of older checkpoints, rejects other extra tensors and too-long sequences', async () => {
+    const withBuffers: Checkpoint = { config: GPT2.config, tensors: new Map(GPT2.tensors) };
+    withBuffers.tensors.set('h.0.attn.bias', { shape: [1, 1, 32, 32], data: new Float32Array(32 * 32).fill(1) });
+    withBuffers.tensors.set('h.0.attn.masked_bias', { shape: [], data: new Float32Array([-1e4]) });
+    const [a] = await runOracle(withBuffers, [PROMPTS[0]!], { maxNewTokens: 0 });
+    expect(Array.from(a!.logits)).toEqual(Array.from(records[0]!.logits.subarray(0, PROMPTS[0]!.length * V)));
+
+    const extra: Checkpoint = { config: GPT2.config, tensors: new Map(GPT2.tensors) };
+    extra.tensors.set('h.1.mlp.c_gate.weight', { shape: [H], data: new Float32Array(H) });
+    await expect(runOracle(extra, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/not used/);
+    await expect(runOracle(GPT2, [[1, 2]], { maxNewTokens: 31 })).rejects.toThrow(/n_positions/);
+  });
+});
+
 describe('oracle input validation', () => {
   it('rejects out-of-vocabulary ids and checkpoints with unused tensors', async () => {
     await expect(runOracle(LLAMA, [[1, 300]], { maxNewTokens: 1 })).rejects.toThrow(/outside/);
     const extra: Checkpoint = { config: LLAMA.config, tensors: new Map(LLAMA.tensors) };
     extra.tensors.set('model.layers.0.mlp.gate_proj.bias', { shape: [96], data: new Float32Array(96) });
     await expect(runOracle(extra, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/not used/);
+  });
+
+  it('holds qwen2 and llama to the HF bias conventions', async () => {
+    // qwen2: q/k/v biases are part of the architecture, not optional
+    const noBias: Checkpoint = { config: QWEN2.config, tensors: new Map(QWEN2.tensors) };
+    noBias.tensors.delete('model.layers.1.self_attn.k_proj.bias');
+    await expect(runOracle(noBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/missing tensor 'model\.layers\.1\.self_attn\.k_proj\.bias'/);
+    // qwen2 has no o_proj bias
+    const oBias: Checkpoint = { config: QWEN2.config, tensors: new Map(QWEN2.tensors) };
+    oBias.tensors.set('model.layers.0.self_attn.o_proj.bias', { shape: [64], data: new Float32Array(64) });
+    await expect(runOracle(oBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/not used/);
+    // llama without attention_bias must not carry q/k/v biases
+    const llamaBias: Checkpoint = { config: LLAMA.config, tensors: new Map(LLAMA.tensors) };
+    llamaBias.tensors.set('model.layers.0.self_attn.q_proj.bias', { shape: [64], data: new Float32Array(64) });
+    await expect(runOracle(llamaBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/not used/);
+    // unsupported RoPE variants are refused, not silently ignored
+    const scaled: Checkpoint = { config: { ...LLAMA.config, rope_scaling: { rope_type: 'linear', factor: 2 } } as unknown as HfConfig, tensors: LLAMA.tensors };
+    await expect(runOracle(scaled, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/rope_scaling/);
   });
 });
 

@@ -8,6 +8,7 @@ export const CODES = {
   'F-FILE-001': { level: 'L0 file', title: 'unreadable: bad magic, version, header' },
   'F-FILE-002': { level: 'L0 file', title: 'tensor data out of bounds / file truncated' },
   'F-FILE-003': { level: 'L0 file', title: 'offsets misaligned, overlapping or out of order' },
+  'F-FILE-004': { level: 'L0 file', title: 'checksum mismatch (APR header or footer CRC32)' },
   'F-LAYOUT-CONTRACT-001': { level: 'L2 layout', title: 'element count / shape mismatch' },
   'F-LAYOUT-CONTRACT-002': { level: 'L2 layout', title: '2-D weight transposed, or lm_head/embedding not [vocab, hidden]' },
   'F-LAYOUT-CONTRACT-004': { level: 'L2 layout', title: 'byte size differs from what dtype × shape requires' },
@@ -25,10 +26,11 @@ export const CODES = {
 export type VerdictCode = keyof typeof CODES;
 
 // Every file code a reader can raise must be in the catalogue (a compile error otherwise).
-const fileCodesAreCatalogued: Record<Exclude<FileCode, 'F-FILE-004'>, VerdictCode> = {
+const fileCodesAreCatalogued: Record<FileCode, VerdictCode> = {
   'F-FILE-001': 'F-FILE-001',
   'F-FILE-002': 'F-FILE-002',
   'F-FILE-003': 'F-FILE-003',
+  'F-FILE-004': 'F-FILE-004',
 };
 void fileCodesAreCatalogued;
 
@@ -41,7 +43,9 @@ export interface Verdict {
   evidence: Record<string, unknown>;
 }
 
-export type SuiteName = 'file' | 'layout' | 'data-quality' | 'logits';
+/** The parity claims, in run order (DESIGN.md §4 levels L0–L6 plus the cross checks). */
+export const SUITES = ['file', 'metadata', 'layout', 'data-quality', 'fidelity', 'logits', 'tokens', 'roundtrip', 'cross-runtime'] as const;
+export type SuiteName = (typeof SUITES)[number];
 
 /** One claim about a cell: one suite, and for prompt-level suites one prompt. */
 export interface CheckResult {

@@ -1,6 +1,6 @@
 import type { CheckResult, Verdict } from './codes.js';
-import { countNonFinite, klPerRow, mean, nmse, percentile, sameTop1 } from './metrics.js';
-import { NEAR_TIE_LOGIT_MARGIN, type Tolerance } from './tolerances.js';
+import { countNonFinite, klPerRow, mean, nmse, percentile, rms, sameTop1 } from './metrics.js';
+import { nearTieMargin, type Tolerance } from './tolerances.js';
 
 /** L5 for one prompt: candidate logits at every position against the oracle's, teacher-forced on the same ids. */
 export function checkLogits(prompt: string, oracle: Float32Array, candidate: Float32Array, vocab: number, tol: Tolerance): CheckResult {
@@ -29,15 +29,15 @@ export function checkLogits(prompt: string, oracle: Float32Array, candidate: Flo
       evidence: { klMean, klP99, klMax: Math.max(...kl), klMeanBound: tol.klMeanMax, klP99Bound: tol.klP99Max },
     });
   }
-  const top = sameTop1(oracle, candidate, vocab, NEAR_TIE_LOGIT_MARGIN);
+  const top = sameTop1(oracle, candidate, vocab, (row) => nearTieMargin(tol, rms(row)));
   if (top.rate < tol.sameTop1Min) {
     verdicts.push({
       code: 'F-LOGITS-004',
       status: 'fail',
       message: `same top-1 ${(100 * top.rate).toFixed(1)}% of ${top.counted} positions (min ${(100 * tol.sameTop1Min).toFixed(1)}%)`,
-      evidence: { sameTop1: top.rate, positions: top.counted, mismatchedPositions: top.mismatchedRows, bound: tol.sameTop1Min, nearTieLogitMargin: NEAR_TIE_LOGIT_MARGIN },
+      evidence: { sameTop1: top.rate, positions: top.counted, nearTiesExcluded: top.nearTies, mismatchedPositions: top.mismatchedRows, bound: tol.sameTop1Min },
     });
   }
-  const metrics = { nmse: e, klMean, klP99, sameTop1: top.rate, positions: kl.length };
+  const metrics = { nmse: e, klMean, klP99, sameTop1: top.rate, positions: kl.length, nearTiesExcluded: top.nearTies };
   return { suite: 'logits', prompt, status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
 }

@@ -65,18 +65,34 @@ function top2(row: Float32Array): { best: number; margin: number } {
   return { best, margin: second < 0 ? Infinity : (row[best] as number) - (row[second] as number) };
 }
 
-/** Same top-1 over rows whose oracle margin is not a near-tie; returns the rate and the rows counted. */
-export function sameTop1(r: Float32Array, c: Float32Array, vocab: number, nearTie: number): { rate: number; counted: number; mismatchedRows: number[] } {
+/**
+ * Same top-1 over rows whose oracle top-2 margin is not a near-tie. A row is a near-tie when its margin is
+ * below `nearTie(row)` — the smallest margin the target's allowed logit error could not flip.
+ */
+export function sameTop1(
+  r: Float32Array,
+  c: Float32Array,
+  vocab: number,
+  nearTie: (row: Float32Array) => number,
+): { rate: number; counted: number; mismatchedRows: number[]; nearTies: number } {
   const rows = r.length / vocab;
   let counted = 0;
   let same = 0;
   const mismatchedRows: number[] = [];
   for (let t = 0; t < rows; t++) {
-    const a = top2(r.subarray(t * vocab, (t + 1) * vocab));
-    if (a.margin < nearTie) continue;
+    const row = r.subarray(t * vocab, (t + 1) * vocab);
+    const a = top2(row);
+    if (a.margin < nearTie(row)) continue;
     counted++;
     if (top2(c.subarray(t * vocab, (t + 1) * vocab)).best === a.best) same++;
     else mismatchedRows.push(t);
   }
-  return { rate: counted === 0 ? 1 : same / counted, counted, mismatchedRows };
+  return { rate: counted === 0 ? 1 : same / counted, counted, mismatchedRows, nearTies: rows - counted };
+}
+
+/** Root mean square of a row. */
+export function rms(row: Float32Array): number {
+  let s = 0;
+  for (const v of row) s += v * v;
+  return Math.sqrt(s / row.length);
 }

@@ -6,8 +6,11 @@ import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
 import { loadConfig } from '../config-file.js';
 import type { CommandConverter } from '../converters/adapter.js';
 import { findMutant, MUTANTS } from '../converters/mutants.js';
+import { oraclesPinCommand } from '../oracle/manifest.js';
 import { convertCheckpoint } from '../converters/reference.js';
 import { parseTarget, TARGETS } from '../converters/targets.js';
+import { diff } from './diff.js';
+import { inspect } from './inspect.js';
 import { HarnessError, UsageError } from '../errors.js';
 import { ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
 import { consoleLines, parityReport } from '../report/parity.js';
@@ -25,7 +28,10 @@ Usage:
              [--suites file,layout,data-quality,logits] [--report-dir reports] [--config tmgt.config.ts]
   tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
   tmgt models list
+  tmgt oracles pin [MODEL...]      re-pin oracles/manifest.json (the drift baseline)
   tmgt models build NAME...
+  tmgt inspect FILE [--json]      format, metadata, tensors with stats (GGUF, safetensors, APR)
+  tmgt diff A B [--json]          per-tensor SQNR/cosine/max diff across formats (GGUF ↔ HF names)
 
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run.`;
 
@@ -142,6 +148,13 @@ export async function main(argv: string[]): Promise<number> {
         return convert(rest);
       case 'models':
         return await models(rest);
+      case 'oracles':
+        if (rest[0] !== 'pin') throw new UsageError(`unknown oracles subcommand '${rest[0] ?? ''}' (pin)`);
+        return await oraclesPinCommand(rest.slice(1));
+      case 'inspect':
+        return inspect(rest);
+      case 'diff':
+        return diff(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -152,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(VERSION + '\n');
         return EXIT.pass;
       default:
-        throw new UsageError(`unknown command '${command}' (check, convert, models, help)`);
+        throw new UsageError(`unknown command '${command}' (check, convert, models, oracles, inspect, diff, help)`);
     }
   } catch (e) {
     const err = e as Error & { code?: string };

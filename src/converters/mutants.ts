@@ -100,11 +100,11 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'mutant:bf16-bytes-as-f32',
-    description: 'attn_v written as bf16 bytes (2 per element) but declared F32 with the full shape',
+    description: 'attn_v (gpt2: the fused attn_qkv) written as bf16 bytes (2 per element) but declared F32 with the full shape',
     grounding: 'paiml/aprender#369: BF16 fell into the F32 arm',
     expected: ['F-LAYOUT-CONTRACT-004'],
     mutate(plan) {
-      const t = tensor(plan, 'blk.0.attn_v.weight');
+      const t = plan.tensors.some((x) => x.name === 'blk.0.attn_v.weight') ? tensor(plan, 'blk.0.attn_v.weight') : tensor(plan, 'blk.0.attn_qkv.weight');
       t.dtype = 'F32';
       t.data = quantize('BF16', t.values);
     },

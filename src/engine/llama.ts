@@ -1,15 +1,24 @@
-import { dotQ8Activations, Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
+/**
+ * The LLaMA family in the bundled engine: `llama` (llama.cpp's conventions: Q/K permuted by the converter,
+ * NORM RoPE) and `qwen2` (q/k/v biases, unpermuted Q/K, NEOX RoPE). RMSNorm, GQA, SwiGLU; tied or untied head.
+ */
 import type { ByteSource } from '../formats/byte-source.js';
-import { dequantize, dotRow, TYPE_INFO } from '../formats/codecs/index.js';
-import { readTensorBytes } from '../formats/gguf/reader.js';
-import type { DType, MetaValue, ModelFile } from '../formats/types.js';
+import type { MetaValue, ModelFile } from '../formats/types.js';
+import { attend, rmsNorm, rope, silu, type RopeType } from './ops.js';
+import type { EngineModel, EngineSession } from './types.js';
+import { EngineError, matvec, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
 
-/** The engine could not load or run a model (→ F-RUNTIME-002). */
-export class EngineError extends Error {
-  override readonly name = 'EngineError';
-}
+export { EngineError } from './weights.js';
+
+/** The `general.architecture` values this module runs. */
+export const LLAMA_FAMILY = ['llama', 'qwen2'] as const;
+export type LlamaFamilyArch = (typeof LLAMA_FAMILY)[number];
+
+/** RoPE layout per arch, as llama.cpp's `llama_model_rope_type` assigns it. */
+const ROPE_TYPE: Record<LlamaFamilyArch, RopeType> = { llama: 'norm', qwen2: 'neox' };
 
 export interface LlamaHparams {
+  arch: LlamaFamilyArch;
   vocab: number;
   hidden: number;
   layers: number;
@@ -19,43 +28,35 @@ export interface LlamaHparams {
   ffn: number;
   eps: number;
   ropeBase: number;
+  ropeType: RopeType;
   contextLength: number;
 }
 
-/** A weight as stored: the engine computes from the stored blocks, row by row, never a whole-model f32 copy. */
-interface Weight {
-  dtype: DType;
-  rows: number;
-  cols: number;
-  rowBytes: number;
-  bytes: Uint8Array;
-}
-
-function metaNumber(meta: Map<string, MetaValue>, key: string, fallback?: number): number {
-  const v = meta.get(key);
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (fallback !== undefined) return fallback;
-  throw new EngineError(`metadata key ${key} is missing or not a number`);
+function isLlamaFamily(arch: MetaValue | undefined): arch is LlamaFamilyArch {
+  return typeof arch === 'string' && (LLAMA_FAMILY as readonly string[]).includes(arch);
 }
 
 export function llamaHparams(meta: Map<string, MetaValue>): LlamaHparams {
   const arch = meta.get('general.architecture');
-  if (arch !== 'llama') throw new EngineError(`general.architecture is ${JSON.stringify(arch)}; the bundled engine runs 'llama' here`);
-  const p = 'llama.';
+  if (!isLlamaFamily(arch)) throw new EngineError(`general.architecture is ${JSON.stringify(arch)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
+  const p = `${arch}.`;
   const hidden = metaNumber(meta, `${p}embedding_length`);
   const heads = metaNumber(meta, `${p}attention.head_count`);
-  const tokens = meta.get('tokenizer.ggml.tokens');
+  const headDim = metaNumber(meta, `${p}attention.key_length`, hidden / heads);
+  const ropeDims = metaNumber(meta, `${p}rope.dimension_count`, headDim);
+  if (ropeDims !== headDim) throw new EngineError(`${p}rope.dimension_count ${ropeDims} ≠ head dim ${headDim}: partial RoPE is not supported`);
   return {
-    vocab: metaNumber(meta, `${p}vocab_size`, Array.isArray(tokens) ? tokens.length : undefined),
+    arch,
+    vocab: metaVocab(meta, arch),
     hidden,
     layers: metaNumber(meta, `${p}block_count`),
     heads,
     kvHeads: metaNumber(meta, `${p}attention.head_count_kv`, heads),
-    headDim: metaNumber(meta, `${p}attention.key_length`, hidden / heads),
+    headDim,
     ffn: metaNumber(meta, `${p}feed_forward_length`),
     eps: metaNumber(meta, `${p}attention.layer_norm_rms_epsilon`),
     ropeBase: metaNumber(meta, `${p}rope.freq_base`, 10000),
+    ropeType: ROPE_TYPE[arch],
     contextLength: metaNumber(meta, `${p}context_length`, 2048),
   };
 }
@@ -65,113 +66,74 @@ interface Layer {
   q: Weight;
   k: Weight;
   v: Weight;
+  qBias: Float32Array | undefined;
+  kBias: Float32Array | undefined;
+  vBias: Float32Array | undefined;
   o: Weight;
+  oBias: Float32Array | undefined;
   ffnNorm: Float32Array;
   gate: Weight;
   up: Weight;
   down: Weight;
 }
 
-/** A llama-architecture model loaded from a GGUF tensor table (llama.cpp conventions: permuted Q/K, NORM RoPE). */
-export class LlamaModel {
+/** A llama or qwen2 model loaded from a GGUF tensor table. */
+export class LlamaModel implements EngineModel {
   readonly hp: LlamaHparams;
+  readonly arch: LlamaFamilyArch;
   private readonly embd: Weight;
   private readonly output: Weight;
   private readonly outputNorm: Float32Array;
   private readonly layers: Layer[] = [];
 
   constructor(file: ModelFile, src: ByteSource) {
-    const fatal = file.issues.find((i) => i.fatal);
-    if (fatal) throw new EngineError(`file is unreadable: ${fatal.code} ${fatal.message}`);
+    const table = new TensorTable(file, src);
     this.hp = llamaHparams(file.metadata);
+    this.arch = this.hp.arch;
     const hp = this.hp;
-    const byName = new Map(file.tensors.map((t) => [t.name, t]));
-    const flagged = new Set(file.issues.filter((i) => i.tensor !== undefined).map((i) => i.tensor));
-    const weight = (name: string, rows: number, cols: number): Weight => {
-      const t = byName.get(name);
-      if (!t) throw new EngineError(`tensor ${name} is missing`);
-      if (flagged.has(name)) throw new EngineError(`tensor ${name} is malformed`);
-      const [r, c] = t.shape.length === 2 ? (t.shape as [number, number]) : [-1, -1];
-      if (r !== rows || c !== cols) throw new EngineError(`tensor ${name} has shape [${t.shape.join(', ')}], the engine needs [${rows}, ${cols}]`);
-      const info = TYPE_INFO[t.dtype];
-      return { dtype: t.dtype, rows, cols, rowBytes: (cols / info.blockSize) * info.typeSize, bytes: readTensorBytes(src, t) };
-    };
-    const vector = (name: string, n: number): Float32Array => {
-      const t = byName.get(name);
-      if (!t) throw new EngineError(`tensor ${name} is missing`);
-      if (flagged.has(name)) throw new EngineError(`tensor ${name} is malformed`);
-      if (t.shape.length !== 1 || t.shape[0] !== n) throw new EngineError(`tensor ${name} has shape [${t.shape.join(', ')}], the engine needs [${n}]`);
-      return dequantize(t.dtype, readTensorBytes(src, t), n);
-    };
     const q = hp.heads * hp.headDim;
     const kv = hp.kvHeads * hp.headDim;
-    this.embd = weight('token_embd.weight', hp.vocab, hp.hidden);
+    // llama.cpp: qwen2 requires bq/bk/bv; llama loads them (and bo) when present (attention_bias).
+    const isQwen2 = hp.arch === 'qwen2';
+    const bias = (name: string, n: number) => (isQwen2 ? table.vector(name, n) : table.optionalVector(name, n));
+    this.embd = table.weight('token_embd.weight', hp.vocab, hp.hidden);
     // llama.cpp: `output` is optional; a tied model reuses token_embd.
-    this.output = byName.has('output.weight') ? weight('output.weight', hp.vocab, hp.hidden) : this.embd;
-    this.outputNorm = vector('output_norm.weight', hp.hidden);
+    this.output = table.has('output.weight') ? table.weight('output.weight', hp.vocab, hp.hidden) : this.embd;
+    this.outputNorm = table.vector('output_norm.weight', hp.hidden);
     for (let i = 0; i < hp.layers; i++) {
       const b = `blk.${i}.`;
       this.layers.push({
-        attnNorm: vector(`${b}attn_norm.weight`, hp.hidden),
-        q: weight(`${b}attn_q.weight`, q, hp.hidden),
-        k: weight(`${b}attn_k.weight`, kv, hp.hidden),
-        v: weight(`${b}attn_v.weight`, kv, hp.hidden),
-        o: weight(`${b}attn_output.weight`, hp.hidden, q),
-        ffnNorm: vector(`${b}ffn_norm.weight`, hp.hidden),
-        gate: weight(`${b}ffn_gate.weight`, hp.ffn, hp.hidden),
-        up: weight(`${b}ffn_up.weight`, hp.ffn, hp.hidden),
-        down: weight(`${b}ffn_down.weight`, hp.hidden, hp.ffn),
+        attnNorm: table.vector(`${b}attn_norm.weight`, hp.hidden),
+        q: table.weight(`${b}attn_q.weight`, q, hp.hidden),
+        k: table.weight(`${b}attn_k.weight`, kv, hp.hidden),
+        v: table.weight(`${b}attn_v.weight`, kv, hp.hidden),
+        qBias: bias(`${b}attn_q.bias`, q),
+        kBias: bias(`${b}attn_k.bias`, kv),
+        vBias: bias(`${b}attn_v.bias`, kv),
+        o: table.weight(`${b}attn_output.weight`, hp.hidden, q),
+        oBias: isQwen2 ? undefined : table.optionalVector(`${b}attn_output.bias`, hp.hidden),
+        ffnNorm: table.vector(`${b}ffn_norm.weight`, hp.hidden),
+        gate: table.weight(`${b}ffn_gate.weight`, hp.ffn, hp.hidden),
+        up: table.weight(`${b}ffn_up.weight`, hp.ffn, hp.hidden),
+        down: table.weight(`${b}ffn_down.weight`, hp.hidden, hp.ffn),
       });
     }
   }
 
   session(maxTokens: number, captureLayers = false): LlamaSession {
-    return new LlamaSession(this, this.layers, this.embd, this.output, this.outputNorm, maxTokens, captureLayers);
-  }
-}
-
-function matvec(w: Weight, x: Float32Array, out: Float32Array): void {
-  if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
-    const a = quantizeActivationsQ8(x);
-    for (let r = 0; r < w.rows; r++) out[r] = dotQ8Activations(w.dtype, w.bytes, r * w.rowBytes, a, w.cols);
-    return;
-  }
-  for (let r = 0; r < w.rows; r++) out[r] = dotRow(w.dtype, w.bytes, r * w.rowBytes, x, w.cols);
-}
-
-function rmsNorm(x: Float32Array, weight: Float32Array, eps: number, out: Float32Array): void {
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += (x[i] as number) * (x[i] as number);
-  const scale = 1 / Math.sqrt(sum / x.length + eps);
-  for (let i = 0; i < x.length; i++) out[i] = (x[i] as number) * scale * (weight[i] as number);
-}
-
-/** llama.cpp NORM RoPE: rotates adjacent pairs (x[2i], x[2i+1]) by pos·base^(-2i/d). */
-function ropeNorm(x: Float32Array, heads: number, hd: number, pos: number, base: number): void {
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < hd / 2; i++) {
-      const theta = pos * Math.pow(base, (-2 * i) / hd);
-      const c = Math.cos(theta);
-      const s = Math.sin(theta);
-      const j = h * hd + 2 * i;
-      const x0 = x[j] as number;
-      const x1 = x[j + 1] as number;
-      x[j] = x0 * c - x1 * s;
-      x[j + 1] = x0 * s + x1 * c;
-    }
+    return new LlamaSession(this.hp, this.layers, this.embd, this.output, this.outputNorm, maxTokens, captureLayers);
   }
 }
 
 /** One decoding stream with a KV cache. `step(token)` returns the next-token logits. */
-export class LlamaSession {
+export class LlamaSession implements EngineSession {
   private pos = 0;
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
-  /** Per layer, the residual stream after the block, one row per position (when capturing). */
   readonly layerOutputs: Float32Array[][] = [];
 
   constructor(
-    private readonly model: LlamaModel,
+    private readonly hp: LlamaHparams,
     private readonly layers: Layer[],
     private readonly embd: Weight,
     private readonly output: Weight,
@@ -179,7 +141,6 @@ export class LlamaSession {
     private readonly maxTokens: number,
     private readonly captureLayers: boolean,
   ) {
-    const hp = model.hp;
     const kv = hp.kvHeads * hp.headDim;
     this.kCache = layers.map(() => new Float32Array(maxTokens * kv));
     this.vCache = layers.map(() => new Float32Array(maxTokens * kv));
@@ -187,11 +148,11 @@ export class LlamaSession {
   }
 
   step(token: number): Float32Array {
-    const hp = this.model.hp;
+    const hp = this.hp;
     if (this.pos >= this.maxTokens) throw new EngineError(`sequence longer than the session's ${this.maxTokens} tokens`);
     if (!Number.isInteger(token) || token < 0 || token >= hp.vocab) throw new EngineError(`token id ${token} outside vocab ${hp.vocab}`);
     const { hidden, heads, kvHeads, headDim: hd, ffn } = hp;
-    const x = dequantize(this.embd.dtype, this.embd.bytes.subarray(token * this.embd.rowBytes, (token + 1) * this.embd.rowBytes), hidden);
+    const x = weightRow(this.embd, token);
     const xn = new Float32Array(hidden);
     const q = new Float32Array(heads * hd);
     const k = new Float32Array(kvHeads * hd);
@@ -200,52 +161,25 @@ export class LlamaSession {
     const proj = new Float32Array(hidden);
     const g = new Float32Array(ffn);
     const u = new Float32Array(ffn);
-    const scores = new Float64Array(this.pos + 1);
-    const nRep = heads / kvHeads;
-    const scale = 1 / Math.sqrt(hd);
     for (let l = 0; l < this.layers.length; l++) {
       const L = this.layers[l] as Layer;
       rmsNorm(x, L.attnNorm, hp.eps, xn);
-      matvec(L.q, xn, q);
-      matvec(L.k, xn, k);
-      matvec(L.v, xn, v);
-      ropeNorm(q, heads, hd, this.pos, hp.ropeBase);
-      ropeNorm(k, kvHeads, hd, this.pos, hp.ropeBase);
+      matvec(L.q, xn, q, L.qBias);
+      matvec(L.k, xn, k, L.kBias);
+      matvec(L.v, xn, v, L.vBias);
+      rope(hp.ropeType, q, heads, hd, this.pos, hp.ropeBase);
+      rope(hp.ropeType, k, kvHeads, hd, this.pos, hp.ropeBase);
       const kc = this.kCache[l] as Float32Array;
       const vc = this.vCache[l] as Float32Array;
       kc.set(k, this.pos * kvHeads * hd);
       vc.set(v, this.pos * kvHeads * hd);
-      for (let h = 0; h < heads; h++) {
-        const kvh = Math.floor(h / nRep);
-        let max = -Infinity;
-        for (let t = 0; t <= this.pos; t++) {
-          let s = 0;
-          const ko = (t * kvHeads + kvh) * hd;
-          for (let d = 0; d < hd; d++) s += (q[h * hd + d] as number) * (kc[ko + d] as number);
-          scores[t] = s * scale;
-          if (s * scale > max) max = s * scale;
-        }
-        let sum = 0;
-        for (let t = 0; t <= this.pos; t++) {
-          const e = Math.exp((scores[t] as number) - max);
-          scores[t] = e;
-          sum += e;
-        }
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let t = 0; t <= this.pos; t++) acc += (scores[t] as number) * (vc[(t * kvHeads + kvh) * hd + d] as number);
-          attn[h * hd + d] = acc / sum;
-        }
-      }
-      matvec(L.o, attn, proj);
+      attend(q, kc, vc, this.pos, heads, kvHeads, hd, attn);
+      matvec(L.o, attn, proj, L.oBias);
       for (let i = 0; i < hidden; i++) x[i] = (x[i] as number) + (proj[i] as number);
       rmsNorm(x, L.ffnNorm, hp.eps, xn);
       matvec(L.gate, xn, g);
       matvec(L.up, xn, u);
-      for (let i = 0; i < ffn; i++) {
-        const a = g[i] as number;
-        g[i] = (a / (1 + Math.exp(-a))) * (u[i] as number);
-      }
+      for (let i = 0; i < ffn; i++) g[i] = silu(g[i] as number) * (u[i] as number);
       matvec(L.down, g, proj);
       for (let i = 0; i < hidden; i++) x[i] = (x[i] as number) + (proj[i] as number);
       if (this.captureLayers) this.layerOutputs[l]?.push(x.slice());

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { FileByteSource } from '../formats/byte-source.js';
 import { readGguf } from '../formats/gguf/reader.js';
-import { argmax, LlamaModel } from '../engine/llama.js';
+import { argmax } from '../engine/llama.js';
+import { loadEngineModel } from '../engine/registry.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
 
 function concatRows(rows: Float32Array[], width: number): Float32Array {
@@ -17,7 +18,7 @@ export function runBundledEngine(req: EngineRequest): EngineResult {
   let src: FileByteSource | undefined;
   try {
     src = new FileByteSource(req.artifact);
-    const model = new LlamaModel(readGguf(src), src);
+    const model = loadEngineModel(readGguf(src), src);
     const vocab = model.hp.vocab;
     const sequences: EngineSequenceResult[] = req.sequences.map((ids, s) => {
       const session = model.session(ids.length, req.captureLayers);

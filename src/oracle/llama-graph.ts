@@ -10,9 +10,11 @@
  * RMSNorm: x / sqrt(mean(x²) + eps) * w. RoPE: HF rotate_half (split halves), cos/sin tables computed in float32
  * the way HF's LlamaRotaryEmbedding does. GQA: query head h reads kv head h // n_rep. Attention: softmax(q kᵀ / √hd
  * + causal mask) v with the mask an additive [maxPos, maxPos] initializer (0 on/below the diagonal, float32 min above).
+ * Biases as the HF modules have them: qwen2 q/k/v always (never o_proj); llama q/k/v/o iff `attention_bias`. RoPE base
+ * is `rope_theta` from the config; the head is `lm_head.weight` unless `tie_word_embeddings`.
  */
 import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
-import { headDim, isGpt2, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
+import { hasQkvBias, headDim, isGpt2, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
 
 export interface LlamaGraphOptions {
   /** Longest sequence the graph accepts (size of the RoPE tables and the causal mask). */
@@ -20,7 +22,14 @@ export interface LlamaGraphOptions {
 }
 
 /** Most negative finite float32, the value HF uses for masked attention scores. */
-const F32_MIN = -3.4028234663852886e38;
+export const F32_MIN = -3.4028234663852886e38;
+
+/** Additive causal mask [maxPositions, maxPositions]: 0 on and below the diagonal, F32_MIN above. */
+export function causalMaskTable(maxPositions: number): Float32Array {
+  const mask = new Float32Array(maxPositions * maxPositions);
+  for (let i = 0; i < maxPositions; i++) for (let j = i + 1; j < maxPositions; j++) mask[i * maxPositions + j] = F32_MIN;
+  return mask;
+}
 
 /**
  * RoPE cos/sin tables [maxPositions, headDim] exactly as HF computes them in float32:
@@ -60,6 +69,17 @@ function transpose2d(data: Float32Array, rows: number, cols: number): Float32Arr
   return out;
 }
 
+/**
+ * logits [1, T, V] = x [1, T, H] @ headᵀ with the head initializer [V, H] as stored (Gemm transB), so a tied head
+ * shares the embedding's initializer instead of adding a transposed copy: for Qwen2-0.5B that copy alone (545 MB)
+ * would push the model past protobuf's 2 GB limit.
+ */
+export function headLogits(g: GraphBuilder, x: string, head: string, vocab: number, hidden: number): string {
+  const rows = g.op1('Reshape', [x, g.initI64(g.fresh('c_shape_rows'), [2], [-1, hidden])]); // [T, H]
+  const logits2d = g.op1('Gemm', [rows, head], { transB: attr.int(1) }); // [T, V]
+  return g.op1('Reshape', [logits2d, g.initI64(g.fresh('c_shape_logits'), [3], [1, -1, vocab])], {}, { output: 'logits' });
+}
+
 export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint8Array {
   const cfg = ckpt.config;
   if (isGpt2(cfg)) throw new Error('buildLlamaGraph: a gpt2 checkpoint needs the GPT-2 graph');
@@ -74,7 +94,18 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   if (!Number.isInteger(hd) || hd <= 0 || hd % 2 !== 0) throw new Error(`head_dim must be a positive even integer, got ${hd}`);
   if (nH % nKV !== 0) throw new Error(`num_attention_heads ${nH} is not a multiple of num_key_value_heads ${nKV}`);
   if (!Number.isInteger(maxPos) || maxPos < 1) throw new Error(`maxPositions must be a positive integer, got ${maxPos}`);
+  // Refuse config features this graph does not implement rather than computing a different function.
+  const extra = cfg as unknown as Record<string, unknown>;
+  if (extra['rope_scaling'] !== undefined && extra['rope_scaling'] !== null) {
+    throw new Error(`rope_scaling ${JSON.stringify(extra['rope_scaling'])} is not supported by the oracle graph`);
+  }
+  if (extra['use_sliding_window'] === true) throw new Error('use_sliding_window is not supported by the oracle graph');
+  if (extra['mlp_bias'] === true) throw new Error('mlp_bias is not supported by the oracle graph');
+  if (cfg.hidden_act !== 'silu') throw new Error(`hidden_act '${String(cfg.hidden_act)}' is not supported (silu only)`);
   const nRep = nH / nKV;
+  // HF: Qwen2Attention has q/k/v biases always and no o_proj bias; LlamaAttention has q/k/v/o biases iff attention_bias.
+  const qkvBias = hasQkvBias(cfg);
+  const oBias = cfg.model_type === 'llama' && cfg.attention_bias === true;
 
   const used = new Set<string>();
   const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
@@ -87,9 +118,6 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
     used.add(name);
     return t;
   };
-  const optionalTensor = (name: string, shape: readonly number[]): CheckpointTensor | undefined =>
-    ckpt.tensors.has(name) ? tensor(name, shape) : undefined;
-
   const g = new GraphBuilder('llama_oracle');
 
   // ---- constants -------------------------------------------------------------------------------
@@ -117,9 +145,7 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   const cosTable = g.initF32('rope_cos', [maxPos, hd], rope.cos);
   const sinTable = g.initF32('rope_sin', [maxPos, hd], rope.sin);
 
-  const maskData = new Float32Array(maxPos * maxPos);
-  for (let i = 0; i < maxPos; i++) for (let j = i + 1; j < maxPos; j++) maskData[i * maxPos + j] = F32_MIN;
-  const maskTable = g.initF32('causal_mask', [maxPos, maxPos], maskData);
+  const maskTable = g.initF32('causal_mask', [maxPos, maxPos], causalMaskTable(maxPos));
 
   // ---- input and run-time length ---------------------------------------------------------------
   const ids = g.input('input_ids', TensorDataType.INT64, [1, 'T']);
@@ -133,12 +159,14 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   const weightT = (name: string, out: number, inp: number): string =>
     g.initF32(`${name}.T`, [inp, out], transpose2d(tensor(name, [out, inp]).data, out, inp));
 
-  /** x @ Wᵀ (+ b). Biases are read only for the attention projections (qwen2 q/k/v, llama attention_bias). */
-  const linear = (x: string, prefix: string, out: number, inp: number, biasAllowed: boolean): string => {
-    let y = g.op1('MatMul', [x, weightT(`${prefix}.weight`, out, inp)]);
-    const b = biasAllowed ? optionalTensor(`${prefix}.bias`, [out]) : undefined;
-    if (b !== undefined) y = g.op1('Add', [y, g.initF32(`${prefix}.bias`, [out], b.data)]);
-    return y;
+  /**
+   * x @ Wᵀ (+ b). A bias is required exactly where the HF module has one (`hasBias`), so a checkpoint missing an
+   * expected bias fails here and one carrying an unexpected bias fails the unused-tensor check below.
+   */
+  const linear = (x: string, prefix: string, out: number, inp: number, hasBias: boolean): string => {
+    const y = g.op1('MatMul', [x, weightT(`${prefix}.weight`, out, inp)]);
+    if (!hasBias) return y;
+    return g.op1('Add', [y, g.initF32(`${prefix}.bias`, [out], tensor(`${prefix}.bias`, [out]).data)]);
   };
 
   const rmsNorm = (x: string, weightName: string, output?: string): string => {
@@ -170,9 +198,9 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}`;
     const xn = rmsNorm(h, `${p}.input_layernorm.weight`);
-    const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, true), shapeQ)); // [1, nH, T, hd]
-    const k = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, true), shapeKV)); // [1, nKV, T, hd]
-    const v = toHeads(linear(xn, `${p}.self_attn.v_proj`, nKV * hd, H, true), shapeKV);
+    const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, qkvBias), shapeQ)); // [1, nH, T, hd]
+    const k = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, qkvBias), shapeKV)); // [1, nKV, T, hd]
+    const v = toHeads(linear(xn, `${p}.self_attn.v_proj`, nKV * hd, H, qkvBias), shapeKV);
     // repeat_kv: query head h uses kv head h // n_rep
     const kRep = nRep === 1 ? k : g.op1('Gather', [k, kvIndex], { axis: attr.int(1) });
     const vRep = nRep === 1 ? v : g.op1('Gather', [v, kvIndex], { axis: attr.int(1) });
@@ -181,7 +209,7 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
     const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
     const ctx = g.op1('MatMul', [probs, vRep]); // [1, nH, T, hd]
     const merged = g.op1('Reshape', [g.op1('Transpose', [ctx], { perm: attr.ints([0, 2, 1, 3]) }), shapeAttnOut]);
-    const attnOut = linear(merged, `${p}.self_attn.o_proj`, H, nH * hd, true);
+    const attnOut = linear(merged, `${p}.self_attn.o_proj`, H, nH * hd, oBias);
     h = g.op1('Add', [h, attnOut], {}, { output: `residual_attn.${i}` });
 
     const xn2 = rmsNorm(h, `${p}.post_attention_layernorm.weight`);
@@ -195,12 +223,19 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
 
   // ---- head ------------------------------------------------------------------------------------
   const final = rmsNorm(h, 'model.norm.weight', 'final_norm');
-  const head = ckpt.tensors.has('lm_head.weight') ? tensor('lm_head.weight', [V, H]) : undefined;
-  if (head === undefined && !cfg.tie_word_embeddings) {
-    throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
+  // Tied (HF tie_weights): the head is the embedding. A checkpoint that also stores lm_head.weight must agree with it.
+  let head: string;
+  if (cfg.tie_word_embeddings) {
+    if (ckpt.tensors.has('lm_head.weight')) {
+      const stored = tensor('lm_head.weight', [V, H]).data;
+      if (stored.some((x, i) => !Object.is(x, embed.data[i]))) throw new Error(`tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
+    }
+    head = embedInit;
+  } else {
+    if (!ckpt.tensors.has('lm_head.weight')) throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
+    head = g.initF32('lm_head.weight', [V, H], tensor('lm_head.weight', [V, H]).data);
   }
-  const headT = g.initF32('lm_head.T', [H, V], transpose2d((head ?? embed).data, V, H));
-  const logits = g.op1('MatMul', [final, headT], {}, { output: 'logits' });
+  const logits = headLogits(g, final, head, V, H);
   g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
 
   // Refuse checkpoints with parameters this graph would silently ignore.

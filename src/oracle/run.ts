@@ -1,10 +1,26 @@
 /**
- * Runs the ONNX float32 oracle for a LLaMA-family checkpoint in onnxruntime-node.
+ * Runs the ONNX float32 oracle for a checkpoint of any zoo architecture (llama, qwen2, gpt2) in onnxruntime-node.
  * This is the only module of the project that imports onnxruntime-node.
  */
 import * as ort from 'onnxruntime-node';
+import { buildGpt2Graph } from './gpt2-graph.js';
 import { buildLlamaGraph } from './llama-graph.js';
-import { commonDims, type Checkpoint } from '../zoo/types.js';
+import { commonDims, type Arch, type Checkpoint } from '../zoo/types.js';
+
+/** The oracle graph of each architecture; every graph has the input `input_ids` and outputs `logits`, `hidden.{i}`. */
+const GRAPH_BUILDERS: Record<Arch, (ckpt: Checkpoint, opts: { maxPositions: number }) => Uint8Array> = {
+  llama: buildLlamaGraph,
+  qwen2: buildLlamaGraph,
+  gpt2: buildGpt2Graph,
+};
+
+/** The ONNX oracle graph (serialized ModelProto) of a checkpoint, for sequences up to `maxPositions` tokens. */
+export function buildOracleGraph(ckpt: Checkpoint, maxPositions: number): Uint8Array {
+  const arch = ckpt.config.model_type;
+  const build = (GRAPH_BUILDERS as Partial<Record<string, (typeof GRAPH_BUILDERS)[Arch]>>)[arch];
+  if (build === undefined) throw new Error(`no oracle graph for model_type '${String(arch)}' (known: ${Object.keys(GRAPH_BUILDERS).join(', ')})`);
+  return build(ckpt, { maxPositions });
+}
 
 export interface OracleRecord {
   promptIds: number[];
@@ -55,7 +71,7 @@ export async function runOracle(ckpt: Checkpoint, prompts: number[][], opts: Ora
   if (prompts.length === 0) return [];
 
   const maxPositions = Math.max(...prompts.map((p) => p.length)) + maxNew;
-  const model = buildLlamaGraph(ckpt, { maxPositions });
+  const model = buildOracleGraph(ckpt, maxPositions);
   const session = await ort.InferenceSession.create(model, {
     graphOptimizationLevel: 'disabled',
     intraOpNumThreads: 1,

@@ -61,6 +61,8 @@ export function llamaTensorShapes(config: LlamaHfConfig): Map<string, number[]> 
       shapes.set(`${p}.self_attn.v_proj.bias`, [kv]);
     }
     shapes.set(`${p}.self_attn.o_proj.weight`, [h, q]);
+    // HF LlamaAttention's `attention_bias` also biases o_proj; Qwen2 never does.
+    if (config.model_type === 'llama' && config.attention_bias === true) shapes.set(`${p}.self_attn.o_proj.bias`, [h]);
     shapes.set(`${p}.post_attention_layernorm.weight`, [h]);
     shapes.set(`${p}.mlp.gate_proj.weight`, [f, h]);
     shapes.set(`${p}.mlp.up_proj.weight`, [f, h]);

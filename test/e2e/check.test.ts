@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MATRIX } from '../../src/config.js';
 import type { ParityReport } from '../../src/report/parity.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
@@ -31,7 +32,7 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     expect(r.exitCode).toBe(0);
     const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
     expect(report.schemaVersion).toBe(1);
-    expect(report.cells.map((c) => c.target)).toEqual(['gguf/f32', 'gguf/q8_0']);
+    expect(report.cells.map((c) => `${c.model} ${c.target}`)).toEqual(DEFAULT_MATRIX.models.flatMap((m) => DEFAULT_MATRIX.targets.map((t) => `${m} ${t}`)));
     expect(report.summary).toEqual({ checks: Number(m?.[2]), passed: Number(m?.[2]), failed: 0 });
     for (const cell of report.cells) expect(new Set(cell.checks.map((c) => c.suite))).toEqual(new Set(['file', 'layout', 'data-quality', 'logits']));
   });

@@ -3,10 +3,11 @@
  * quantizers (bit-exact copies of ggml's `quantize_row_*_ref`), and a row dot product for the engine.
  * Pure functions over byte arrays; no fs.
  */
-import type { DType } from '../types.js';
+import { DTYPES, EXTRA_DTYPES, type DType, type ExtraDType } from '../types.js';
+import { aprQ4ByteLength, aprQ8ByteLength, DECODABLE_EXTRA_DTYPES, dequantizeExtra, quantizeExtra } from './apr.js';
 import { dequantizeBf16, dotBf16, quantizeBf16 } from './bf16.js';
 import { dequantizeF16, dotF16, quantizeF16 } from './f16.js';
-import { dequantizeQ4_K, dequantizeQ6_K } from './k-quants.js';
+import { dequantizeQ4_K, dequantizeQ6_K, quantizeQ4_K, quantizeQ6_K } from './k-quants.js';
 import { dequantizeQ4_0, dotQ4_0, quantizeQ4_0, type LegacyQuantOptions } from './q4_0.js';
 import { dequantizeQ4_1, quantizeQ4_1 } from './q4_1.js';
 import { dequantizeQ5_0, quantizeQ5_0 } from './q5_0.js';
@@ -16,15 +17,64 @@ import { dequantizeQ8_0, dotQ8_0, quantizeQ8_0 } from './q8_0.js';
 export { fp16BitsToFp32, fp32ToFp16Bits } from './f16.js';
 export { bf16BitsToFp32, fp32ToBf16Bits } from './bf16.js';
 export { DEFAULT_FMA, type LegacyQuantOptions } from './q4_0.js';
+export { dequantizeAprQ4, dequantizeAprQ8, quantizeAprQ4, quantizeAprQ8, type AprQuantOptions } from './apr.js';
 
 /** ggml type id, elements per block and bytes per block of one storage type. */
 export interface TypeInfo {
+  /** ggml type id; -1 for a type ggml does not have (safetensors-only or APR-native). */
   ggmlId: number;
   blockSize: number;
   typeSize: number;
+  /**
+   * true for APR_Q8 / APR_Q4: the encoding spans the flattened tensor (one scale per tensor, or
+   * 32-element blocks that ignore rows), so a row cannot be addressed on its own and sizes come from
+   * `tensorByteLength`, not blockSize/typeSize.
+   */
+  isWholeTensor?: boolean;
 }
 
-/** ggml ids and block geometry (`include/ggml.h`, `src/ggml-common.h`; formats.md §1.2–1.3). */
+/**
+ * Geometry of the extra storage types. F4 packs 2 elements per byte and F6 4 per 3 bytes, so a tensor of
+ * them must be a whole number of bytes (safetensors' rule); APR_Q4's block is nominal (any N, last block
+ * padded) and APR_Q8's size is 4 + N.
+ */
+const EXTRA_TYPE_INFO: Record<ExtraDType, TypeInfo> = {
+  F64: { ggmlId: 28, blockSize: 1, typeSize: 8 },
+  I8: { ggmlId: 24, blockSize: 1, typeSize: 1 },
+  U8: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  I16: { ggmlId: 25, blockSize: 1, typeSize: 2 },
+  U16: { ggmlId: -1, blockSize: 1, typeSize: 2 },
+  I32: { ggmlId: 26, blockSize: 1, typeSize: 4 },
+  U32: { ggmlId: -1, blockSize: 1, typeSize: 4 },
+  I64: { ggmlId: 27, blockSize: 1, typeSize: 8 },
+  U64: { ggmlId: -1, blockSize: 1, typeSize: 8 },
+  BOOL: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F8_E4M3: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F8_E5M2: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F8_E8M0: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F8_E4M3FNUZ: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F8_E5M2FNUZ: { ggmlId: -1, blockSize: 1, typeSize: 1 },
+  F4: { ggmlId: -1, blockSize: 2, typeSize: 1 },
+  F6_E2M3: { ggmlId: -1, blockSize: 4, typeSize: 3 },
+  F6_E3M2: { ggmlId: -1, blockSize: 4, typeSize: 3 },
+  C64: { ggmlId: -1, blockSize: 1, typeSize: 8 },
+  APR_Q8: { ggmlId: -1, blockSize: 1, typeSize: 1, isWholeTensor: true },
+  APR_Q4: { ggmlId: -1, blockSize: 32, typeSize: 18, isWholeTensor: true },
+};
+
+const EXTRA_SET: ReadonlySet<DType> = new Set<DType>(EXTRA_DTYPES);
+
+/** Whether `dtype` is one of the extra (non-ggml-codec) storage types. */
+export function isExtraDType(dtype: DType): dtype is ExtraDType {
+  return EXTRA_SET.has(dtype);
+}
+
+/** Whether `dequantize` can decode `dtype` to f32 (every ggml type; not F4, F6_*, C64). */
+export function canDequantize(dtype: DType): boolean {
+  return !isExtraDType(dtype) || DECODABLE_EXTRA_DTYPES.has(dtype);
+}
+
+/** ggml ids and block geometry (`include/ggml.h`, `src/ggml-common.h`; formats.md §1.2–1.3), then the extra types. */
 export const TYPE_INFO: Record<DType, TypeInfo> = {
   F32: { ggmlId: 0, blockSize: 1, typeSize: 4 },
   F16: { ggmlId: 1, blockSize: 1, typeSize: 2 },
@@ -36,6 +86,7 @@ export const TYPE_INFO: Record<DType, TypeInfo> = {
   Q4_K: { ggmlId: 12, blockSize: 256, typeSize: 144 },
   Q6_K: { ggmlId: 14, blockSize: 256, typeSize: 210 },
   BF16: { ggmlId: 30, blockSize: 1, typeSize: 2 },
+  ...EXTRA_TYPE_INFO,
 };
 
 /**
@@ -82,17 +133,21 @@ export const GGML_TYPES: ReadonlyMap<number, { name: string; blockSize?: number;
   [42, { name: 'Q2_0' }],
 ]);
 
-const BY_GGML_ID: ReadonlyMap<number, DType> = new Map(
-  (Object.entries(TYPE_INFO) as [DType, TypeInfo][]).map(([dtype, info]) => [info.ggmlId, dtype]),
-);
+// Only the ggml codec types: I8…F64 have ggml ids too, but the GGUF reader keeps reporting them as unsupported.
+const BY_GGML_ID: ReadonlyMap<number, DType> = new Map(DTYPES.map((dtype) => [TYPE_INFO[dtype].ggmlId, dtype]));
 
-/** The DType of a ggml type id, or undefined for an id the harness does not decode. */
+/** The DType of a ggml type id, or undefined for an id the harness does not decode (I8…F64 included). */
 export function ggmlIdToDType(id: number): DType | undefined {
   return BY_GGML_ID.get(id);
 }
 
 /** Bytes that `elementCount` elements of `dtype` occupy; undefined unless they fill whole blocks. */
 export function tensorByteLength(dtype: DType, elementCount: number): number | undefined {
+  if (dtype === 'APR_Q8' || dtype === 'APR_Q4') {
+    if (!Number.isSafeInteger(elementCount) || elementCount < 0) return undefined;
+    const n = dtype === 'APR_Q8' ? aprQ8ByteLength(elementCount) : aprQ4ByteLength(elementCount);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
   const { blockSize, typeSize } = TYPE_INFO[dtype];
   if (!Number.isSafeInteger(elementCount) || elementCount < 0 || elementCount % blockSize !== 0) {
     return undefined;
@@ -115,6 +170,7 @@ function requireBytes(dtype: DType, bytes: Uint8Array, count: number, byteOffset
 /** Decode the first `count` elements of `bytes` (stored as `dtype`) to f32. */
 export function dequantize(dtype: DType, bytes: Uint8Array, count: number): Float32Array<ArrayBuffer> {
   requireBytes(dtype, bytes, count);
+  if (isExtraDType(dtype)) return dequantizeExtra(dtype, bytes, count);
   switch (dtype) {
     case 'F32': {
       const out = new Float32Array(count);
@@ -143,10 +199,12 @@ export function dequantize(dtype: DType, bytes: Uint8Array, count: number): Floa
 }
 
 /**
- * Encode f32 values as `dtype`, bit for bit as ggml's reference quantizers. Throws for a type whose
- * quantizer is not implemented (Q4_K, Q6_K) and for a length that is not a whole number of blocks.
+ * Encode f32 values as `dtype`, bit for bit as ggml's reference quantizers (`quantize_row_*_ref`;
+ * Q4_K/Q6_K without an importance matrix). Throws for a length that is not a whole number of blocks.
  */
 export function quantize(dtype: DType, values: Float32Array, options: LegacyQuantOptions = {}): Uint8Array {
+  // APR_Q8/APR_Q4 as aprender's writer (density check on); F64 exactly; other extra types throw.
+  if (isExtraDType(dtype)) return quantizeExtra(dtype, values);
   if (values.length % TYPE_INFO[dtype].blockSize !== 0) {
     throw new RangeError(`${dtype}: ${values.length} values is not a whole number of ${TYPE_INFO[dtype].blockSize}-element blocks`);
   }
@@ -168,8 +226,9 @@ export function quantize(dtype: DType, values: Float32Array, options: LegacyQuan
     case 'Q5_1':
       return quantizeQ5_1(values, options);
     case 'Q4_K':
+      return quantizeQ4_K(values);
     case 'Q6_K':
-      throw new Error(`quantize: no ${dtype} quantizer is implemented yet (only its dequantizer)`);
+      return quantizeQ6_K(values);
   }
 }
 
@@ -179,6 +238,9 @@ export function quantize(dtype: DType, values: Float32Array, options: LegacyQuan
  * `byteOffset` may be unaligned.
  */
 export function dotRow(dtype: DType, bytes: Uint8Array, byteOffset: number, x: Float32Array, n: number): number {
+  if (TYPE_INFO[dtype].isWholeTensor) {
+    throw new RangeError(`dotRow: ${dtype} is encoded over the whole tensor, not per row; dequantize the tensor first`);
+  }
   const need = requireBytes(dtype, bytes, n, byteOffset);
   if (x.length < n) throw new RangeError(`dotRow: x has ${x.length} elements, row has ${n}`);
   switch (dtype) {
