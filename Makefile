@@ -29,3 +29,9 @@ typecheck: $(NODE_STAMP)
 
 clean:
 	rm -rf .cache reports/*.json reports/*.html reports/*.xml
+
+# Re-train the tiny models: corpus + held-out split, shared tokenizer, weights and specs in models/, then
+# check each with the onnxruntime oracle. Not run in CI (the outputs are committed); ~30 min on one core.
+.PHONY: models-train
+models-train: $(NODE_STAMP)
+	npx tsx src/zoo/train/cli.ts
