@@ -3,7 +3,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 NODE_STAMP := node_modules/.package-lock.json
 TMGT := node bin/tmgt.js
 
-.PHONY: check test models convert typecheck bench clean
+.PHONY: check test models convert typecheck bench clean nightly
 
 # npm ci when node_modules is missing or older than the lock file.
 $(NODE_STAMP): package.json package-lock.json
@@ -23,6 +23,10 @@ test: $(NODE_STAMP)
 
 models: $(NODE_STAMP)
 	$(TMGT) models build llama-tiny
+
+# Shape-faithful models (SmolLM-135M, Qwen2-0.5B, GPT-2 124M shapes): built on demand, checked against float64.
+nightly: $(NODE_STAMP)
+	TMGT_NIGHTLY=1 npx vitest run test/nightly
 
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
