@@ -13,11 +13,12 @@ $(NODE_STAMP): package.json package-lock.json
 check: $(NODE_STAMP)
 	$(TMGT) check
 
-# The last line, `tests: N passed, M failed`, is the plain summary CI reads.
+# The last line, `tests: N passed, M failed`, is the plain summary CI reads. suites/ (the parity claims over
+# the default matrix, `npx vitest run suites/`) is left out: test/converters/targets.test.ts runs the same cells.
 test: $(NODE_STAMP)
 	npx tsc --noEmit
 	@mkdir -p reports
-	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/vitest.json; status=$$?; \
+	npx vitest run --exclude 'suites/**' --reporter=default --reporter=json --outputFile.json=reports/vitest.json; status=$$?; \
 	  node -e 'const r=require("./reports/vitest.json");console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
 	  exit $$status
 

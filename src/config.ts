@@ -1,10 +1,12 @@
 /** The four prompts every model is judged on (the Python tiny-model-ground-truth's set). */
 export const DEFAULT_PROMPTS = ['What is 2+2? Answer:', 'The capital of France is', 'def fibonacci(n):', 'Hello, my name is'] as const;
 
-/** The default matrix `tmgt check` runs with no flags (`make check`). */
+import { TARGET_IDS } from './converters/targets.js';
+
+/** The default matrix `tmgt check` runs with no flags (`make check`): every tiny model at every target. */
 export const DEFAULT_MATRIX = {
   models: ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'],
-  targets: ['gguf/f32', 'gguf/q8_0'],
+  targets: TARGET_IDS,
   converter: 'reference',
   engine: 'bundled',
   maxNewTokens: 32,

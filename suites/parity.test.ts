@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../src/config.js';
 import { parseTarget } from '../src/converters/targets.js';
-import { ALL_SUITES, runCell, type CellResult } from '../src/matrix/run.js';
+import { ALL_SUITES, claimsFor, runCell, type CellResult } from '../src/matrix/run.js';
 
 const workDir = mkdtempSync(join(tmpdir(), 'tmgt-suites-'));
 
@@ -21,7 +21,7 @@ for (const model of DEFAULT_MATRIX.models) {
           { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: DEFAULT_MATRIX.maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites: ALL_SUITES },
         );
       });
-      const claims = [...ALL_SUITES.filter((s) => s !== 'logits').map((s) => ({ suite: s, prompt: undefined as string | undefined })), ...DEFAULT_PROMPTS.map((p) => ({ suite: 'logits' as const, prompt: p as string | undefined }))];
+      const claims = claimsFor(parseTarget(targetId), DEFAULT_PROMPTS);
       for (const claim of claims) {
         it(claim.prompt === undefined ? claim.suite : `${claim.suite}: ${JSON.stringify(claim.prompt)}`, (ctx) => {
           const check = result.checks.find((c) => c.suite === claim.suite && c.prompt === claim.prompt);

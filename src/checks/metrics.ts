@@ -96,3 +96,29 @@ export function rms(row: Float32Array): number {
   for (const v of row) s += v * v;
   return Math.sqrt(s / row.length);
 }
+
+/** Top-1 minus top-2 logit of a row (Infinity for a one-entry row). */
+export function topMargin(row: Float32Array): number {
+  return top2(row).margin;
+}
+
+/** The oracle at one greedy step: its top-1 − top-2 logit margin and the row's rms (for the near-tie rule). */
+export interface GreedyStep {
+  margin: number;
+  rms: number;
+}
+
+/**
+ * The oracle at each greedy step: `logits` is its teacher-forced run over prompt + greedy ids
+ * ([ids.length × vocab]), and the row at `promptLength − 1 + k` chose greedy token k.
+ */
+export function greedySteps(logits: Float32Array, vocab: number, promptLength: number, steps: number): GreedyStep[] {
+  const out: GreedyStep[] = [];
+  for (let k = 0; k < steps; k++) {
+    const at = promptLength - 1 + k;
+    if (at < 0 || (at + 1) * vocab > logits.length) break;
+    const row = logits.subarray(at * vocab, (at + 1) * vocab);
+    out.push({ margin: topMargin(row), rms: rms(row) });
+  }
+  return out;
+}

@@ -6,13 +6,15 @@ import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
 import { loadConfig } from '../config-file.js';
 import type { CommandConverter } from '../converters/adapter.js';
 import { findMutant, MUTANTS } from '../converters/mutants.js';
+import { serveEngineRequest } from '../engines/isolated.js';
+import { mutantsCommand } from './mutants.js';
 import { oraclesPinCommand } from '../oracle/manifest.js';
 import { convertCheckpoint } from '../converters/reference.js';
 import { parseTarget, TARGETS } from '../converters/targets.js';
 import { diff } from './diff.js';
 import { inspect } from './inspect.js';
 import { HarnessError, UsageError } from '../errors.js';
-import { ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
+import { addDriftOrdering, ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
 import { consoleLines, parityReport } from '../report/parity.js';
 import { buildModel } from '../zoo/build.js';
 import { findModelSpec, listModelSpecs, registerCheckpointDir, REPO_ROOT } from '../zoo/specs.js';
@@ -28,6 +30,7 @@ Usage:
              [--suites file,layout,data-quality,logits] [--report-dir reports] [--config tmgt.config.ts]
   tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
   tmgt models list
+  tmgt mutants [--json] [--mutants a,b] [--models m]   the mutant kill matrix (exit 1 if one survives)
   tmgt oracles pin [MODEL...]      re-pin oracles/manifest.json (the drift baseline)
   tmgt models build NAME...
   tmgt inspect FILE [--json]      format, metadata, tensors with stats (GGUF, safetensors, APR)
@@ -98,6 +101,7 @@ async function check(args: string[]): Promise<number> {
     results.push(r);
     writeReport(); // completed cells are on disk even if the run is killed
   }
+  addDriftOrdering(results);
   const report = writeReport();
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
   if (report.summary.failed > 0) return EXIT.fail;
@@ -148,6 +152,16 @@ export async function main(argv: string[]): Promise<number> {
         return convert(rest);
       case 'models':
         return await models(rest);
+      case '__engine': {
+        // Internal: an engine run in a child process (src/engines/isolated.ts).
+        const [engine, dir] = rest;
+        if (engine !== 'llama.cpp' || dir === undefined) throw new UsageError('usage: tmgt __engine llama.cpp DIR');
+        const { runLlamaCppEngine } = await import('../engines/llama-cpp.js');
+        await serveEngineRequest(dir, runLlamaCppEngine);
+        return EXIT.pass;
+      }
+      case 'mutants':
+        return await mutantsCommand(rest);
       case 'oracles':
         if (rest[0] !== 'pin') throw new UsageError(`unknown oracles subcommand '${rest[0] ?? ''}' (pin)`);
         return await oraclesPinCommand(rest.slice(1));
@@ -165,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(VERSION + '\n');
         return EXIT.pass;
       default:
-        throw new UsageError(`unknown command '${command}' (check, convert, models, oracles, inspect, diff, help)`);
+        throw new UsageError(`unknown command '${command}' (check, convert, mutants, models, oracles, inspect, diff, help)`);
     }
   } catch (e) {
     const err = e as Error & { code?: string };

@@ -1,49 +1,57 @@
-import { quantize, TYPE_INFO } from '../formats/codecs/index.js';
-import { writeGgufFile, type GgufKv } from '../formats/gguf/writer.js';
-import type { DType } from '../formats/types.js';
-import { loadCheckpoint } from '../zoo/checkpoint.js';
-import { HfTokenizer, tokenizerTable } from '../zoo/tokenizer.js';
-import { commonDims, headDim, isGpt2, type Arch, type Checkpoint, type HfConfig } from '../zoo/types.js';
-import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout } from './gguf-names.js';
-import type { Target } from './targets.js';
-
-/** One tensor the converter is about to write. `values` are f32 after layout transforms (permute, transpose). */
-export interface PlannedTensor {
-  name: string;
-  shape: number[];
-  dtype: DType;
-  values: Float32Array;
-  /** Bytes to write instead of encoding `values` (mutants use it to write what they like). */
-  data?: Uint8Array;
-  /** ggml type id to declare instead of dtype's own. */
-  rawType?: number;
-}
-
-export interface GgufPlan {
-  kvs: GgufKv[];
-  tensors: PlannedTensor[];
-}
-
 /**
- * The reference converter's quantization policy, as data the layout checks can hold it to. llama.cpp
- * (convert_hf_to_gguf `prepare_tensors`) keeps 1-D tensors, `*_norm.weight`, anything not named
- * `*.weight` (biases) and `position_embd` in F32, and stores every other 2-D weight in the target's type
- * (`--outtype q8_0` quantizes token_embd and output too). A row that does not divide into the type's
- * blocks falls back to F16, as the converter does on `QuantError`.
+ * The reference converter: an HF checkpoint to every target, the way the real tool for that target
+ * writes it (targets.ts `producer`):
+ *
+ * - GGUF f32/f16/bf16 as llama.cpp's convert_hf_to_gguf.py (names, llama Q/K permute, GPT-2 Conv1D
+ *   transposes, metadata and tokenizer keys), and the quantized GGUF targets as llama-quantize (not
+ *   `--pure`) on that f32 conversion: its per-tensor type choice, K-quant fallbacks, general.file_type
+ *   and tensor order (quant-rules.ts lists every rule).
+ * - APR v2 as aprender's `apr import`: HF names and torch shapes (GPT-2 Conv1D stays [in, out]),
+ *   `AprV2Metadata` JSON with rope_type NEOX for the HF-layout llama/qwen2, its skip list for int8/int4,
+ *   and — like `resolve_f32_tied_embeddings` — a tied model's `lm_head.weight` synthesized as a copy of
+ *   the embedding (with `tied_embeddings: true`), quantized like any other weight.
+ * - safetensors f16/bf16 as `model.half()` / `.to(torch.bfloat16)` + `save_pretrained`: HF names and
+ *   layout, every tensor in that dtype, a tied `lm_head.weight` not written.
+ *
+ * `convertCheckpoint` plans, lets a mutant alter the plan, then writes it.
  */
-export function referenceDType(name: string, shape: number[], target: Target): DType {
-  if (shape.length <= 1 || name.endsWith('_norm.weight') || !name.endsWith('.weight') || name.startsWith('position_embd.')) return 'F32';
-  const rowLength = shape[shape.length - 1] ?? 0;
-  if (rowLength % TYPE_INFO[target.weightDType].blockSize !== 0) return 'F16';
-  return target.weightDType;
-}
+import type { GgufKv } from '../formats/gguf/writer.js';
+import { loadCheckpoint } from '../zoo/checkpoint.js';
+import { HfTokenizer, tokenizerTable, type TokenizerJson, type TokenizerTable } from '../zoo/tokenizer.js';
+import { commonDims, headDim, isGpt2, type Arch, type Checkpoint, type CheckpointTensor, type HfConfig } from '../zoo/types.js';
+import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout, type GgufTensorMapping } from './gguf-names.js';
+import { artifactName, type AprPlan, type ConversionPlan, type GgufPlan, type PlannedTensor, type SafetensorsPlan } from './plan.js';
+import { aprType, convertType, llamaCppTensorOrder, llamaQuantizeTypes } from './quant-rules.js';
+import type { Target } from './targets.js';
+import { writeArtifact } from './write-artifact.js';
+
+export { referencePolicy } from './quant-rules.js';
+export { encodePlannedTensor } from './write-artifact.js';
+export type { ConversionPlan, GgufPlan, AprPlan, SafetensorsPlan, PlannedTensor } from './plan.js';
 
 function kv(key: string, type: GgufKv['type'], value: unknown, itemType?: GgufKv['itemType']): GgufKv {
   return (itemType === undefined ? { key, type, value } : { key, type, value, itemType }) as GgufKv;
 }
 
-/** `tokenizer.ggml.pre` per arch: the pre-tokenizer llama.cpp's converter detects for these tokenizers. */
+/** `tokenizer.ggml.pre` per arch for a pre-tokenizer the converter does not recognise (the arch's usual one). */
 const TOKENIZER_PRE: Record<Arch, string> = { llama: 'default', qwen2: 'qwen2', gpt2: 'gpt-2' };
+
+/**
+ * `tokenizer.ggml.pre`: the llama.cpp pre-tokenizer that splits text as the checkpoint's tokenizer does.
+ * convert_hf_to_gguf (`get_vocab_base_pre`) identifies it by hashing the HF tokenizer's output on a test
+ * text; what that hash stands for is the pre-tokenizer. A `ByteLevel` pre-tokenizer with its regex on is
+ * GPT-2's split (every zoo tokenizer, whatever the arch), which llama.cpp knows as 'gpt-2' — 'default'
+ * would split ` 2` into ` ` + `2` and 'qwen2' would split digit runs, so neither tokenizes the prompts as
+ * the source does. Anything else falls back to the arch's usual name.
+ */
+function ggufPreTokenizer(json: { pre_tokenizer?: unknown }, arch: Arch): string {
+  const pre = json.pre_tokenizer as { type?: unknown; use_regex?: unknown } | null | undefined;
+  if (pre && pre.type === 'ByteLevel' && pre.use_regex !== false) return 'gpt-2';
+  return TOKENIZER_PRE[arch];
+}
+
+/** GGML_QNT_VERSION: convert_hf_to_gguf (`prepare_metadata`) and llama-quantize both always write it. */
+const GGML_QUANT_VERSION = 2;
 
 /** Hyperparameter keys, per arch, as convert_hf_to_gguf.py's `set_gguf_parameters` writes them (formats.md §1.7). */
 function hparamKvs(c: HfConfig): GgufKv[] {
@@ -77,31 +85,16 @@ function hparamKvs(c: HfConfig): GgufKv[] {
   ];
 }
 
-/**
- * Plan a GGUF exactly as llama.cpp's convert_hf_to_gguf.py would write it, for any zoo architecture:
- * llama (Q/K permuted for NORM RoPE), qwen2 (no permute, q/k/v biases, NEOX RoPE at run time) and gpt2
- * (Conv1D weights transposed to [out, in], mask buffers dropped, learned positions kept in F32).
- */
-export function planGguf(ckpt: Checkpoint, sourceDir: string, target: Target): GgufPlan {
+function tokenizerOf(ckpt: Checkpoint, json: TokenizerJson): TokenizerTable {
   const c = ckpt.config;
-  const arch = c.model_type;
-  const tok = tokenizerTable(HfTokenizer.fromDir(sourceDir).json, c.vocab_size, c.bos_token_id, c.eos_token_id);
-  const kvs: GgufKv[] = [
-    kv('general.architecture', 'string', arch),
-    kv('general.name', 'string', sourceDir.split('/').filter(Boolean).pop() ?? 'model'),
-    kv('general.file_type', 'u32', target.fileType),
-    ...(target.weightDType === 'F32' ? [] : [kv('general.quantization_version', 'u32', 2)]),
-    ...hparamKvs(c),
-    kv('tokenizer.ggml.model', 'string', 'gpt2'),
-    kv('tokenizer.ggml.pre', 'string', TOKENIZER_PRE[arch]),
-    kv('tokenizer.ggml.tokens', 'array', tok.tokens, 'string'),
-    kv('tokenizer.ggml.token_type', 'array', tok.tokenTypes, 'i32'),
-    kv('tokenizer.ggml.merges', 'array', tok.merges, 'string'),
-    kv('tokenizer.ggml.bos_token_id', 'u32', tok.bosId),
-    kv('tokenizer.ggml.eos_token_id', 'u32', tok.eosId),
-    kv('tokenizer.ggml.add_bos_token', 'bool', false),
-  ];
-  const tensors: PlannedTensor[] = [];
+  return tokenizerTable(json, c.vocab_size, c.bos_token_id, c.eos_token_id);
+}
+
+const modelName = (sourceDir: string): string => sourceDir.split('/').filter(Boolean).pop() ?? 'model';
+
+/** The checkpoint's tensors the converters write: mask buffers and rotary caches dropped; an unmappable tensor is fatal. */
+function* sourceTensors(ckpt: Checkpoint): Generator<{ hfName: string; role: string; mapping: GgufTensorMapping; t: CheckpointTensor }> {
+  const arch = ckpt.config.model_type;
   for (const [hfName, t] of ckpt.tensors) {
     const mapping = ggufTensorMapping(arch, hfName);
     if (mapping === undefined) {
@@ -109,29 +102,167 @@ export function planGguf(ckpt: Checkpoint, sourceDir: string, target: Target): G
       // convert_hf_to_gguf.py: "Can not map tensor" is fatal, not a silent drop.
       throw new Error(`cannot map tensor '${hfName}' of a ${arch} checkpoint to a GGUF name`);
     }
-    const g = toGgufLayout(c, mapping, t);
-    tensors.push({ name: g.name, shape: g.shape, dtype: referenceDType(g.name, g.shape, target), values: g.values });
+    yield { hfName, role: mapping.name, mapping, t };
   }
-  return { kvs, tensors };
 }
 
-/** @deprecated the planner handles every zoo arch now; use {@link planGguf}. */
-export const planLlamaGguf = planGguf;
+/**
+ * Plan a GGUF as llama.cpp writes it, for any zoo architecture: llama (Q/K permuted for NORM RoPE), qwen2
+ * (no permute, q/k/v biases, NEOX RoPE at run time) and gpt2 (Conv1D weights transposed to [out, in],
+ * mask buffers dropped, learned positions kept in F32). f32/f16/bf16 are convert_hf_to_gguf `--outtype`;
+ * the quantized targets are llama-quantize on the f32 conversion (types, general.file_type, and its
+ * tensor order: llama.cpp's loader sorts tensors by layer, then name).
+ */
+export function planGguf(ckpt: Checkpoint, sourceDir: string, target: Target): GgufPlan {
+  if (target.format !== 'gguf' || target.fileType === undefined) throw new Error(`planGguf: ${target.id} is not a GGUF target`);
+  const c = ckpt.config;
+  const arch = c.model_type;
+  const json = HfTokenizer.fromDir(sourceDir).json;
+  const tok = tokenizerOf(ckpt, json);
+  const pre = ggufPreTokenizer(json, arch);
+  const kvs: GgufKv[] = [
+    kv('general.architecture', 'string', arch),
+    kv('general.name', 'string', modelName(sourceDir)),
+    kv('general.file_type', 'u32', target.fileType),
+    kv('general.quantization_version', 'u32', GGML_QUANT_VERSION),
+    ...hparamKvs(c),
+    kv('tokenizer.ggml.model', 'string', 'gpt2'),
+    kv('tokenizer.ggml.pre', 'string', pre),
+    kv('tokenizer.ggml.tokens', 'array', tok.tokens, 'string'),
+    kv('tokenizer.ggml.token_type', 'array', tok.tokenTypes, 'i32'),
+    kv('tokenizer.ggml.merges', 'array', tok.merges, 'string'),
+    kv('tokenizer.ggml.bos_token_id', 'u32', tok.bosId),
+    kv('tokenizer.ggml.eos_token_id', 'u32', tok.eosId),
+    kv('tokenizer.ggml.add_bos_token', 'bool', false),
+  ];
+  const isQuantize = target.producer === 'llama-quantize';
+  // convert_hf_to_gguf's out type; llama-quantize starts from the f32 conversion.
+  const outType = isQuantize ? 'F32' : target.weightDType;
+  let tensors: PlannedTensor[] = [];
+  for (const { mapping, t } of sourceTensors(ckpt)) {
+    const g = toGgufLayout(c, mapping, t);
+    tensors.push({ name: g.name, role: g.name, shape: g.shape, dtype: convertType(g.name, g.shape, outType), values: g.values });
+  }
+  if (isQuantize) {
+    const types = llamaQuantizeTypes(
+      tensors.map((t) => ({ name: t.name, shape: t.shape, current: t.dtype })),
+      target.fileType,
+      commonDims(c).layers,
+    );
+    tensors = tensors.map((t) => ({ ...t, dtype: types.get(t.name) ?? t.dtype })).sort((a, b) => llamaCppTensorOrder(a.name, b.name));
+  }
+  return { format: 'gguf', arch, kvs, tensors };
+}
 
-export function encodePlannedTensor(t: PlannedTensor): Uint8Array {
-  return t.data ?? quantize(t.dtype, t.values);
+/** `AprV2Metadata.quantization` (`QuantizationMetadata`) for aprender's quantized outputs. */
+const APR_QUANTIZATION: Partial<Record<string, { quant_type: string; bits: number; block_size: number | null; symmetric: boolean }>> = {
+  int8: { quant_type: 'int8', bits: 8, block_size: null, symmetric: true },
+  int4: { quant_type: 'int4', bits: 4, block_size: 32, symmetric: true },
+  f16: { quant_type: 'fp16', bits: 16, block_size: null, symmetric: true },
+};
+
+/** rope_type codes of `AprV2Metadata` (realizar): 0 = NORM (adjacent pairs), 2 = NEOX (split halves). */
+const APR_ROPE_NEOX = 2;
+
+/** `AprV2Metadata` transformer config fields from config.json, as aprender's `GgufModelConfig` carries them. */
+function aprConfigFields(c: HfConfig): Record<string, unknown> {
+  const d = commonDims(c);
+  const common = {
+    architecture: c.model_type,
+    hidden_size: d.hidden,
+    num_layers: d.layers,
+    num_heads: d.heads,
+    num_kv_heads: d.kvHeads,
+    vocab_size: d.vocab,
+    intermediate_size: d.ffn,
+    max_position_embeddings: d.maxPositions,
+  };
+  if (isGpt2(c)) {
+    // Learned positions: no rope fields. `rms_norm_eps` is aprender's one "layer norm epsilon" field.
+    return { ...common, rms_norm_eps: c.layer_norm_epsilon, head_dim: d.headDim };
+  }
+  // HF layout (no Q/K permute) needs NEOX rotation for llama as for qwen2 (formats.md §1.8).
+  return { ...common, rope_theta: c.rope_theta, rope_type: APR_ROPE_NEOX, rms_norm_eps: c.rms_norm_eps, head_dim: d.headDim };
+}
+
+/** HF names of the embedding, where `resolve_f32_tied_embeddings` looks for it. */
+const EMBEDDING_ROLE = 'token_embd.weight';
+const LM_HEAD_ROLE = 'output.weight';
+
+/**
+ * Plan an APR v2 file as aprender's `apr import` writes it from an HF checkpoint (see the module
+ * comment). Tensors keep HF names, shapes and layout; the writer sorts them by name.
+ */
+export function planApr(ckpt: Checkpoint, sourceDir: string, target: Target): AprPlan {
+  if (target.format !== 'apr') throw new Error(`planApr: ${target.id} is not an APR target`);
+  const c = ckpt.config;
+  const arch = c.model_type;
+  const raw = [...sourceTensors(ckpt)].map(({ hfName, role, t }) => ({ name: hfName, role, shape: [...t.shape], values: t.data }));
+  // resolve_f32_tied_embeddings: no lm_head.weight → a copy of the embedding, flagged tied_embeddings.
+  const isTied = !raw.some((t) => t.role === LM_HEAD_ROLE);
+  const embd = raw.find((t) => t.role === EMBEDDING_ROLE);
+  if (isTied && embd) raw.push({ name: artifactName('apr', arch, LM_HEAD_ROLE), role: LM_HEAD_ROLE, shape: [...embd.shape], values: embd.values });
+  const tensors: PlannedTensor[] = raw.map((t) => ({ ...t, dtype: aprType(t.name, t.shape, target) }));
+
+  const tok = tokenizerOf(ckpt, HfTokenizer.fromDir(sourceDir).json);
+  const custom: Record<string, unknown> = {
+    tensor_shapes: Object.fromEntries([...tensors].sort((a, b) => (a.name < b.name ? -1 : 1)).map((t) => [t.name, t.shape])),
+    ...(isTied ? { tied_embeddings: true } : {}),
+    'tokenizer.vocabulary': tok.tokens,
+    'tokenizer.vocab_size': tok.tokens.length,
+    'tokenizer.model_type': 'bpe',
+    'tokenizer.bos_token_id': tok.bosId,
+    'tokenizer.eos_token_id': tok.eosId,
+    'tokenizer.merges': tok.merges,
+  };
+  const quantization = APR_QUANTIZATION[target.type];
+  const metadata: Record<string, unknown> = {
+    model_type: arch,
+    name: modelName(sourceDir),
+    total_size: 0,
+    param_count: tensors.reduce((n, t) => n + t.values.length, 0),
+    ...(quantization ? { quantization } : {}),
+    ...aprConfigFields(c),
+    ...custom,
+  };
+  return { format: 'apr', arch, tensors, metadata };
+}
+
+/**
+ * Plan a safetensors file as `model.half()` (or `.to(torch.bfloat16)`) + `save_pretrained` writes it:
+ * HF names and layout, every tensor in the target dtype, `{"format": "pt"}` metadata. save_pretrained
+ * drops a tied `lm_head.weight` (shared with the embedding), so a tied model has none.
+ */
+export function planSafetensors(ckpt: Checkpoint, target: Target): SafetensorsPlan {
+  if (target.format !== 'safetensors') throw new Error(`planSafetensors: ${target.id} is not a safetensors target`);
+  const tensors: PlannedTensor[] = [...sourceTensors(ckpt)].map(({ hfName, role, t }) => ({ name: hfName, role, shape: [...t.shape], dtype: target.weightDType, values: t.data }));
+  return { format: 'safetensors', arch: ckpt.config.model_type, tensors, metadata: { format: 'pt' } };
+}
+
+/** Plan the reference conversion of a checkpoint to any target. */
+export function planConversion(ckpt: Checkpoint, sourceDir: string, target: Target): ConversionPlan {
+  switch (target.format) {
+    case 'gguf':
+      return planGguf(ckpt, sourceDir, target);
+    case 'apr':
+      return planApr(ckpt, sourceDir, target);
+    case 'safetensors':
+      return planSafetensors(ckpt, target);
+  }
+}
+
+/**
+ * The storage type the reference gives each tensor of a checkpoint at a target, by artifact name
+ * (what the per-target dtype tests and the policy are held against).
+ */
+export function referenceTypes(ckpt: Checkpoint, sourceDir: string, target: Target): Map<string, PlannedTensor['dtype']> {
+  return new Map(planConversion(ckpt, sourceDir, target).tensors.map((t) => [t.name, t.dtype]));
 }
 
 /** Convert an HF checkpoint directory to `out`, letting `mutate` (a mutant) alter the plan first. */
-export function convertCheckpoint(sourceDir: string, target: Target, out: string, mutate?: (plan: GgufPlan, ckpt: Checkpoint) => void): void {
+export function convertCheckpoint(sourceDir: string, target: Target, out: string, mutate?: (plan: ConversionPlan, ckpt: Checkpoint) => void): void {
   const ckpt = loadCheckpoint(sourceDir);
-  const plan = planGguf(ckpt, sourceDir, target);
+  const plan = planConversion(ckpt, sourceDir, target);
   mutate?.(plan, ckpt);
-  writeGgufFile(out, {
-    kvs: plan.kvs,
-    tensors: plan.tensors.map((t) => {
-      const base = { name: t.name, shape: t.shape, dtype: t.dtype, data: encodePlannedTensor(t) };
-      return t.rawType === undefined ? base : { ...base, rawType: t.rawType };
-    }),
-  });
+  writeArtifact(plan, out);
 }

@@ -7,7 +7,8 @@ import type { ByteSource } from '../formats/byte-source.js';
 import type { MetaValue, ModelFile } from '../formats/types.js';
 import { attend, geluNew, layerNorm } from './ops.js';
 import type { EngineModel, EngineSession } from './types.js';
-import { EngineError, matvec, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
+import type { ModelView } from './llama.js';
+import { EngineError, GGUF_NAMES, jsonNumber, matvec, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
 
 export interface Gpt2Hparams {
   vocab: number;
@@ -36,6 +37,28 @@ export function gpt2Hparams(meta: Map<string, MetaValue>): Gpt2Hparams {
     ffn: metaNumber(meta, 'gpt2.feed_forward_length'),
     eps: metaNumber(meta, 'gpt2.attention.layer_norm_epsilon'),
     contextLength: metaNumber(meta, 'gpt2.context_length'),
+  };
+}
+
+/**
+ * Hyperparameters of an HF-layout GPT-2 (APR metadata or config.json): aprender's `hidden_size`,
+ * `num_layers`, …, `rms_norm_eps` (its one layer-norm epsilon field), or HF's `n_embd`, `n_layer`, ….
+ */
+export function gpt2HparamsFromJson(obj: Record<string, unknown>): Gpt2Hparams {
+  const archRaw = obj['architecture'] ?? obj['model_type'];
+  if (typeof archRaw !== 'string' || archRaw.toLowerCase() !== 'gpt2') throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs gpt2`);
+  const hidden = jsonNumber(obj, ['hidden_size', 'n_embd']);
+  const heads = jsonNumber(obj, ['num_heads', 'n_head']);
+  if (!Number.isInteger(hidden / heads)) throw new EngineError(`hidden size ${hidden} is not a multiple of the head count ${heads}`);
+  return {
+    vocab: jsonNumber(obj, ['vocab_size']),
+    hidden,
+    layers: jsonNumber(obj, ['num_layers', 'n_layer']),
+    heads,
+    headDim: hidden / heads,
+    ffn: jsonNumber(obj, ['intermediate_size', 'n_inner'], 4 * hidden),
+    eps: jsonNumber(obj, ['rms_norm_eps', 'layer_norm_epsilon']),
+    contextLength: jsonNumber(obj, ['max_position_embeddings', 'n_positions']),
   };
 }
 
@@ -68,15 +91,16 @@ export class Gpt2Model implements EngineModel {
   readonly hp: Gpt2Hparams;
   private readonly w: Gpt2Weights;
 
-  constructor(file: ModelFile, src: ByteSource) {
-    const table = new TensorTable(file, src);
-    this.hp = gpt2Hparams(file.metadata);
+  constructor(file: ModelFile, src: ByteSource, view?: ModelView<Gpt2Hparams>) {
+    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES);
+    this.hp = view?.hparams ?? gpt2Hparams(file.metadata);
     const { vocab, hidden: h, ffn, layers, contextLength } = this.hp;
     const embd = table.weight('token_embd.weight', vocab, h);
     const layerWeights: Gpt2Layer[] = [];
     for (let i = 0; i < layers; i++) {
       const b = `blk.${i}.`;
-      // llama.cpp loads every GPT-2 bias as required; the fused qkv weight is [3·n_embd, n_embd] (torch order).
+      // llama.cpp loads every GPT-2 bias as required; the fused qkv weight is [3·n_embd, n_embd] (torch order)
+      // in GGUF, HF's Conv1D [n_embd, 3·n_embd] in APR/safetensors (TensorTable handles both).
       layerWeights.push({
         attnNorm: table.vector(`${b}attn_norm.weight`, h),
         attnNormBias: table.vector(`${b}attn_norm.bias`, h),

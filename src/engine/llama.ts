@@ -1,12 +1,14 @@
 /**
  * The LLaMA family in the bundled engine: `llama` (llama.cpp's conventions: Q/K permuted by the converter,
  * NORM RoPE) and `qwen2` (q/k/v biases, unpermuted Q/K, NEOX RoPE). RMSNorm, GQA, SwiGLU; tied or untied head.
+ * From an HF-layout file (APR, safetensors) both run NEOX RoPE on the unpermuted weights (or what the
+ * APR metadata's rope_type says), with hyperparameters from the APR metadata or config.json.
  */
 import type { ByteSource } from '../formats/byte-source.js';
 import type { MetaValue, ModelFile } from '../formats/types.js';
 import { attend, rmsNorm, rope, silu, type RopeType } from './ops.js';
 import type { EngineModel, EngineSession } from './types.js';
-import { EngineError, matvec, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
+import { EngineError, GGUF_NAMES, jsonNumber, matvec, metaNumber, metaVocab, TensorTable, weightRow, type TensorNames, type Weight } from './weights.js';
 
 export { EngineError } from './weights.js';
 
@@ -61,6 +63,51 @@ export function llamaHparams(meta: Map<string, MetaValue>): LlamaHparams {
   };
 }
 
+/** APR `rope_type` codes (realizar): 0 = NORM, 2 = NEOX. */
+const APR_ROPE_TYPES: Readonly<Record<number, RopeType>> = { 0: 'norm', 2: 'neox' };
+
+/**
+ * Hyperparameters of an HF-layout file: from APR v2 metadata (aprender's `AprV2Metadata` fields, with
+ * the HF spellings realizar also accepts) or from the source checkpoint's config.json. The weights are
+ * unpermuted, so RoPE is NEOX unless the APR metadata declares another rope_type (a converter that
+ * declares NORM for HF-layout weights is wrong, and the logits will say so).
+ */
+export function llamaHparamsFromJson(obj: Record<string, unknown>): LlamaHparams {
+  const archRaw = obj['architecture'] ?? obj['model_type'];
+  const arch = typeof archRaw === 'string' ? archRaw.toLowerCase() : archRaw;
+  if (!isLlamaFamily(arch as MetaValue | undefined)) throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
+  const hidden = jsonNumber(obj, ['hidden_size']);
+  const heads = jsonNumber(obj, ['num_heads', 'num_attention_heads']);
+  const headDim = jsonNumber(obj, ['head_dim'], hidden / heads);
+  const ropeCode = obj['rope_type'];
+  let ropeType: RopeType = 'neox';
+  if (ropeCode !== undefined && ropeCode !== null) {
+    const t = typeof ropeCode === 'number' ? APR_ROPE_TYPES[ropeCode] : undefined;
+    if (t === undefined) throw new EngineError(`rope_type ${JSON.stringify(ropeCode)} is neither 0 (NORM) nor 2 (NEOX)`);
+    ropeType = t;
+  }
+  return {
+    arch: arch as LlamaFamilyArch,
+    vocab: jsonNumber(obj, ['vocab_size']),
+    hidden,
+    layers: jsonNumber(obj, ['num_layers', 'num_hidden_layers']),
+    heads,
+    kvHeads: jsonNumber(obj, ['num_kv_heads', 'num_key_value_heads'], heads),
+    headDim,
+    ffn: jsonNumber(obj, ['intermediate_size']),
+    eps: jsonNumber(obj, ['rms_norm_eps']),
+    ropeBase: jsonNumber(obj, ['rope_theta'], 10000),
+    ropeType,
+    contextLength: jsonNumber(obj, ['max_position_embeddings'], 2048),
+  };
+}
+
+/** How to read a non-GGUF file: its hyperparameters and tensor names. */
+export interface ModelView<H> {
+  hparams: H;
+  names: TensorNames;
+}
+
 interface Layer {
   attnNorm: Float32Array;
   q: Weight;
@@ -86,9 +133,9 @@ export class LlamaModel implements EngineModel {
   private readonly outputNorm: Float32Array;
   private readonly layers: Layer[] = [];
 
-  constructor(file: ModelFile, src: ByteSource) {
-    const table = new TensorTable(file, src);
-    this.hp = llamaHparams(file.metadata);
+  constructor(file: ModelFile, src: ByteSource, view?: ModelView<LlamaHparams>) {
+    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES);
+    this.hp = view?.hparams ?? llamaHparams(file.metadata);
     this.arch = this.hp.arch;
     const hp = this.hp;
     const q = hp.heads * hp.headDim;

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FileByteSource } from '../formats/byte-source.js';
-import { readGguf } from '../formats/gguf/reader.js';
+import { readModelFile } from '../formats/read-model.js';
 import { argmax } from '../engine/llama.js';
 import { loadEngineModel } from '../engine/registry.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
@@ -18,7 +19,8 @@ export function runBundledEngine(req: EngineRequest): EngineResult {
   let src: FileByteSource | undefined;
   try {
     src = new FileByteSource(req.artifact);
-    const model = loadEngineModel(readGguf(src), src);
+    const config = req.configPath === undefined ? undefined : (JSON.parse(readFileSync(req.configPath, 'utf8')) as Record<string, unknown>);
+    const model = loadEngineModel(readModelFile(src), src, config === undefined ? {} : { config });
     const vocab = model.hp.vocab;
     const sequences: EngineSequenceResult[] = req.sequences.map((ids, s) => {
       const session = model.session(ids.length, req.captureLayers);

@@ -1,7 +1,13 @@
 /** What an engine adapter is asked to do: teacher-force each sequence, optionally continue greedily. */
 export interface EngineRequest {
   artifact: string;
-  format: 'gguf';
+  /** The artifact's format (the engine sniffs the file anyway). */
+  format: 'gguf' | 'apr' | 'safetensors';
+  /**
+   * The source checkpoint's config.json: where a safetensors artifact's hyperparameters come from (the
+   * file has none). Ignored for GGUF and APR, which carry their own.
+   */
+  configPath?: string;
   /** Token ids to evaluate position by position (prompt + the oracle's continuation). */
   sequences: number[][];
   /** Greedy tokens to generate after each sequence's `promptLength` first tokens (0: none). */

@@ -2,21 +2,28 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedGgufTensors } from '../../src/checks/manifest.js';
-import { DEFAULT_PROMPTS } from '../../src/config.js';
-import { convertCheckpoint, planGguf, referenceDType } from '../../src/converters/reference.js';
+import { expectedGgufTensors, expectedHfTensors } from '../../src/checks/manifest.js';
+import { findMutant } from '../../src/converters/mutants.js';
+import { convertCheckpoint, planGguf } from '../../src/converters/reference.js';
+import { convertType } from '../../src/converters/quant-rules.js';
 import { parseTarget } from '../../src/converters/targets.js';
+import type { AprFile } from '../../src/formats/apr/reader.js';
 import { FileByteSource } from '../../src/formats/byte-source.js';
-import { readGguf, readTensorF32 } from '../../src/formats/gguf/reader.js';
+import { readTensorF32 } from '../../src/formats/gguf/reader.js';
+import { readModelFile } from '../../src/formats/read-model.js';
+import { dequantize } from '../../src/formats/codecs/index.js';
+import { readTensorBytes } from '../../src/formats/gguf/reader.js';
 import type { MetaValue, ModelFile } from '../../src/formats/types.js';
 import { ALL_SUITES, runCell } from '../../src/matrix/run.js';
+import { DEFAULT_PROMPTS } from '../../src/config.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
 import { commonDims, isGpt2, type Checkpoint } from '../../src/zoo/types.js';
 
 const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
-const TARGETS = ['gguf/f32', 'gguf/q8_0'] as const;
+const TARGETS = ['gguf/f32', 'gguf/q8_0', 'apr/f32', 'apr/int8', 'safetensors/f16'] as const;
+const GGUF_TARGETS = ['gguf/f32', 'gguf/q8_0'] as const;
 const workDir = mkdtempSync(join(tmpdir(), 'tmgt-reference-'));
 
 interface Converted {
@@ -33,10 +40,10 @@ beforeAll(async () => {
     const sourceDir = await buildModel(findModelSpec(model));
     const files = {} as Converted['files'];
     for (const t of TARGETS) {
-      const out = join(workDir, `${model}.${t.replace('/', '_')}.gguf`);
+      const out = join(workDir, `${model}.${t.replace('/', '_')}`);
       convertCheckpoint(sourceDir, parseTarget(t), out);
       const src = new FileByteSource(out);
-      files[t] = { file: readGguf(src), src };
+      files[t] = { file: readModelFile(src), src };
     }
     converted.set(model, { sourceDir, ckpt: loadCheckpoint(sourceDir), files });
   }
@@ -102,7 +109,7 @@ function tensorValues(c: Converted, target: (typeof TARGETS)[number], name: stri
   const { file, src } = c.files[target];
   const t = file.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`${name} missing`);
-  return readTensorF32(src, t);
+  return file.format === 'gguf' ? readTensorF32(src, t) : dequantize(t.dtype, readTensorBytes(src, t), t.shape.reduce((a, b) => a * b, 1));
 }
 
 function source(c: Converted, hfName: string): Float32Array {
@@ -113,35 +120,32 @@ function source(c: Converted, hfName: string): Float32Array {
 
 describe('reference converter: names, shapes, dtypes per arch', () => {
   for (const model of MODELS) {
-    for (const target of TARGETS) {
+    for (const target of GGUF_TARGETS) {
       it(`${model} × ${target}: every tensor llama.cpp writes, with its torch-order shape and dtype`, () => {
         const c = get(model);
         const { file } = c.files[target];
+        expect(file.format).toBe('gguf');
         expect(file.issues).toEqual([]);
         const want = expectedShapes(c.ckpt);
         expect(new Map(file.tensors.map((t) => [t.name, t.shape]))).toEqual(want);
+        // llama-quantize Q8_0: every quantizable tensor Q8_0 (the output rule keeps Q8_0 at Q8_0; every zoo row divides into 32).
         const quantized = parseTarget(target).weightDType;
-        for (const t of file.tensors) {
-          expect(t.dtype, t.name).toBe(keptF32(t.name, t.shape) ? 'F32' : quantized);
-          expect(t.dtype, t.name).toBe(referenceDType(t.name, t.shape, parseTarget(target)));
-        }
+        for (const t of file.tensors) expect(t.dtype, t.name).toBe(keptF32(t.name, t.shape) ? 'F32' : quantized);
       });
     }
   }
 
-  it('quantization policy: what llama.cpp keeps in F32, and the F16 fallback for rows that do not divide into blocks', () => {
-    const q8 = parseTarget('gguf/q8_0');
+  it('convert_hf_to_gguf --outtype: what llama.cpp keeps in F32, whatever the out type', () => {
     const cases = [
-      ['token_embd.weight', [384, 96], 'Q8_0'],
+      ['token_embd.weight', [384, 96], 'F16'],
       ['position_embd.weight', [128, 96], 'F32'],
       ['blk.0.attn_qkv.bias', [288], 'F32'],
       ['blk.0.attn_norm.weight', [96], 'F32'],
-      ['blk.0.ffn_down.weight', [96, 224], 'Q8_0'],
-      ['blk.0.ffn_down.weight', [96, 200], 'F16'],
-      ['output.weight', [384, 96], 'Q8_0'],
+      ['blk.0.ffn_down.weight', [96, 224], 'F16'],
+      ['output.weight', [384, 96], 'F16'],
     ] as const;
-    for (const [name, shape, dtype] of cases) expect(referenceDType(name, [...shape], q8), `${name} [${shape.join(', ')}]`).toBe(dtype);
-    for (const [name, shape] of cases) expect(referenceDType(name, [...shape], parseTarget('gguf/f32'))).toBe('F32');
+    for (const [name, shape, dtype] of cases) expect(convertType(name, [...shape], 'F16'), `${name} [${shape.join(', ')}]`).toBe(dtype);
+    for (const [name, shape] of cases) expect(convertType(name, [...shape], 'F32')).toBe('F32');
   });
 
   it('the manifest expects exactly what the reference writes (names, shapes; tied output.weight optional)', () => {
@@ -246,11 +250,12 @@ describe('reference converter: layouts', () => {
 });
 
 describe('reference converter: metadata', () => {
-  const meta = (model: string, target: (typeof TARGETS)[number] = 'gguf/q8_0'): Map<string, MetaValue> => get(model).files[target].file.metadata;
+  const meta = (model: string, target: (typeof GGUF_TARGETS)[number] = 'gguf/q8_0'): Map<string, MetaValue> => get(model).files[target].file.metadata;
   const num = (v: MetaValue | undefined): number | undefined => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined);
 
   it('llama-family keys under the arch prefix', () => {
-    for (const [model, arch, pre] of [['llama-tiny', 'llama', 'default'], ['qwen2-tiny', 'qwen2', 'qwen2']] as const) {
+    // The zoo's tokenizer is a ByteLevel BPE with GPT-2's split for every arch: llama.cpp's 'gpt-2'.
+    for (const [model, arch, pre] of [['llama-tiny', 'llama', 'gpt-2'], ['qwen2-tiny', 'qwen2', 'gpt-2']] as const) {
       const c = get(model).ckpt.config;
       if (isGpt2(c)) throw new Error('not llama-family');
       const m = meta(model);
@@ -291,13 +296,13 @@ describe('reference converter: metadata', () => {
     expect(m.has('gpt2.attention.layer_norm_rms_epsilon')).toBe(false);
   });
 
-  it('general and tokenizer keys for every arch; quantization_version only when quantized', () => {
+  it('general and tokenizer keys for every arch; quantization_version always (convert_hf_to_gguf and llama-quantize both write it)', () => {
     for (const model of MODELS) {
       const c = get(model).ckpt.config;
-      for (const target of TARGETS) {
+      for (const target of GGUF_TARGETS) {
         const m = meta(model, target);
         expect(num(m.get('general.file_type')), `${model} ${target}`).toBe(parseTarget(target).fileType);
-        expect(m.has('general.quantization_version'), `${model} ${target}`).toBe(target !== 'gguf/f32');
+        expect(num(m.get('general.quantization_version')), `${model} ${target}`).toBe(2);
         expect(m.get('tokenizer.ggml.model')).toBe('gpt2');
         expect((m.get('tokenizer.ggml.tokens') as MetaValue[]).length).toBe(commonDims(c).vocab);
         expect(num(m.get('tokenizer.ggml.bos_token_id'))).toBe(c.bos_token_id);
@@ -307,17 +312,123 @@ describe('reference converter: metadata', () => {
   });
 });
 
-describe('reference converter through runCell (real subprocess): zero verdicts', () => {
-  const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTimeoutMs: 120_000, suites: ALL_SUITES };
+describe('reference converter: APR and safetensors keep HF names and layout', () => {
+  const hfShapes = (ckpt: Checkpoint) => new Map([...ckpt.tensors].map(([n, t]) => [n, t.shape]));
+
   for (const model of MODELS) {
-    for (const target of TARGETS) {
-      it(`${model} × ${target}`, async () => {
-        const r = await runCell({ converter: 'reference', model, target: parseTarget(target), engine: 'bundled' }, opts);
-        const failing = r.checks.flatMap((c) => c.verdicts);
-        expect(failing, JSON.stringify(failing, null, 1)).toEqual([]);
-        expect(new Set(r.checks.map((c) => c.suite))).toEqual(new Set(ALL_SUITES));
-        expect(r.checks.filter((c) => c.suite === 'logits')).toHaveLength(DEFAULT_PROMPTS.length);
-      }, 120_000);
+    it(`${model}: APR (aprender) — every HF tensor with its own shape, a tied lm_head synthesized from the embedding`, () => {
+      const c = get(model);
+      const tied = commonDims(c.ckpt.config).tied;
+      for (const target of ['apr/f32', 'apr/int8'] as const) {
+        const { file } = c.files[target];
+        expect(file.format).toBe('apr');
+        expect(file.issues).toEqual([]);
+        const want = hfShapes(c.ckpt);
+        const embd = isGpt2(c.ckpt.config) ? 'wte.weight' : 'model.embed_tokens.weight';
+        if (tied) want.set('lm_head.weight', want.get(embd) ?? []);
+        expect(new Map(file.tensors.map((t) => [t.name, t.shape]))).toEqual(want);
+        if (tied) expect(tensorValues(c, target, 'lm_head.weight')).toEqual(tensorValues(c, target, embd));
+      }
+      // apr/f32 holds the source values exactly, in HF layout (GPT-2 Conv1D [in, out], llama Q/K unpermuted).
+      for (const [name, t] of c.ckpt.tensors) expect(tensorValues(c, 'apr/f32', name), name).toEqual(t.data);
+    });
+
+    it(`${model}: APR metadata as AprV2Metadata (rope_type NEOX for HF-layout llama/qwen2, tied_embeddings, tokenizer)`, () => {
+      const c = get(model);
+      const cfg = c.ckpt.config;
+      const d = commonDims(cfg);
+      const json = (c.files['apr/int8'].file as AprFile).metadataJson ?? {};
+      expect(json).toMatchObject({
+        architecture: cfg.model_type,
+        hidden_size: d.hidden,
+        num_layers: d.layers,
+        num_heads: d.heads,
+        num_kv_heads: d.kvHeads,
+        vocab_size: d.vocab,
+        intermediate_size: d.ffn,
+        max_position_embeddings: d.maxPositions,
+        head_dim: d.headDim,
+        quantization: { quant_type: 'int8', bits: 8 },
+        'tokenizer.bos_token_id': cfg.bos_token_id,
+        'tokenizer.eos_token_id': cfg.eos_token_id,
+      });
+      expect((json['tokenizer.vocabulary'] as unknown[]).length).toBe(d.vocab);
+      expect(json['tied_embeddings']).toBe(d.tied ? true : undefined);
+      if (isGpt2(cfg)) {
+        expect(json['rms_norm_eps']).toBe(cfg.layer_norm_epsilon);
+        expect(json['rope_type']).toBeUndefined();
+      } else {
+        expect(json).toMatchObject({ rope_type: 2, rope_theta: cfg.rope_theta, rms_norm_eps: cfg.rms_norm_eps });
+      }
+      expect(Object.keys(json['tensor_shapes'] as object).sort()).toEqual(c.files['apr/int8'].file.tensors.map((t) => t.name).sort());
+    });
+
+    it(`${model}: safetensors (save_pretrained) — every HF tensor in f16, no tied lm_head, {"format": "pt"}`, () => {
+      const c = get(model);
+      const { file } = c.files['safetensors/f16'];
+      expect(file.format).toBe('safetensors');
+      expect(file.issues).toEqual([]);
+      expect(new Map(file.tensors.map((t) => [t.name, t.shape]))).toEqual(hfShapes(c.ckpt));
+      expect(new Set(file.tensors.map((t) => t.dtype))).toEqual(new Set(['F16']));
+      expect(file.metadata.get('format')).toBe('pt');
+    });
+  }
+
+  it('the HF-layout manifest expects exactly what aprender and save_pretrained write (tied lm_head optional)', () => {
+    for (const model of MODELS) {
+      const c = get(model);
+      const expected = expectedHfTensors(c.ckpt);
+      const required = expected.filter((e) => !e.optional);
+      expect(new Map(required.map((e) => [e.name, e.shape])), model).toEqual(new Map(c.files['safetensors/f16'].file.tensors.map((t) => [t.name, t.shape])));
+      expect(expected.filter((e) => e.optional).map((e) => e.name), model).toEqual(commonDims(c.ckpt.config).tied ? ['lm_head.weight'] : []);
+      for (const e of expected) expect(tensorValues(c, 'apr/f32', e.name), `${model} ${e.name}`).toEqual(e.source);
     }
+  });
+});
+
+describe('the lm_head mutants on APR, as aprender wrote them', () => {
+  /** The mutant's file and its lm_head decoded (undefined when the bytes do not decode as declared). */
+  const mutantFile = (id: string, target: string, model = 'llama-tiny'): { file: ModelFile; head: Float32Array | undefined } => {
+    const m = findMutant(id);
+    if (!m) throw new Error(`no ${id}`);
+    const out = join(workDir, `${model}.${id.replace(/\W/g, '_')}.${target.replace('/', '_')}`);
+    convertCheckpoint(get(model).sourceDir, parseTarget(target), out, m.mutate.bind(m));
+    const src = new FileByteSource(out);
+    try {
+      const file = readModelFile(src);
+      const t = file.tensors.find((x) => x.name === 'lm_head.weight');
+      const n = t ? t.shape.reduce((a, b) => a * b, 1) : 0;
+      return { file, head: t ? dequantize(t.dtype, readTensorBytes(src, t), n) : undefined };
+    } finally {
+      src.close();
+    }
+  };
+  const N = 384 * 96;
+
+  for (const target of ['apr/int8', 'apr/int4'] as const) {
+    it(`${target}: lm-head-int8-as-f32 writes APR Q8 bytes ([f32 scale][i8 × N]) declared F32 with N/4+1 elements`, () => {
+      const head = mutantFile('mutant:lm-head-int8-as-f32', target).file.tensors.find((t) => t.name === 'lm_head.weight');
+      expect(head).toMatchObject({ dtype: 'F32', shape: [N / 4 + 1], byteLength: 4 + N, spanBytes: 4 + N });
+    });
+  }
+
+  it('apr/int4: lm-head-zeros keeps APR_Q4 and the right size, every value 0', () => {
+    const { file, head } = mutantFile('mutant:lm-head-zeros', 'apr/int4');
+    expect(file.tensors.find((t) => t.name === 'lm_head.weight')).toMatchObject({ dtype: 'APR_Q4', shape: [384, 96], byteLength: (N / 32) * 18 });
+    expect(head?.length).toBe(N);
+    expect(head?.every((v) => v === 0)).toBe(true);
+  });
+
+  const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTimeoutMs: 120_000, suites: ALL_SUITES };
+  for (const [id, target] of [
+    ['mutant:lm-head-int8-as-f32', 'apr/int8'],
+    ['mutant:lm-head-zeros', 'apr/int4'],
+  ] as const) {
+    it(`runCell kills ${id} at ${target} with its expected code, naming lm_head.weight`, async () => {
+      const m = findMutant(id);
+      const r = await runCell({ converter: id, model: 'llama-tiny', target: parseTarget(target), engine: 'bundled' }, opts);
+      const verdicts = r.checks.flatMap((c) => c.verdicts);
+      for (const code of m?.expected ?? []) expect(verdicts.some((v) => v.code === code && v.tensor === 'lm_head.weight'), `${code} on lm_head.weight`).toBe(true);
+    }, 60_000);
   }
 });

@@ -1,0 +1,172 @@
+/**
+ * L6 tokens: the candidate's greedy continuation against the oracle's (F-TOKENS-001/002), and, across the
+ * targets of one model, whether drift grows as precision falls (F-TOKENS-003).
+ */
+import type { CheckResult, Verdict } from './codes.js';
+import type { GreedyStep } from './metrics.js';
+import { nearTieMargin, type Tolerance } from './tolerances.js';
+
+/** Turns token ids into text for evidence (a tokenizer's `decode`). */
+export type Decode = (ids: number[]) => string;
+
+/** Position-by-position comparison of two greedy continuations. */
+export interface GreedyComparison {
+  /** Positions (of the longer continuation) where the ids differ; a missing id counts as a difference. */
+  mismatches: number;
+  /** First differing position, or -1 when the continuations are equal. */
+  firstDivergence: number;
+  /** Length of the longer continuation. */
+  length: number;
+}
+
+export function compareGreedy(oracle: readonly number[], candidate: readonly number[]): GreedyComparison {
+  const length = Math.max(oracle.length, candidate.length);
+  let mismatches = 0;
+  let firstDivergence = -1;
+  for (let i = 0; i < length; i++) {
+    if (oracle[i] === candidate[i]) continue;
+    mismatches++;
+    if (firstDivergence < 0) firstDivergence = i;
+  }
+  return { mismatches, firstDivergence, length };
+}
+
+/**
+ * L6 for one prompt: the candidate's greedy continuation against the oracle's, both decoded from the same
+ * prompt ids for the same number of steps. Positions are compared one by one, as the Python harness counts
+ * them. `tol.greedyMismatchMax === 0` marks a canary target whose continuation must be exact: any counted
+ * difference is F-TOKENS-001. Otherwise more than `greedyMismatchMax` is F-TOKENS-002. Evidence carries the
+ * first divergence, both id lists and, with `decode`, both continuations as text (whole, and from the first
+ * divergence on).
+ *
+ * Near-ties: with `oracleSteps` (metrics.ts `greedySteps` of the oracle's logits), a first divergence where
+ * the oracle's top-2 margin is below the target's near-tie margin (tolerances.ts `nearTieMargin`, the rule
+ * same-top-1 uses) stops the count there: the oracle itself could have gone either way under an error the
+ * target's bounds accept, and every token after it follows a different history, so none of them is
+ * evidence against the candidate. Counting them, the reference converter has 15/32 on llama-tiny q8_0 from
+ * one flip at a 0.0045-logit margin (tolerances.ts calibration note). A divergence that is not a near-tie
+ * is counted in full, its margin shown. metrics: `mismatches` (counted), `rawMismatches` (every differing
+ * position), `firstDivergence` (-1: none), `tokens`, and `nearTieStop` (1 when the count stopped at a
+ * near-tie) with `marginAtDivergence` when known.
+ */
+export function checkTokens(
+  prompt: string,
+  oracleGreedy: number[],
+  candidateGreedy: number[],
+  tol: Tolerance,
+  decode?: Decode,
+  oracleSteps?: readonly GreedyStep[],
+): CheckResult {
+  const cmp = compareGreedy(oracleGreedy, candidateGreedy);
+  const from = cmp.firstDivergence;
+  const step = from >= 0 ? oracleSteps?.[from] : undefined;
+  const nearTieAt = step === undefined ? undefined : nearTieMargin(tol, step.rms);
+  const stopped = step !== undefined && nearTieAt !== undefined && step.margin < nearTieAt;
+  const mismatches = stopped ? 0 : cmp.mismatches;
+  const metrics: Record<string, number> = {
+    mismatches,
+    rawMismatches: cmp.mismatches,
+    firstDivergence: from,
+    tokens: cmp.length,
+    nearTieStop: stopped ? 1 : 0,
+    ...(step === undefined ? {} : { marginAtDivergence: step.margin }),
+  };
+  const verdicts: Verdict[] = [];
+  const canary = tol.greedyMismatchMax === 0;
+  if (mismatches > tol.greedyMismatchMax) {
+    const text = (ids: number[]): { whole: string; fromDivergence: string } | undefined =>
+      decode === undefined ? undefined : { whole: decode(ids), fromDivergence: decode(ids.slice(from)) };
+    const expected = text(oracleGreedy);
+    const got = text(candidateGreedy);
+    const shown =
+      (step === undefined ? '' : ` (oracle top-2 margin there ${step.margin.toExponential(1)}, near-tie below ${(nearTieAt ?? 0).toExponential(1)})`) +
+      (expected && got ? `: expected ${JSON.stringify(expected.fromDivergence)}, got ${JSON.stringify(got.fromDivergence)}` : '');
+    verdicts.push({
+      code: canary ? 'F-TOKENS-001' : 'F-TOKENS-002',
+      status: 'fail',
+      message: canary
+        ? `greedy continuation must be exact but differs from token ${from} on (${mismatches}/${cmp.length} positions)${shown}`
+        : `${mismatches}/${cmp.length} greedy tokens differ (max ${tol.greedyMismatchMax}), first at token ${from}${shown}`,
+      evidence: {
+        mismatches,
+        tokens: cmp.length,
+        firstDivergence: from,
+        bound: tol.greedyMismatchMax,
+        minPassingTolerance: mismatches,
+        ...(step === undefined ? {} : { oracleMarginAtDivergence: step.margin, nearTieMargin: nearTieAt }),
+        expectedIds: oracleGreedy,
+        gotIds: candidateGreedy,
+        ...(expected && got ? { expectedText: expected.whole, gotText: got.whole, expectedFromDivergence: expected.fromDivergence, gotFromDivergence: got.fromDivergence } : {}),
+      },
+    });
+  }
+  return { suite: 'tokens', prompt, status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
+}
+
+/**
+ * How many bits a target's weights keep, as a rank: lower = more precise. Keyed by the target's type (the
+ * part after `<format>/`), so `gguf/q8_0` and `apr/int8` share a rank. Types of one rank are not ordered
+ * against each other (f16 vs bf16: more mantissa vs more range; q4_0 vs q4_k).
+ */
+export const PRECISION_RANK = {
+  f32: 0,
+  f16: 1,
+  bf16: 1,
+  q8_0: 2,
+  int8: 2,
+  q6_k: 3,
+  q5_0: 4,
+  q5_1: 4,
+  q5_k: 4,
+  q4_0: 5,
+  q4_1: 5,
+  q4_k: 5,
+  int4: 5,
+} as const satisfies Record<string, number>;
+
+export type RankedType = keyof typeof PRECISION_RANK;
+
+/** The precision rank of a target id (`gguf/q8_0`) or type (`q8_0`), or undefined for a type not ranked. */
+export function precisionRank(target: string): number | undefined {
+  const type = target.includes('/') ? target.slice(target.lastIndexOf('/') + 1) : target;
+  return Object.hasOwn(PRECISION_RANK, type) ? PRECISION_RANK[type as RankedType] : undefined;
+}
+
+/** One target of one model in the drift-ordering claim: its precision rank and its greedy mismatches. */
+export interface DriftCell {
+  target: string;
+  precisionRank: number;
+  /**
+   * Greedy mismatches against the oracle as checkTokens counts them (its `metrics.mismatches`, near-tie
+   * stops applied), summed over the same prompts for every cell. Raw counts make one near-tie flip look like
+   * 15 tokens of drift: on llama-tiny the reference's q8_0 would then "drift" more than its q5_1.
+   */
+  mismatches: number;
+}
+
+/**
+ * F-TOKENS-003 for one model: drift should not grow with precision. For every pair where `a` keeps more
+ * bits than `b` (lower rank), `a.mismatches > b.mismatches + 1` is a verdict (the +1 absorbs one greedy flip
+ * at a near-tie, which either target may hit by chance). Cells of equal rank are not compared. Returns one
+ * verdict per violating pair, higher-precision target first.
+ */
+export function checkDriftOrdering(cells: readonly DriftCell[]): Verdict[] {
+  const verdicts: Verdict[] = [];
+  const ordered = [...cells].sort((x, y) => x.precisionRank - y.precisionRank || x.target.localeCompare(y.target));
+  for (const a of ordered) {
+    for (const b of ordered) {
+      if (!(a.precisionRank < b.precisionRank) || !(a.mismatches > b.mismatches + 1)) continue;
+      verdicts.push({
+        code: 'F-TOKENS-003',
+        status: 'fail',
+        message: `${a.target} (rank ${a.precisionRank}) drifts more than ${b.target} (rank ${b.precisionRank}): ${a.mismatches} greedy mismatches > ${b.mismatches} + 1`,
+        evidence: {
+          higherPrecision: { target: a.target, precisionRank: a.precisionRank, mismatches: a.mismatches },
+          lowerPrecision: { target: b.target, precisionRank: b.precisionRank, mismatches: b.mismatches },
+          slack: 1,
+        },
+      });
+    }
+  }
+  return verdicts;
+}

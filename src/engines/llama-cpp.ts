@@ -1,0 +1,142 @@
+/**
+ * llama.cpp (node-llama-cpp 3.21.1, CPU, prebuilt binary) as a second engine adapter, for the cross-runtime
+ * claim (F-CROSS-RUNTIME-001): the same GGUF artifact through the bundled engine and through llama.cpp.
+ * This is the only module in src that imports node-llama-cpp.
+ *
+ * llama.cpp does not hand its logits out through node-llama-cpp; it hands out the next-token distribution
+ * (the addon's softmax of the logits in f32, `AddonContext.cpp` SampleToken, with the greedy sampler that
+ * temperature 0 selects, which leaves every candidate in place). The adapter returns log p as the row's
+ * "logits": log-softmax is invariant to a per-row constant, so softmax(log p) = p and every KL/top-1 metric
+ * reads them as it reads real logits. A probability that underflowed to 0 in f32 becomes log(1e-45) (the
+ * smallest f32 subnormal), never −Infinity; such a token carries no weight in KL(bundled ‖ llama.cpp) unless
+ * the bundled engine gives it mass, and then it should count.
+ */
+import { performance } from 'node:perf_hooks';
+import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
+
+/** Engine name in results and verdicts. */
+export const LLAMA_CPP_ENGINE = 'llama.cpp';
+
+/** log of the smallest positive f32: where a probability that underflowed to 0 lands. */
+const LOG_P_FLOOR = Math.log(1.401298464324817e-45);
+
+/** The tail of llama.cpp's own log (warnings and errors), kept for failure messages. */
+const LOG_TAIL_LINES = 20;
+
+/**
+ * Run the request through llama.cpp: load the artifact once, one context of one sequence on one thread,
+ * then for each sequence (1) teacher-force it in one batch, asking for the full next-token distribution at
+ * every position (`controlledEvaluate` with `generateNext.probabilities`, which is `evaluateWithMetadata`'s
+ * per-token form: one decode, every position, instead of one decode per prefix), and (2) when
+ * `maxNewTokens` > 0, decode greedily from its first `promptLengths[i]` tokens with llama.cpp's own greedy
+ * sampler (temperature 0, no penalties), through end-of-generation tokens as the oracle does.
+ *
+ * Never throws for llama.cpp's failures: a file it refuses is `{status: 'failed'}` whose message carries
+ * llama.cpp's own log lines (loadModel itself only says "Failed to load model"; a header node-llama-cpp's
+ * own GGUF parser rejects, or a missing file, fails before llama.cpp with that parser's error). Everything it allocates
+ * (context, model, the Llama instance) is disposed before returning. `captureLayers` is not supported
+ * (llama.cpp's hidden states are not reachable through node-llama-cpp); results carry no layerOutputs.
+ */
+/** Where llama.cpp's log lines go: the log of the request in progress. */
+let currentLog: string[] = [];
+let shared: Promise<Llama> | undefined;
+
+/**
+ * One Llama (the native backend) per process. llama.cpp's log callback is process-wide: a second instance
+ * after the first is disposed leaves it unbound, and llama.cpp then prints to stdout, into tmgt's output.
+ */
+function sharedLlama(): Promise<Llama> {
+  shared ??= getLlama({
+    gpu: false,
+    build: 'never',
+    // No progress output, no other console noise: the adapter is quiet and keeps llama.cpp's words.
+    progressLogs: false,
+    logLevel: LlamaLogLevel.warn,
+    logger: (_level, message) => currentLog.push(message.trim()),
+    maxThreads: 1,
+  });
+  return shared;
+}
+
+export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResult> {
+  const start = performance.now();
+  const engine = LLAMA_CPP_ENGINE;
+  const log: string[] = [];
+  const failed = (e: unknown): EngineResult => {
+    const own = log.filter((l) => l.length > 0).slice(-LOG_TAIL_LINES);
+    const message = [(e as Error).message ?? String(e), ...own].join(' | ');
+    return { status: 'failed', engine, message, durationMs: performance.now() - start };
+  };
+  if (req.format !== 'gguf') return failed(new Error(`llama.cpp runs GGUF files only, not ${req.format}`));
+  let llama: Llama | undefined;
+  let model: LlamaModel | undefined;
+  let context: LlamaContext | undefined;
+  try {
+    llama = await sharedLlama();
+    currentLog = log;
+    model = await llama.loadModel({ modelPath: req.artifact, gpuLayers: 0 });
+    const longest = Math.max(1, ...req.sequences.map((ids, i) => Math.max(ids.length, (req.promptLengths[i] ?? ids.length) + req.maxNewTokens)));
+    context = await model.createContext({
+      // node-llama-cpp keeps one cell free (`_decodeTokens`: free space = contextSize − 1 − next index) and
+      // shifts the context (erases its beginning) to make room otherwise, which silently changes the last
+      // position's history: measured, the last row of a sequence that filled the context was at KL 0.44.
+      contextSize: longest + 1,
+      // One batch holds a whole sequence, so teacher forcing is one decode as in `llama-perplexity`.
+      batchSize: longest,
+      sequences: 1,
+      threads: { ideal: 1, min: 1 },
+      // llama.cpp's defaults otherwise, as users run it: K/V cache in F16, flash attention 'auto' (on, on
+      // CPU). Measured on the zoo's f32 and q8_0 artifacts, an F32 K/V cache (experimentalKvCache*Type)
+      // left the mean KL to the bundled engine unchanged to 3 digits, so the defaults stay.
+    });
+    const vocab = vocabSize(model);
+    const sequence = context.getSequence();
+    const sequences: EngineSequenceResult[] = [];
+    for (const [s, ids] of req.sequences.entries()) {
+      await sequence.clearHistory();
+      const out = await sequence.controlledEvaluate(ids.map((id) => [id as Token, { generateNext: { probabilities: true } }]));
+      if (sequence.nextTokenIndex !== ids.length) throw new Error(`llama.cpp holds ${sequence.nextTokenIndex} tokens after evaluating ${ids.length} (context shift)`);
+      const logits = new Float32Array(ids.length * vocab);
+      for (let t = 0; t < ids.length; t++) {
+        const p = out[t]?.next.probabilities;
+        if (p === undefined) throw new Error(`llama.cpp returned no distribution at position ${t}`);
+        if (p.size !== vocab) throw new Error(`llama.cpp returned ${p.size} probabilities at position ${t}, vocabulary has ${vocab}`);
+        const row = logits.subarray(t * vocab, (t + 1) * vocab);
+        row.fill(LOG_P_FLOOR);
+        for (const [token, prob] of p) if (prob > 0 && token < vocab) row[token] = Math.log(prob);
+      }
+      const greedyIds: number[] = [];
+      if (req.maxNewTokens > 0) {
+        await sequence.clearHistory();
+        const promptLength = req.promptLengths[s] ?? ids.length;
+        // Greedy by llama.cpp's own sampler; the last input token asks for the next one, which is fed back.
+        const ask = (id: number): ControlledEvaluateInputItem => [id as Token, { generateNext: { token: true, options: { temperature: 0 } } }];
+        let items: ControlledEvaluateInputItem[] = [...ids.slice(0, promptLength - 1).map((id) => id as Token), ask(ids[promptLength - 1] ?? 0)];
+        for (let i = 0; i < req.maxNewTokens; i++) {
+          const res = await sequence.controlledEvaluate(items);
+          const next = res[items.length - 1]?.next.token;
+          if (next === undefined || next === null) throw new Error(`llama.cpp produced no greedy token at step ${i}`);
+          greedyIds.push(next);
+          items = [ask(next)];
+        }
+      }
+      sequences.push({ ids, logits, vocabSize: vocab, greedyIds });
+    }
+    return { status: 'ok', engine, sequences, durationMs: performance.now() - start };
+  } catch (e) {
+    return failed(e);
+  } finally {
+    await context?.dispose();
+    await model?.dispose();
+    currentLog = [];
+  }
+}
+
+/** n_vocab as llama.cpp loaded it: the length of `tokenizer.ggml.tokens`. */
+function vocabSize(model: LlamaModel): number {
+  // node-llama-cpp types the metadata as always present; a file without it must still fail cleanly.
+  const tokens: readonly string[] | undefined = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
+  if (tokens === undefined || tokens.length === 0) throw new Error('llama.cpp loaded a model without tokenizer.ggml.tokens');
+  return tokens.length;
+}
