@@ -4,7 +4,8 @@ import { join } from 'node:path';
 
 /** Where built models, oracle records and other derived artifacts live (gitignored). */
 export function cacheRoot(): string {
-  return process.env['TMGT_CACHE_DIR'] ?? join(new URL('../', import.meta.url).pathname, '.cache');
+  const dir = process.env['TMGT_CACHE_DIR'];
+  return dir !== undefined && dir !== '' ? dir : join(new URL('../', import.meta.url).pathname, '.cache');
 }
 
 export function sha256(data: Uint8Array | string): string {
