@@ -143,7 +143,10 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
       if (wants('layout')) {
         const layout = checkLayout(file, expected);
         const policy = checkPolicy(file, policyFor(cell, opts.commandConverters?.find((c) => c.id === cell.converter)), expected, src);
-        const verdicts = [...layout.verdicts, ...policy.verdicts];
+        // A tensor whose element count or byte size is already wrong has no meaningful dtype to hold to the
+        // policy: its bytes are not what its header says. One verdict per broken tensor, the first that fires.
+        const broken = new Set(layout.verdicts.filter((v) => v.code === 'F-LAYOUT-CONTRACT-001' || v.code === 'F-LAYOUT-CONTRACT-004').map((v) => v.tensor));
+        const verdicts = [...layout.verdicts, ...policy.verdicts.filter((v) => v.tensor === undefined || !broken.has(v.tensor))];
         checks.push({ suite: 'layout', status: verdicts.some((v) => v.status === 'fail') ? 'fail' : 'pass', verdicts });
       }
       if (wants('data-quality')) checks.push(checkDataQuality(file, src, expected, tol));
