@@ -1,57 +1,15 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConvertedFiles, tensorOf, ZOO_MODELS, type Converted, type Mutate } from '../helpers/converted.js';
 import type { CheckResult, VerdictCode } from '../../src/checks/codes.js';
 import { checkDataQuality, DEAD_ROW_FRACTION_MAX, rowStats, SPOT_ROW_FRACTIONS } from '../../src/checks/data-quality.js';
-import { expectedTensors, type ExpectedTensor } from '../../src/checks/manifest.js';
 import { TOLERANCES } from '../../src/checks/tolerances.js';
-import { convertCheckpoint } from '../../src/converters/reference.js';
-import { parseTarget, TARGET_IDS, type Target } from '../../src/converters/targets.js';
-import { FileByteSource } from '../../src/formats/byte-source.js';
-import { readModelFile } from '../../src/formats/read-model.js';
-import type { DType, ModelFile } from '../../src/formats/types.js';
-import { buildModel } from '../../src/zoo/build.js';
-import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
-import { findModelSpec } from '../../src/zoo/specs.js';
-import type { Checkpoint } from '../../src/zoo/types.js';
+import { TARGET_IDS } from '../../src/converters/targets.js';
 
-const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
+const MODELS = ZOO_MODELS;
 type Model = (typeof MODELS)[number];
-const workDir = mkdtempSync(join(tmpdir(), 'tmgt-dq-'));
-const sources = new Map<Model, { dir: string; ckpt: Checkpoint }>();
-const opened: FileByteSource[] = [];
-
-beforeAll(async () => {
-  for (const m of MODELS) {
-    const dir = await buildModel(findModelSpec(m));
-    sources.set(m, { dir, ckpt: loadCheckpoint(dir) });
-  }
-}, 120_000);
-
-afterAll(() => {
-  for (const s of opened) s.close();
-});
-
-// Mutate callbacks rely only on the plan's documented tensor fields (src/converters/plan.ts) and fail
-// loudly if they change.
-interface TensorLike {
-  name: string;
-  role?: string;
-  shape: number[];
-  dtype: DType;
-  values: Float32Array;
-  data?: Uint8Array;
-}
-type Mutate = (plan: unknown) => void;
-
-function tensorOf(plan: unknown, role: string): TensorLike {
-  const all = (plan as { tensors?: unknown } | null)?.tensors;
-  if (!Array.isArray(all)) throw new Error('the reference plan changed shape: no tensors[]');
-  const t = (all as Partial<TensorLike>[]).find((x) => (x.role ?? x.name) === role);
-  if (!t || !Array.isArray(t.shape) || !(t.values instanceof Float32Array)) throw new Error(`the plan has no tensor {shape, values} for ${role}`);
-  return t as TensorLike;
-}
+const files = new ConvertedFiles('tmgt-dq-');
+beforeAll(() => files.load(MODELS), 120_000);
+afterAll(() => files.close());
 
 /** Replace a tensor's values with f(old values, rows, cols) (a copy: the plan may share arrays with the checkpoint). */
 function rewrite(role: string, f: (v: Float32Array, rows: number, cols: number) => Float32Array): Mutate {
@@ -63,23 +21,7 @@ function rewrite(role: string, f: (v: Float32Array, rows: number, cols: number) 
   };
 }
 
-interface Converted {
-  file: ModelFile;
-  src: FileByteSource;
-  target: Target;
-  expected: ExpectedTensor[];
-}
-
-function convert(model: Model, targetId: string, mutate?: Mutate): Converted {
-  const s = sources.get(model);
-  if (!s) throw new Error(`${model} was not built`);
-  const target = parseTarget(targetId);
-  const out = join(workDir, `${model}.${targetId.replace('/', '_')}.${opened.length}`);
-  convertCheckpoint(s.dir, target, out, mutate);
-  const src = new FileByteSource(out);
-  opened.push(src);
-  return { file: readModelFile(src), src, target, expected: expectedTensors(s.ckpt, target.format) };
-}
+const convert = (model: Model, targetId: string, mutate?: Mutate): Converted => files.convert(model, targetId, mutate);
 
 const check = (c: Converted): CheckResult => checkDataQuality(c.file, c.src, c.expected, TOLERANCES[c.target.id]);
 const codes = (r: CheckResult): VerdictCode[] => [...new Set(r.verdicts.map((v) => v.code))].sort();

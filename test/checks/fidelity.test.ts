@@ -2,23 +2,19 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlannedTensor } from '../../src/converters/plan.js';
+import { ConvertedFiles, roleOf, tensorsOf, ZOO_MODELS, type Converted, type Mutate } from '../helpers/converted.js';
 import type { CheckResult, VerdictCode } from '../../src/checks/codes.js';
 import { checkFidelity } from '../../src/checks/fidelity.js';
-import { expectedTensors, type ExpectedTensor } from '../../src/checks/manifest.js';
 import { TOLERANCES, type Tolerance } from '../../src/checks/tolerances.js';
-import { convertCheckpoint } from '../../src/converters/reference.js';
-import { parseTarget, TARGET_IDS, type Target, type TargetId } from '../../src/converters/targets.js';
-import { FileByteSource } from '../../src/formats/byte-source.js';
+import { TARGET_IDS, type TargetId } from '../../src/converters/targets.js';
 import { fp16BitsToFp32, fp32ToFp16Bits } from '../../src/formats/codecs/index.js';
 import { permuteQk, transpose, unpermuteQk } from '../../src/formats/name-map.js';
-import { readModelFile } from '../../src/formats/read-model.js';
-import type { DType, ModelFile } from '../../src/formats/types.js';
-import { buildModel, seededCheckpoint, writeCheckpointDir } from '../../src/zoo/build.js';
-import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
-import { findModelSpec } from '../../src/zoo/specs.js';
-import type { Checkpoint, LlamaHfConfig } from '../../src/zoo/types.js';
+import type { DType } from '../../src/formats/types.js';
+import { seededCheckpoint, writeCheckpointDir } from '../../src/zoo/build.js';
+import type { LlamaHfConfig } from '../../src/zoo/types.js';
 
-const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
+const MODELS = ZOO_MODELS;
 /**
  * A llama with 8 heads and 2 kv heads of width 16: its K (32 rows) splits into n_head = 8 and into
  * n_head // n_head_kv = 4 heads of even width, so the wrong-head-count permutations of K can be written
@@ -27,25 +23,18 @@ const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
  */
 const GQA8 = 'llama-gqa8';
 type Model = (typeof MODELS)[number] | typeof GQA8;
-const workDir = mkdtempSync(join(tmpdir(), 'tmgt-fidelity-'));
-const sources = new Map<Model, { dir: string; ckpt: Checkpoint }>();
-const opened: FileByteSource[] = [];
+const files = new ConvertedFiles('tmgt-fidelity-');
 
 beforeAll(async () => {
-  for (const m of MODELS) {
-    const dir = await buildModel(findModelSpec(m));
-    sources.set(m, { dir, ckpt: loadCheckpoint(dir) });
-  }
-  const llama = sources.get('llama-tiny')?.ckpt.config as LlamaHfConfig;
+  await files.load(MODELS);
+  const llama = files.source('llama-tiny').ckpt.config as LlamaHfConfig;
   const config: LlamaHfConfig = { ...llama, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 16 };
-  const dir = mkdtempSync(join(workDir, 'gqa8-'));
+  const dir = mkdtempSync(join(tmpdir(), 'tmgt-gqa8-'));
   writeCheckpointDir(dir, seededCheckpoint(config, { seed: 20261203, embedStd: 0.3, weightGain: 0.6, normStd: 0.1 }));
-  sources.set(GQA8, { dir, ckpt: loadCheckpoint(dir) });
+  files.add(GQA8, dir);
 }, 120_000);
 
-afterAll(() => {
-  for (const s of opened) s.close();
-});
+afterAll(() => files.close());
 
 /**
  * DESIGN.md §4 starting points for targets whose weight SQNR tolerances.ts has not calibrated yet (its
@@ -58,29 +47,8 @@ function tolFor(id: TargetId): Tolerance {
   return t.weightSqnrMinDb === 0 && design !== undefined ? { ...t, weightSqnrMinDb: design } : t;
 }
 
-// Mutate callbacks rely only on the plan's documented tensor fields (src/converters/plan.ts) and fail
-// loudly if they change.
-interface TensorLike {
-  name: string;
-  role?: string;
-  shape: number[];
-  dtype: DType;
-  values: Float32Array;
-  data?: Uint8Array;
-}
-type Mutate = (plan: unknown) => void;
-
-function tensorsOf(plan: unknown): TensorLike[] {
-  const t = (plan as { tensors?: unknown } | null)?.tensors;
-  if (!Array.isArray(t) || t.some((x: Partial<TensorLike>) => typeof x?.name !== 'string' || !Array.isArray(x.shape) || typeof x.dtype !== 'string' || !(x.values instanceof Float32Array))) {
-    throw new Error('the reference plan changed shape: expected tensors[] of {name, shape, dtype, values}');
-  }
-  return t as TensorLike[];
-}
-const roleOf = (t: TensorLike): string => t.role ?? t.name;
-
 /** Replace the values of every tensor whose role matches (a copy: the plan may share arrays with the checkpoint). */
-function rewrite(role: RegExp, f: (v: Float32Array, rows: number, cols: number, t: TensorLike) => Float32Array): Mutate {
+function rewrite(role: RegExp, f: (v: Float32Array, rows: number, cols: number, t: PlannedTensor) => Float32Array): Mutate {
   return (plan) => {
     const hits = tensorsOf(plan).filter((t) => role.test(roleOf(t)));
     if (hits.length === 0) throw new Error(`the plan has no tensor matching ${role}`);
@@ -92,24 +60,7 @@ function rewrite(role: RegExp, f: (v: Float32Array, rows: number, cols: number, 
   };
 }
 
-interface Converted {
-  file: ModelFile;
-  src: FileByteSource;
-  target: Target;
-  expected: ExpectedTensor[];
-  ckpt: Checkpoint;
-}
-
-function convert(model: Model, targetId: TargetId, mutate?: Mutate): Converted {
-  const s = sources.get(model);
-  if (!s) throw new Error(`${model} was not built`);
-  const target = parseTarget(targetId);
-  const out = join(workDir, `${model}.${targetId.replace('/', '_')}.${opened.length}`);
-  convertCheckpoint(s.dir, target, out, mutate);
-  const src = new FileByteSource(out);
-  opened.push(src);
-  return { file: readModelFile(src), src, target, expected: expectedTensors(s.ckpt, target.format), ckpt: s.ckpt };
-}
+const convert = (model: Model, targetId: TargetId, mutate?: Mutate): Converted => files.convert(model, targetId, mutate);
 
 const check = (c: Converted): CheckResult => checkFidelity(c.file, c.src, c.expected, tolFor(c.target.id), { config: c.ckpt.config });
 const codesOn = (r: CheckResult, tensor: string): VerdictCode[] => [...new Set(r.verdicts.filter((v) => v.tensor === tensor).map((v) => v.code))].sort();

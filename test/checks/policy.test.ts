@@ -1,82 +1,17 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConvertedFiles, roleOf, tensorOf, tensorsOf, ZOO_MODELS, type Converted, type Mutate } from '../helpers/converted.js';
 import type { CheckResult, VerdictCode } from '../../src/checks/codes.js';
-import { expectedTensors, type ExpectedTensor } from '../../src/checks/manifest.js';
 import { checkPolicy, isQuantizedDType } from '../../src/checks/policy.js';
 import type { QuantPolicy } from '../../src/checks/policy-types.js';
 import { referencePolicy } from '../../src/converters/quant-rules.js';
-import { convertCheckpoint } from '../../src/converters/reference.js';
-import { parseTarget, TARGET_IDS, type Target } from '../../src/converters/targets.js';
-import { FileByteSource } from '../../src/formats/byte-source.js';
-import { readModelFile } from '../../src/formats/read-model.js';
-import type { DType, ModelFile } from '../../src/formats/types.js';
-import { buildModel } from '../../src/zoo/build.js';
-import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
-import { findModelSpec } from '../../src/zoo/specs.js';
-import type { Checkpoint } from '../../src/zoo/types.js';
+import { TARGET_IDS, type Target } from '../../src/converters/targets.js';
 
-const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
+const MODELS = ZOO_MODELS;
 type Model = (typeof MODELS)[number];
-const workDir = mkdtempSync(join(tmpdir(), 'tmgt-policy-'));
-const sources = new Map<Model, { dir: string; ckpt: Checkpoint }>();
-const opened: FileByteSource[] = [];
-
-beforeAll(async () => {
-  for (const m of MODELS) {
-    const dir = await buildModel(findModelSpec(m));
-    sources.set(m, { dir, ckpt: loadCheckpoint(dir) });
-  }
-}, 120_000);
-
-afterAll(() => {
-  for (const s of opened) s.close();
-});
-
-// Mutate callbacks rely only on the plan's documented tensor fields (src/converters/plan.ts) and fail
-// loudly if they change.
-interface TensorLike {
-  name: string;
-  role?: string;
-  shape: number[];
-  dtype: DType;
-  values: Float32Array;
-  data?: Uint8Array;
-}
-type Mutate = (plan: unknown) => void;
-
-function tensorsOf(plan: unknown): TensorLike[] {
-  const t = (plan as { tensors?: unknown } | null)?.tensors;
-  if (!Array.isArray(t) || t.some((x: Partial<TensorLike>) => typeof x?.name !== 'string' || !Array.isArray(x.shape) || typeof x.dtype !== 'string' || !(x.values instanceof Float32Array))) {
-    throw new Error('the reference plan changed shape: expected tensors[] of {name, shape, dtype, values}');
-  }
-  return t as TensorLike[];
-}
-const roleOf = (t: TensorLike): string => t.role ?? t.name;
-function tensorOf(plan: unknown, role: string): TensorLike {
-  const t = tensorsOf(plan).find((x) => roleOf(x) === role);
-  if (!t) throw new Error(`the plan has no tensor for ${role}`);
-  return t;
-}
-
-interface Converted {
-  file: ModelFile;
-  src: FileByteSource;
-  target: Target;
-  expected: ExpectedTensor[];
-}
-
-function convert(model: Model, targetId: string, mutate?: Mutate): Converted {
-  const s = sources.get(model);
-  if (!s) throw new Error(`${model} was not built`);
-  const target = parseTarget(targetId);
-  const out = join(workDir, `${model}.${targetId.replace('/', '_')}.${opened.length}`);
-  convertCheckpoint(s.dir, target, out, mutate);
-  const src = new FileByteSource(out);
-  opened.push(src);
-  return { file: readModelFile(src), src, target, expected: expectedTensors(s.ckpt, target.format) };
-}
+const files = new ConvertedFiles('tmgt-policy-');
+beforeAll(() => files.load(MODELS), 120_000);
+afterAll(() => files.close());
+const convert = (model: Model, targetId: string, mutate?: Mutate): Converted => files.convert(model, targetId, mutate);
 
 const codes = (r: CheckResult): VerdictCode[] => [...new Set(r.verdicts.map((v) => v.code))].sort();
 
