@@ -23,7 +23,7 @@ test: $(NODE_STAMP)
 	  exit $$status
 
 models: $(NODE_STAMP)
-	$(TMGT) models build llama-tiny
+	$(TMGT) models build llama-tiny qwen2-tiny gpt2-tiny
 
 # Shape-faithful models (SmolLM-135M, Qwen2-0.5B, GPT-2 124M shapes): built on demand, checked against float64.
 nightly: $(NODE_STAMP)
