@@ -17,8 +17,8 @@
  * oracle stands in for) does not.
  */
 import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
-import { causalMaskTable, headLogits } from './llama-graph.js';
-import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
+import { causalMaskTable, checkpointTensors, headLogits } from './llama-graph.js';
+import { commonDims, isGpt2, type Checkpoint } from '../zoo/types.js';
 
 export interface Gpt2GraphOptions {
   /** Longest sequence the graph accepts (rows of wpe used, size of the causal mask); at most n_positions. */
@@ -44,17 +44,7 @@ export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8A
   if (extra['scale_attn_by_inverse_layer_idx'] === true) throw new Error('scale_attn_by_inverse_layer_idx is not supported by the oracle graph');
   const eps = cfg.layer_norm_epsilon;
 
-  const used = new Set<string>();
-  const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
-    const t = ckpt.tensors.get(name);
-    if (t === undefined) throw new Error(`checkpoint is missing tensor '${name}'`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
-    }
-    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
-    used.add(name);
-    return t;
-  };
+  const { tensor, unused } = checkpointTensors(ckpt);
   const g = new GraphBuilder('gpt2_oracle');
   const param = (name: string, shape: readonly number[]): string => g.initF32(name, shape, tensor(name, shape).data);
 
@@ -152,7 +142,7 @@ export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8A
   g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
 
   // Refuse checkpoints with parameters this graph would silently ignore.
-  const ignored = [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !GPT2_BUFFERS.test(n));
+  const ignored = unused((n) => GPT2_BUFFERS.test(n));
   if (ignored.length > 0) throw new Error(`checkpoint tensors not used by the gpt2 graph: ${ignored.slice(0, 8).join(', ')}`);
 
   return g.toBytes();

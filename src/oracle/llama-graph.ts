@@ -80,6 +80,25 @@ export function headLogits(g: GraphBuilder, x: string, head: string, vocab: numb
   return g.op1('Reshape', [logits2d, g.initI64(g.fresh('c_shape_logits'), [3], [1, -1, vocab])], {}, { output: 'logits' });
 }
 
+/**
+ * Shape-checked access to a checkpoint's tensors for a graph builder, remembering which were used so the
+ * builder can refuse a checkpoint carrying tensors its graph would silently ignore.
+ */
+export function checkpointTensors(ckpt: Checkpoint): { tensor: (name: string, shape: readonly number[]) => CheckpointTensor; unused: (ignore: (name: string) => boolean) => string[] } {
+  const used = new Set<string>();
+  const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
+    const t = ckpt.tensors.get(name);
+    if (t === undefined) throw new Error(`checkpoint is missing tensor '${name}'`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
+    }
+    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
+    used.add(name);
+    return t;
+  };
+  const unused = (ignore: (name: string) => boolean): string[] => [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !ignore(n));
+  return { tensor, unused };
+}
 export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint8Array {
   const cfg = ckpt.config;
   if (isGpt2(cfg)) throw new Error('buildLlamaGraph: a gpt2 checkpoint needs the GPT-2 graph');
@@ -107,17 +126,7 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   const qkvBias = hasQkvBias(cfg);
   const oBias = cfg.model_type === 'llama' && cfg.attention_bias === true;
 
-  const used = new Set<string>();
-  const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
-    const t = ckpt.tensors.get(name);
-    if (t === undefined) throw new Error(`checkpoint is missing tensor '${name}'`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
-    }
-    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
-    used.add(name);
-    return t;
-  };
+  const { tensor, unused } = checkpointTensors(ckpt);
   const g = new GraphBuilder('llama_oracle');
 
   // ---- constants -------------------------------------------------------------------------------
@@ -239,7 +248,7 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
 
   // Refuse checkpoints with parameters this graph would silently ignore.
-  const ignored = [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !n.endsWith('.rotary_emb.inv_freq'));
+  const ignored = unused((n) => n.endsWith('.rotary_emb.inv_freq'));
   if (ignored.length > 0) throw new Error(`checkpoint tensors not used by the llama graph: ${ignored.slice(0, 8).join(', ')}`);
 
   return g.toBytes();
