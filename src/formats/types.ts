@@ -25,8 +25,9 @@ export type DType = GgmlDType | ExtraDType;
 /** Every DType, ggml's first. */
 export const ALL_DTYPES: readonly DType[] = [...DTYPES, ...EXTRA_DTYPES];
 
-/** File-level verdict codes a reader can raise (the catalogue in src/checks/codes.ts includes them). */
-export type FileCode = 'F-FILE-001' | 'F-FILE-002' | 'F-FILE-003' | 'F-FILE-004';
+import type { FileCode } from '../contracts/verdicts.js';
+
+export type { FileCode };
 
 /** A problem a reader found in a file. Readers never throw for malformed input; they return these. */
 export interface FileIssue {
