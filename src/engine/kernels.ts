@@ -1,0 +1,307 @@
+/**
+ * The engine's matrix-vector products, two interchangeable implementations behind one interface:
+ *
+ * - `wasm` (the default): the WebAssembly SIMD kernels of src/engine/wasm/assembly/kernels.ts, computing from
+ *   the stored blocks laid once into a model's own (shared) WebAssembly memory;
+ * - `ts`: the plain TypeScript reference (weights.ts `matvec`), which the WASM path is tested against.
+ *
+ * Both compute the same values: each weight decodes to the same f32 (codecs in src/formats/codecs), and
+ * Q8_0/Q4_0 weights meet Q8_0-quantized activations (activations.ts) on both paths; only the summation order
+ * (f32 SIMD lanes vs f64) differs.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HarnessError } from '../errors.js';
+import { fp16Table } from '../formats/codecs/f16.js';
+import type { DType } from '../formats/types.js';
+import { Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
+import { matvec as tsMatvec, type Weight } from './weights.js';
+
+/** Which matrix-vector implementation a model uses. */
+export type KernelChoice = 'wasm' | 'ts';
+
+/** Stored types the WASM kernels read, with the ids the AssemblyScript source uses. */
+export const WASM_TYPE = {
+  F32: 0,
+  F16: 1,
+  BF16: 2,
+  Q8_0: 3,
+  Q4_0: 4,
+  Q4_1: 5,
+  Q5_0: 6,
+  Q5_1: 7,
+  Q4_K: 8,
+  Q6_K: 9,
+  APR_Q8: 10,
+  APR_Q4: 11,
+} as const satisfies Partial<Record<DType, number>>;
+
+export type WasmDType = keyof typeof WASM_TYPE;
+
+/** Whether the WASM kernels read `dtype` (other types — F64, I8, … in a safetensors file — take the TS path). */
+export function isWasmDType(dtype: DType): dtype is WasmDType {
+  return Object.hasOwn(WASM_TYPE, dtype);
+}
+
+/** The WASM kernels could not be built or loaded: the harness cannot run its engine (exit 2). */
+export class KernelLoadError extends HarnessError {
+  override readonly name = 'KernelLoadError';
+  constructor(message: string, cause?: unknown) {
+    super('E-ENGINE-KERNELS', message, { cause });
+  }
+}
+
+/** Where the built module lives; `make` builds it, and the first load builds it when it is missing. */
+export const WASM_PATH = fileURLToPath(new URL('./wasm/build/kernels.wasm', import.meta.url));
+const BUILD_SCRIPT = fileURLToPath(new URL('./wasm/build.mjs', import.meta.url));
+
+/** The kernels' exports (see the AssemblyScript source for each contract). */
+export interface KernelExports {
+  heapBase(): number;
+  init(table: number): void;
+  mv_f32(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_f16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_bf16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q8_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
+  mv_q4_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
+  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  dq_row(type: number, w: number, stride: number, r: number, n: number, y: number): void;
+  mvt(type: number, w: number, stride: number, i0: number, i1: number, nOut: number, x: number, out: number, scratch: number): void;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled kernel module (built from source first if the .wasm is missing), compiled once per process. */
+export function kernelModule(): WebAssembly.Module {
+  if (compiled !== undefined) return compiled;
+  if (!existsSync(WASM_PATH)) {
+    try {
+      execFileSync(process.execPath, [BUILD_SCRIPT], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      throw new KernelLoadError(`building the WASM kernels (${BUILD_SCRIPT}) failed: ${(e as Error).message}`, e);
+    }
+  }
+  try {
+    compiled = new WebAssembly.Module(readFileSync(WASM_PATH));
+  } catch (e) {
+    throw new KernelLoadError(`${WASM_PATH} is not a loadable module (rebuild it: make wasm): ${(e as Error).message}`, e);
+  }
+  return compiled;
+}
+
+const PAGE_BYTES = 65536;
+/** wasm32's whole address space, 4 GiB: the most weights one model can hold. */
+const MAX_PAGES = 65536;
+const ALIGN = 16;
+
+/**
+ * One model's linear memory: the kernels' instance, a bump allocator (a model's weights live as long as
+ * the model; the memory is freed with it) and the fp16 table the kernels decode scales with.
+ * Shared memory: views never detach when it grows, and worker threads can instantiate the same kernels on it.
+ */
+export class KernelArena {
+  readonly memory: WebAssembly.Memory;
+  readonly k: KernelExports;
+  private top: number;
+
+  constructor() {
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    const instance = new WebAssembly.Instance(kernelModule(), { env: { memory: this.memory } });
+    // The instance's exports are exactly the kernels the AssemblyScript source declares (KernelExports).
+    this.k = instance.exports as unknown as KernelExports;
+    this.top = align(this.k.heapBase());
+    const table = this.alloc(65536 * 4);
+    this.f32(table, 65536).set(fp16Table());
+    this.k.init(table);
+  }
+
+  /** `bytes` fresh bytes, 16-byte aligned, growing the memory as needed. */
+  alloc(bytes: number): number {
+    const at = this.top;
+    const end = align(at + Math.max(bytes, 0));
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE_BYTES);
+      if (have / PAGE_BYTES + pages > MAX_PAGES) {
+        throw new KernelLoadError(`the model needs more than wasm32's 4 GiB of linear memory (${end} bytes)`);
+      }
+      this.memory.grow(pages);
+    }
+    this.top = end;
+    return at;
+  }
+
+  u8(ptr: number, n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, n);
+  }
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+  i16(ptr: number, n: number): Int16Array {
+    return new Int16Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Bytes in use (weights, scratch, table). */
+  get usedBytes(): number {
+    return this.top;
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+/** One product of a batch that shares its input: out = W·x (+ bias). */
+export interface MatVecJob {
+  w: Weight;
+  out: Float32Array;
+  bias?: Float32Array | undefined;
+}
+
+/** The matrix-vector products a model runs. */
+export interface MatVec {
+  readonly kind: KernelChoice;
+  /** Make `w` ready for this implementation (WASM: lay its bytes into the arena, once); returns it. */
+  prepare(w: Weight): Weight;
+  /** Every job's product with the same input x. */
+  run(x: Float32Array, jobs: readonly MatVecJob[]): void;
+}
+
+/** The plain TypeScript reference. */
+export class TsMatVec implements MatVec {
+  readonly kind = 'ts';
+  prepare(w: Weight): Weight {
+    return w;
+  }
+  run(x: Float32Array, jobs: readonly MatVecJob[]): void {
+    for (const j of jobs) tsMatvec(j.w, x, j.out, j.bias);
+  }
+}
+
+interface Placed {
+  ptr: number;
+  type: number;
+}
+
+/** The WASM SIMD kernels over weights laid into one arena. */
+export class WasmMatVec implements MatVec {
+  readonly kind = 'wasm';
+  readonly arena = new KernelArena();
+  private readonly placed = new Map<Weight, Placed>();
+  private x = { ptr: 0, n: 0 };
+  private out = { ptr: 0, n: 0 };
+  private scratch = { ptr: 0, n: 0 };
+  private aq = { ptr: 0, n: 0 };
+  private ad = { ptr: 0, n: 0 };
+
+  prepare(w: Weight): Weight {
+    if (this.placed.has(w) || !isWasmDType(w.dtype)) return w;
+    const ptr = this.arena.alloc(w.bytes.length);
+    const view = this.arena.u8(ptr, w.bytes.length);
+    view.set(w.bytes);
+    // From here the weight's bytes are the arena's: the file's copy is dropped (one copy of the model in memory),
+    // and the TS helpers (embedding rows, storedRow) read the same bytes the kernels do.
+    w.bytes = view;
+    this.placed.set(w, { ptr, type: WASM_TYPE[w.dtype] });
+    return w;
+  }
+
+  /** A scratch region of at least n elements of `bytesPer` bytes, reallocated (growing) when too small. */
+  private ensure(slot: { ptr: number; n: number }, n: number, bytesPer: number): number {
+    if (slot.n < n) {
+      slot.ptr = this.arena.alloc(n * bytesPer);
+      slot.n = n;
+    }
+    return slot.ptr;
+  }
+
+  run(x: Float32Array, jobs: readonly MatVecJob[]): void {
+    const a = this.arena;
+    const k = a.k;
+    let xPtr = -1;
+    let quantized = false;
+    for (const job of jobs) {
+      const { w, out, bias } = job;
+      const p = this.placed.get(w);
+      if (p === undefined) {
+        tsMatvec(w, x, out, bias);
+        continue;
+      }
+      if (xPtr < 0) {
+        xPtr = this.ensure(this.x, x.length, 4);
+        a.f32(xPtr, x.length).set(x);
+      }
+      const outPtr = this.ensure(this.out, w.rows, 4);
+      if (w.isTransposed) {
+        const scratch = this.ensure(this.scratch, w.storedCols, 4);
+        k.mvt(p.type, p.ptr, w.rowBytes, 0, w.storedRows, w.storedCols, xPtr, outPtr, scratch);
+      } else if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
+        const aq = this.ensure(this.aq, x.length, 2);
+        const ad = this.ensure(this.ad, x.length / 32, 4);
+        if (!quantized) {
+          const q = quantizeActivationsQ8(x);
+          a.i16(aq, x.length).set(q.q);
+          a.f32(ad, q.d.length).set(q.d);
+          quantized = true;
+        }
+        if (w.dtype === 'Q8_0') k.mv_q8_0(p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr);
+        else k.mv_q4_0(p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr);
+      } else {
+        this.rowProduct(p, w, xPtr, outPtr);
+      }
+      out.set(a.f32(outPtr, w.rows));
+      if (bias) for (let r = 0; r < w.rows; r++) out[r] = (out[r] as number) + (bias[r] as number);
+    }
+  }
+
+  /** Stored row r of a placed weight decoded to f32 by the kernels (a fresh copy). */
+  dequantizeRow(w: Weight, r: number): Float32Array {
+    const p = this.placed.get(w);
+    if (p === undefined) throw new KernelLoadError(`weight of ${w.dtype} is not in the WASM arena`);
+    if (!Number.isInteger(r) || r < 0 || r >= w.storedRows) throw new RangeError(`row ${r} outside [0, ${w.storedRows})`);
+    const y = this.ensure(this.scratch, w.storedCols, 4);
+    this.arena.k.dq_row(p.type, p.ptr, w.rowBytes, r, w.storedCols, y);
+    return this.arena.f32(y, w.storedCols).slice();
+  }
+
+  private rowProduct(p: Placed, w: Weight, xPtr: number, outPtr: number): void {
+    const k = this.arena.k;
+    const args = [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr] as const;
+    switch (p.type) {
+      case WASM_TYPE.F32:
+        return k.mv_f32(...args);
+      case WASM_TYPE.F16:
+        return k.mv_f16(...args);
+      case WASM_TYPE.BF16:
+        return k.mv_bf16(...args);
+      case WASM_TYPE.Q4_1:
+        return k.mv_q4_1(...args);
+      case WASM_TYPE.Q5_0:
+        return k.mv_q5_0(...args);
+      case WASM_TYPE.Q5_1:
+        return k.mv_q5_1(...args);
+      case WASM_TYPE.Q4_K:
+        return k.mv_q4_k(...args);
+      case WASM_TYPE.Q6_K:
+        return k.mv_q6_k(...args);
+      case WASM_TYPE.APR_Q8:
+        return k.mv_apr_q8(p.ptr, 0, w.rows, w.cols, xPtr, outPtr);
+      case WASM_TYPE.APR_Q4:
+        return k.mv_apr_q4(p.ptr, 0, w.rows, w.cols, xPtr, outPtr);
+      default:
+        throw new KernelLoadError(`no WASM row product for type id ${p.type} (${w.dtype})`);
+    }
+  }
+}
+
+/** The matrix-vector implementation of a choice (default: WASM). */
+export function createMatVec(choice: KernelChoice = 'wasm'): MatVec {
+  return choice === 'wasm' ? new WasmMatVec() : new TsMatVec();
+}

@@ -1,0 +1,639 @@
+// @ts-nocheck — AssemblyScript, not TypeScript: compiled by src/engine/wasm/build.mjs (asc --enable simd), never by tsc.
+/**
+ * The bundled engine's hot loops in WebAssembly SIMD: matrix-vector products that read each stored type's
+ * blocks straight from (shared) linear memory, and row dequantizers.
+ *
+ * Every value a kernel forms is the value the TypeScript codecs (src/formats/codecs) decode, bit for bit
+ * (q·d is exact in f32 for every type; the one rounding of `q·d + m` or `f32(d·sc)·q` is the one the codec
+ * makes when it stores to a Float32Array); only the order of the f32 sums differs. Q8_0 and Q4_0 multiply
+ * by Q8_0-quantized activations (widened to i16 by the caller) as llama.cpp's CPU matmul does.
+ *
+ * Calling convention: pointers are byte offsets into memory; a matrix is `rows` stored rows of `stride`
+ * bytes from `w`; `mv_*` writes out[r] for r in [r0, r1) so that threads can split the rows.
+ * fp16 scalars (block scales) decode through a 65 536-entry f32 table the host places at `init(table)`.
+ */
+
+let fp16tab: usize = 0;
+
+/** The first free byte after the module's static data (the host allocates from here). */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Where the host put the fp16 → f32 table (65 536 × f32). */
+export function init(table: usize): void {
+  fp16tab = table;
+}
+
+@inline function h2f(p: usize): f32 {
+  return load<f32>(fp16tab + ((<usize>load<u16>(p)) << 2));
+}
+
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** acc + Σ_k (f32(q[k])·d + m)·x[k] over 16 signed bytes q (16 consecutive elements). */
+@inline function dot16(q: v128, d: v128, m: v128, x: usize, acc: v128): v128 {
+  const lo = i16x8.extend_low_i8x16_s(q);
+  const hi = i16x8.extend_high_i8x16_s(q);
+  const w0 = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d), m);
+  const w1 = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), m);
+  const w2 = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), m);
+  const w3 = f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), m);
+  acc = f32x4.add(acc, f32x4.mul(w0, v128.load(x)));
+  acc = f32x4.add(acc, f32x4.mul(w1, v128.load(x, 16)));
+  acc = f32x4.add(acc, f32x4.mul(w2, v128.load(x, 32)));
+  return f32x4.add(acc, f32x4.mul(w3, v128.load(x, 48)));
+}
+
+/** The f32 values of 16 signed bytes, f32(q)·d + m, stored at y. */
+@inline function deq16(q: v128, d: v128, m: v128, y: usize): void {
+  const lo = i16x8.extend_low_i8x16_s(q);
+  const hi = i16x8.extend_high_i8x16_s(q);
+  v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d), m));
+  v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), m), 16);
+  v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), m), 32);
+  v128.store(y, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), m), 48);
+}
+
+/** i32 lanes of Σ q·a over 16 signed bytes q and 16 i16 activations at a. */
+@inline function idot16(q: v128, a: usize): v128 {
+  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(a));
+  return i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(a, 16)));
+}
+
+// ---------------------------------------------------------------- f32, f16, bf16
+
+@inline function dotF32(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const o = <usize>i << 2;
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o, 16), v128.load(x + o, 16)));
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(w + o, 32), v128.load(x + o, 32)));
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(w + o, 48), v128.load(x + o, 48)));
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (; i < n; i++) s += load<f32>(w + (<usize>i << 2)) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+export function mv_f32(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotF32(w + <usize>r * stride, x, n));
+}
+
+/** Four fp16 values (u32 lanes holding the bits) → f32, exactly: the 2^112 rescale covers subnormals. */
+@inline function f16x4(h: v128): v128 {
+  const em = v128.and(h, i32x4.splat(0x7fff));
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  const shifted = i32x4.shl(em, 13);
+  const finite = f32x4.mul(shifted, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const special = v128.or(shifted, i32x4.splat(0x7f800000));
+  const isSpecial = i32x4.ge_s(em, i32x4.splat(0x7c00));
+  return v128.or(v128.bitselect(special, finite, isSpecial), sign);
+}
+
+@inline function dotF16(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const xo = x + (<usize>i << 2);
+    a0 = f32x4.add(a0, f32x4.mul(f16x4(i32x4.extend_low_i16x8_u(h)), v128.load(xo)));
+    a1 = f32x4.add(a1, f32x4.mul(f16x4(i32x4.extend_high_i16x8_u(h)), v128.load(xo, 16)));
+  }
+  let s = hsum(f32x4.add(a0, a1));
+  for (; i < n; i++) s += h2f(w + (<usize>i << 1)) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+export function mv_f16(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotF16(w + <usize>r * stride, x, n));
+}
+
+@inline function dotBf16(w: usize, x: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const xo = x + (<usize>i << 2);
+    a0 = f32x4.add(a0, f32x4.mul(i32x4.shl(i32x4.extend_low_i16x8_u(h), 16), v128.load(xo)));
+    a1 = f32x4.add(a1, f32x4.mul(i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), v128.load(xo, 16)));
+  }
+  let s = hsum(f32x4.add(a0, a1));
+  for (; i < n; i++) s += reinterpret<f32>((<u32>load<u16>(w + (<usize>i << 1))) << 16) * load<f32>(x + (<usize>i << 2));
+  return s;
+}
+
+export function mv_bf16(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotBf16(w + <usize>r * stride, x, n));
+}
+
+// ---------------------------------------------------------------- Q8_0, Q4_0 × Q8_0 activations
+
+/**
+ * Σ_b fp16(d_w)·d_x[b] · Σ_j q_w·q_x over 34-byte Q8_0 blocks. `aq` holds the activation codes widened to
+ * i16 (32 per block), `ad` the activation block scales (already fp16-rounded, as block_q8_0 stores them).
+ */
+@inline function dotQ8_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 34;
+    const a = aq + (<usize>b << 6);
+    const s = i32x4.add(idot16(v128.load(p + 2), a), idot16(v128.load(p + 18), a + 32));
+    const scale = h2f(p) * load<f32>(ad + (<usize>b << 2));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)));
+  }
+  return hsum(acc);
+}
+
+export function mv_q8_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ8_0(w + <usize>r * stride, aq, ad, nb));
+}
+
+/** Q4_0 (18-byte blocks: fp16 d, 16 bytes; low nibbles are elements 0–15, high 16–31; q − 8) × Q8_0 activations. */
+@inline function dotQ4_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(0x0f);
+  const eight = i8x16.splat(8);
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 18;
+    const a = aq + (<usize>b << 6);
+    const v = v128.load(p + 2);
+    const lo = i8x16.sub(v128.and(v, mask), eight);
+    const hi = i8x16.sub(i8x16.shr_u(v, 4), eight);
+    const s = i32x4.add(idot16(lo, a), idot16(hi, a + 32));
+    const scale = h2f(p) * load<f32>(ad + (<usize>b << 2));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)));
+  }
+  return hsum(acc);
+}
+
+export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_0(w + <usize>r * stride, aq, ad, nb));
+}
+
+// ---------------------------------------------------------------- Q8_0, Q4_0 × f32 (dequantize and transposed paths)
+
+@inline function q8_0Block(p: usize, y: usize): void {
+  const d = f32x4.splat(h2f(p));
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  deq16(v128.load(p + 2), d, z, y);
+  deq16(v128.load(p + 18), d, z, y + 64);
+}
+
+@inline function q4_0Block(p: usize, y: usize): void {
+  const d = f32x4.splat(h2f(p));
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  const v = v128.load(p + 2);
+  const eight = i8x16.splat(8);
+  deq16(i8x16.sub(v128.and(v, i8x16.splat(0x0f)), eight), d, z, y);
+  deq16(i8x16.sub(i8x16.shr_u(v, 4), eight), d, z, y + 64);
+}
+
+// ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 × f32
+
+/** Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): y = q·d + m. */
+@inline function dotQ4_1(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(0x0f);
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 20;
+    const d = f32x4.splat(h2f(p));
+    const m = f32x4.splat(h2f(p + 2));
+    const v = v128.load(p + 4);
+    const xb = x + (<usize>b << 7);
+    acc = dot16(v128.and(v, mask), d, m, xb, acc);
+    acc = dot16(i8x16.shr_u(v, 4), d, m, xb + 64, acc);
+  }
+  return hsum(acc);
+}
+
+export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, x, nb));
+}
+
+@inline function q4_1Block(p: usize, y: usize): void {
+  const d = f32x4.splat(h2f(p));
+  const m = f32x4.splat(h2f(p + 2));
+  const v = v128.load(p + 4);
+  deq16(v128.and(v, i8x16.splat(0x0f)), d, m, y);
+  deq16(i8x16.shr_u(v, 4), d, m, y + 64);
+}
+
+const BIT_MASKS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+
+/** 0x10 in each byte whose element's fifth bit is set in qh (elements 0–15 from qh bits 0–15, or 16–31). */
+@inline function highBits(qh: u32, upper: bool): v128 {
+  const v = i32x4.splat(qh);
+  const sel = upper
+    ? i8x16.swizzle(v, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3))
+    : i8x16.swizzle(v, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  return v128.and(i8x16.ne(v128.and(sel, BIT_MASKS), i8x16.splat(0)), i8x16.splat(0x10));
+}
+
+/** The two 16-element halves of a Q5 block's 5-bit codes (unsigned, 0–31). */
+@inline function q5Lo(v: v128, qh: u32): v128 {
+  return v128.or(v128.and(v, i8x16.splat(0x0f)), highBits(qh, false));
+}
+@inline function q5Hi(v: v128, qh: u32): v128 {
+  return v128.or(i8x16.shr_u(v, 4), highBits(qh, true));
+}
+
+/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes): y = (q − 16)·d. */
+@inline function dotQ5_0(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  const sixteen = i8x16.splat(16);
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 22;
+    const d = f32x4.splat(h2f(p));
+    const qh = load<u32>(p + 2);
+    const v = v128.load(p + 6);
+    const xb = x + (<usize>b << 7);
+    acc = dot16(i8x16.sub(q5Lo(v, qh), sixteen), d, z, xb, acc);
+    acc = dot16(i8x16.sub(q5Hi(v, qh), sixteen), d, z, xb + 64, acc);
+  }
+  return hsum(acc);
+}
+
+export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_0(w + <usize>r * stride, x, nb));
+}
+
+@inline function q5_0Block(p: usize, y: usize): void {
+  const d = f32x4.splat(h2f(p));
+  const qh = load<u32>(p + 2);
+  const v = v128.load(p + 6);
+  const sixteen = i8x16.splat(16);
+  deq16(i8x16.sub(q5Lo(v, qh), sixteen), d, f32x4.splat(-0.0), y);
+  deq16(i8x16.sub(q5Hi(v, qh), sixteen), d, f32x4.splat(-0.0), y + 64);
+}
+
+/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes): y = q·d + m. */
+@inline function dotQ5_1(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 24;
+    const d = f32x4.splat(h2f(p));
+    const m = f32x4.splat(h2f(p + 2));
+    const qh = load<u32>(p + 4);
+    const v = v128.load(p + 8);
+    const xb = x + (<usize>b << 7);
+    acc = dot16(q5Lo(v, qh), d, m, xb, acc);
+    acc = dot16(q5Hi(v, qh), d, m, xb + 64, acc);
+  }
+  return hsum(acc);
+}
+
+export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, x, nb));
+}
+
+@inline function q5_1Block(p: usize, y: usize): void {
+  const d = f32x4.splat(h2f(p));
+  const m = f32x4.splat(h2f(p + 2));
+  const qh = load<u32>(p + 4);
+  const v = v128.load(p + 8);
+  deq16(q5Lo(v, qh), d, m, y);
+  deq16(q5Hi(v, qh), d, m, y + 64);
+}
+
+// ---------------------------------------------------------------- Q4_K, Q6_K × f32
+
+/** ggml `get_scale_min_k4`: the j-th 6-bit scale (min when `isMin`) of a Q4_K block's 12 scale bytes at s. */
+@inline function scaleK4(s: usize, j: i32, isMin: bool): f32 {
+  const o: usize = isMin ? 4 : 0;
+  if (j < 4) return <f32>(load<u8>(s + <usize>j + o) & 63);
+  const jj = <usize>j;
+  if (!isMin) return <f32>((load<u8>(s + jj + 4) & 0x0f) | ((load<u8>(s + jj - 4) >> 6) << 4));
+  return <f32>((load<u8>(s + jj + 4) >> 4) | ((load<u8>(s + jj) >> 6) << 4));
+}
+
+/**
+ * Q4_K (144 bytes: fp16 d, fp16 dmin, 12 scale bytes, 128 nibble bytes), per 64-element chunk c:
+ * y = f32(d·sc)·q − f32(dmin·m), low nibbles first (scale 2c), then high (scale 2c+1).
+ */
+@inline function dotQ4_K(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(0x0f);
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 144;
+    const d = h2f(p);
+    const dmin = h2f(p + 2);
+    for (let c = 0; c < 4; c++) {
+      const d1 = f32x4.splat(d * scaleK4(p + 4, 2 * c, false));
+      const m1 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c, true)));
+      const d2 = f32x4.splat(d * scaleK4(p + 4, 2 * c + 1, false));
+      const m2 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c + 1, true)));
+      const q = p + 16 + (<usize>c << 5);
+      const xc = x + (<usize>b << 10) + (<usize>c << 8);
+      const v0 = v128.load(q);
+      const v1 = v128.load(q, 16);
+      acc = dot16(v128.and(v0, mask), d1, m1, xc, acc);
+      acc = dot16(v128.and(v1, mask), d1, m1, xc + 64, acc);
+      acc = dot16(i8x16.shr_u(v0, 4), d2, m2, xc + 128, acc);
+      acc = dot16(i8x16.shr_u(v1, 4), d2, m2, xc + 192, acc);
+    }
+  }
+  return hsum(acc);
+}
+
+export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const nb = n >> 8;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, x, nb));
+}
+
+function q4_KBlock(p: usize, y: usize): void {
+  const d = h2f(p);
+  const dmin = h2f(p + 2);
+  const mask = i8x16.splat(0x0f);
+  for (let c = 0; c < 4; c++) {
+    const d1 = f32x4.splat(d * scaleK4(p + 4, 2 * c, false));
+    const m1 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c, true)));
+    const d2 = f32x4.splat(d * scaleK4(p + 4, 2 * c + 1, false));
+    const m2 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c + 1, true)));
+    const q = p + 16 + (<usize>c << 5);
+    const yc = y + (<usize>c << 8);
+    const v0 = v128.load(q);
+    const v1 = v128.load(q, 16);
+    deq16(v128.and(v0, mask), d1, m1, yc);
+    deq16(v128.and(v1, mask), d1, m1, yc + 64);
+    deq16(i8x16.shr_u(v0, 4), d2, m2, yc + 128);
+    deq16(i8x16.shr_u(v1, 4), d2, m2, yc + 192);
+  }
+}
+
+/**
+ * Q6_K (210 bytes: ql[128], qh[64], i8 scales[16], fp16 d), per 128-element half and 16-element group
+ * l ∈ {0, 16}: four 16-element runs at l, l+32, l+64, l+96 with scales sc[is], sc[is+2], sc[is+4],
+ * sc[is+6] (is = l/16); q = (ql nibble | 2 qh bits << 4) − 32, y = f32(d·sc)·q.
+ */
+@inline function dotQ6_K(w: usize, x: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(0x0f);
+  const three = i8x16.splat(3);
+  const off = i8x16.splat(32);
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  for (let b = 0; b < nb; b++) {
+    const p = w + <usize>b * 210;
+    const d = h2f(p + 208);
+    for (let half = 0; half < 2; half++) {
+      const ql = p + (<usize>half << 6);
+      const qh = p + 128 + (<usize>half << 5);
+      const sc = p + 192 + (<usize>half << 3);
+      const xh = x + (<usize>b << 10) + (<usize>half << 9);
+      for (let g = 0; g < 2; g++) {
+        const l = <usize>g << 4;
+        const a = v128.load(ql + l);
+        const bb = v128.load(ql + l + 32);
+        const h = v128.load(qh + l);
+        const q1 = i8x16.sub(v128.or(v128.and(a, mask), i8x16.shl(v128.and(h, three), 4)), off);
+        const q2 = i8x16.sub(v128.or(v128.and(bb, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off);
+        const q3 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
+        const q4 = i8x16.sub(v128.or(i8x16.shr_u(bb, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
+        const xl = xh + (l << 2);
+        acc = dot16(q1, f32x4.splat(d * <f32>load<i8>(sc + <usize>g)), z, xl, acc);
+        acc = dot16(q2, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 2)), z, xl + 128, acc);
+        acc = dot16(q3, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 4)), z, xl + 256, acc);
+        acc = dot16(q4, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 6)), z, xl + 384, acc);
+      }
+    }
+  }
+  return hsum(acc);
+}
+
+export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const nb = n >> 8;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ6_K(w + <usize>r * stride, x, nb));
+}
+
+function q6_KBlock(p: usize, y: usize): void {
+  const mask = i8x16.splat(0x0f);
+  const three = i8x16.splat(3);
+  const off = i8x16.splat(32);
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  const d = h2f(p + 208);
+  for (let half = 0; half < 2; half++) {
+    const ql = p + (<usize>half << 6);
+    const qh = p + 128 + (<usize>half << 5);
+    const sc = p + 192 + (<usize>half << 3);
+    const yh = y + (<usize>half << 9);
+    for (let g = 0; g < 2; g++) {
+      const l = <usize>g << 4;
+      const a = v128.load(ql + l);
+      const bb = v128.load(ql + l + 32);
+      const h = v128.load(qh + l);
+      const yl = yh + (l << 2);
+      deq16(i8x16.sub(v128.or(v128.and(a, mask), i8x16.shl(v128.and(h, three), 4)), off), f32x4.splat(d * <f32>load<i8>(sc + <usize>g)), z, yl);
+      deq16(
+        i8x16.sub(v128.or(v128.and(bb, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off),
+        f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 2)), z, yl + 128,
+      );
+      deq16(
+        i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off),
+        f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 4)), z, yl + 256,
+      );
+      deq16(i8x16.sub(v128.or(i8x16.shr_u(bb, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 6)), z, yl + 384);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- APR Q8 / Q4 (encoded over the flattened tensor)
+
+/**
+ * APR Q8: `[f32 scale][i8 × N]`, y = f32(q·scale). Row r of n elements is codes [r·n, (r+1)·n) after the
+ * scale: no block structure, so any n.
+ */
+@inline function dotAprQ8(codes: usize, scale: f32, x: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  const s = f32x4.splat(scale);
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  let i = 0;
+  for (; i + 16 <= n; i += 16) acc = dot16(v128.load(codes + <usize>i), s, z, x + (<usize>i << 2), acc);
+  let t = hsum(acc);
+  for (; i < n; i++) t += (<f32>load<i8>(codes + <usize>i) * scale) * load<f32>(x + (<usize>i << 2));
+  return t;
+}
+
+export function mv_apr_q8(base: usize, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  const scale = load<f32>(base);
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotAprQ8(base + 4 + <usize>r * n, scale, x, n));
+}
+
+/** An APR Q4 block's scale: its fp16, or 0 when that is NaN, ±Inf or below F16_MIN_NORMAL (aprender GH-186). */
+@inline function aprQ4Scale(p: usize): f32 {
+  const s = h2f(p);
+  return isFinite<f32>(s) && Mathf.abs(s) >= <f32>6.103515625e-5 ? s : 0;
+}
+
+/** Element e of an APR Q4 tensor (blocks of 32 over the flattened tensor; even index → low nibble). */
+@inline function aprQ4At(base: usize, e: i32): f32 {
+  const p = base + <usize>(e >> 5) * 18;
+  const within = e & 31;
+  const byte = load<u8>(p + 2 + <usize>(within >> 1));
+  const q = (within & 1) != 0 ? byte >> 4 : byte & 0x0f;
+  return <f32>(<i32>q - 8) * aprQ4Scale(p);
+}
+
+/** The 32 codes (q − 8, in element order) of the APR Q4 block at p, as two i8x16: even elements are low nibbles. */
+@inline function aprQ4Lo(v: v128): v128 {
+  const lo = v128.and(v, i8x16.splat(0x0f));
+  const hi = i8x16.shr_u(v, 4);
+  return i8x16.sub(i8x16.shuffle(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), i8x16.splat(8));
+}
+@inline function aprQ4Hi(v: v128): v128 {
+  const lo = v128.and(v, i8x16.splat(0x0f));
+  const hi = i8x16.shr_u(v, 4);
+  return i8x16.sub(i8x16.shuffle(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), i8x16.splat(8));
+}
+
+@inline function dotAprQ4(base: usize, e0: i32, x: usize, n: i32): f32 {
+  let t: f32 = 0;
+  let i = 0;
+  // Head: up to the first 32-aligned element of the flattened tensor.
+  while (i < n && ((e0 + i) & 31) != 0) {
+    t += aprQ4At(base, e0 + i) * load<f32>(x + (<usize>i << 2));
+    i++;
+  }
+  let acc = f32x4.splat(0);
+  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
+  for (; i + 32 <= n; i += 32) {
+    const p = base + <usize>((e0 + i) >> 5) * 18;
+    const s = f32x4.splat(aprQ4Scale(p));
+    const v = v128.load(p + 2);
+    const xi = x + (<usize>i << 2);
+    acc = dot16(aprQ4Lo(v), s, z, xi, acc);
+    acc = dot16(aprQ4Hi(v), s, z, xi + 64, acc);
+  }
+  t += hsum(acc);
+  for (; i < n; i++) t += aprQ4At(base, e0 + i) * load<f32>(x + (<usize>i << 2));
+  return t;
+}
+
+export function mv_apr_q4(base: usize, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotAprQ4(base, r * n, x, n));
+}
+
+// ---------------------------------------------------------------- dequantize rows; transposed (Conv1D) product
+
+/** Type ids shared with the host (src/engine/kernels.ts WASM_TYPE). */
+const F32: i32 = 0;
+const F16: i32 = 1;
+const BF16: i32 = 2;
+const Q8_0: i32 = 3;
+const Q4_0: i32 = 4;
+const Q4_1: i32 = 5;
+const Q5_0: i32 = 6;
+const Q5_1: i32 = 7;
+const Q4_K: i32 = 8;
+const Q6_K: i32 = 9;
+const APR_Q8: i32 = 10;
+const APR_Q4: i32 = 11;
+
+/**
+ * Stored row r (n elements) of a `type` matrix at w with `stride` bytes per row (unused for the APR
+ * types, which address the flattened tensor) → n f32 at y.
+ */
+export function dq_row(type: i32, w: usize, stride: i32, r: i32, n: i32, y: usize): void {
+  const p = w + <usize>r * stride;
+  if (type == F32) {
+    memory.copy(y, p, <usize>n << 2);
+  } else if (type == F16) {
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const h = v128.load(p + (<usize>i << 1));
+      v128.store(y + (<usize>i << 2), f16x4(i32x4.extend_low_i16x8_u(h)));
+      v128.store(y + (<usize>i << 2), f16x4(i32x4.extend_high_i16x8_u(h)), 16);
+    }
+    for (; i < n; i++) store<f32>(y + (<usize>i << 2), h2f(p + (<usize>i << 1)));
+  } else if (type == BF16) {
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const h = v128.load(p + (<usize>i << 1));
+      v128.store(y + (<usize>i << 2), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16));
+      v128.store(y + (<usize>i << 2), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), 16);
+    }
+    for (; i < n; i++) store<u32>(y + (<usize>i << 2), (<u32>load<u16>(p + (<usize>i << 1))) << 16);
+  } else if (type == APR_Q8) {
+    const scale = load<f32>(w);
+    const codes = w + 4 + <usize>r * n;
+    let i = 0;
+    for (; i + 16 <= n; i += 16) deq16(v128.load(codes + <usize>i), f32x4.splat(scale), f32x4.splat(-0.0), y + (<usize>i << 2));
+    for (; i < n; i++) store<f32>(y + (<usize>i << 2), <f32>load<i8>(codes + <usize>i) * scale);
+  } else if (type == APR_Q4) {
+    const e0 = r * n;
+    let i = 0;
+    while (i < n && ((e0 + i) & 31) != 0) {
+      store<f32>(y + (<usize>i << 2), aprQ4At(w, e0 + i));
+      i++;
+    }
+    for (; i + 32 <= n; i += 32) {
+      const b = w + <usize>((e0 + i) >> 5) * 18;
+      const s = f32x4.splat(aprQ4Scale(b));
+      const v = v128.load(b + 2);
+      deq16(aprQ4Lo(v), s, f32x4.splat(-0.0), y + (<usize>i << 2));
+      deq16(aprQ4Hi(v), s, f32x4.splat(-0.0), y + (<usize>i << 2) + 64);
+    }
+    for (; i < n; i++) store<f32>(y + (<usize>i << 2), aprQ4At(w, e0 + i));
+  } else if (type == Q4_K || type == Q6_K) {
+    const nb = n >> 8;
+    for (let b = 0; b < nb; b++) {
+      if (type == Q4_K) q4_KBlock(p + <usize>b * 144, y + (<usize>b << 10));
+      else q6_KBlock(p + <usize>b * 210, y + (<usize>b << 10));
+    }
+  } else {
+    const nb = n >> 5;
+    for (let b = 0; b < nb; b++) {
+      const yb = y + (<usize>b << 7);
+      if (type == Q8_0) q8_0Block(p + <usize>b * 34, yb);
+      else if (type == Q4_0) q4_0Block(p + <usize>b * 18, yb);
+      else if (type == Q4_1) q4_1Block(p + <usize>b * 20, yb);
+      else if (type == Q5_0) q5_0Block(p + <usize>b * 22, yb);
+      else if (type == Q5_1) q5_1Block(p + <usize>b * 24, yb);
+    }
+  }
+}
+
+/** y[0..n) += a·x[0..n). */
+@inline function axpy(y: usize, x: usize, a: f32, n: i32): void {
+  const av = f32x4.splat(a);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(y + o), f32x4.mul(av, v128.load(x + o))));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + a * load<f32>(x + o));
+  }
+}
+
+/**
+ * out[0..nOut) = Σ_i x[i]·W[i, :] for a weight stored [in, out] (an HF GPT-2 Conv1D): stored rows i in
+ * [i0, i1) are decoded one at a time into `scratch` (nOut f32) and accumulated; out is zeroed first.
+ */
+export function mvt(type: i32, w: usize, stride: i32, i0: i32, i1: i32, nOut: i32, x: usize, out: usize, scratch: usize): void {
+  memory.fill(out, 0, <usize>nOut << 2);
+  for (let i = i0; i < i1; i++) {
+    const xi = load<f32>(x + (<usize>i << 2));
+    if (type == F32) {
+      axpy(out, w + <usize>i * stride, xi, nOut);
+    } else {
+      dq_row(type, w, stride, i, nOut, scratch);
+      axpy(out, scratch, xi, nOut);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { nmse } from '../../src/checks/metrics.js';
+import { quantizeActivationsQ8, Q8_ACTIVATION_TYPES } from '../../src/engine/activations.js';
+import { TsMatVec, WASM_TYPE, WasmMatVec, type WasmDType } from '../../src/engine/kernels.js';
+import type { Weight } from '../../src/engine/weights.js';
+import { bf16BitsToFp32, dequantize, quantize, TYPE_INFO } from '../../src/formats/codecs/index.js';
+import { fp16Table } from '../../src/formats/codecs/f16.js';
+
+// The issue's bound (item 7): the WASM product equals dequantize-then-f32 up to summation order.
+const NMSE_MAX = 1e-10;
+
+/** A seeded generator (mulberry32): the same weights on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Values with per-row scale spread, an all-zero block and outliers: what a quantizer meets in a trained model. */
+function values(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const v = Float32Array.from({ length: n }, (_, i) => (r() - 0.5) * (1 + ((i >> 5) % 5)) * 0.2);
+  v.fill(0, 32, 64);
+  for (let i = 100; i < n; i += 997) v[i] = (r() - 0.5) * 8;
+  return v;
+}
+
+/** A weight [rows (out) × cols (in)], stored [out, in] or (transposed, a Conv1D) [in, out], in `dtype`. */
+function weight(dtype: WasmDType, rows: number, cols: number, isTransposed: boolean, seed: number): { w: Weight; dense: Float32Array } {
+  const [storedRows, storedCols] = isTransposed ? [cols, rows] : [rows, cols];
+  // APR_Q4 encodes the flattened tensor in blocks of 32 that ignore rows; APR_Q8 has one scale for it all.
+  const bytes = quantize(dtype, values(storedRows * storedCols, seed), {});
+  const info = TYPE_INFO[dtype];
+  const rowBytes = info.isWholeTensor === true ? 0 : (storedCols / info.blockSize) * info.typeSize;
+  const w: Weight = { dtype, rows, cols, isTransposed, storedRows, storedCols, rowBytes, bytes };
+  return { w, dense: dequantize(dtype, bytes, storedRows * storedCols) };
+}
+
+/** The plain reference: dequantize the whole tensor, multiply in f64 — with the Q8_0 activations llama.cpp uses for Q8_0/Q4_0. */
+function reference(w: Weight, dense: Float32Array, x: Float32Array): Float32Array {
+  let xe = x;
+  if (!w.isTransposed && Q8_ACTIVATION_TYPES.has(w.dtype)) {
+    const a = quantizeActivationsQ8(x);
+    xe = Float32Array.from(a.q, (q, i) => q * (a.d[i >> 5] as number));
+  }
+  const out = new Float32Array(w.rows);
+  for (let r = 0; r < w.rows; r++) {
+    let s = 0;
+    for (let c = 0; c < w.cols; c++) s += (w.isTransposed ? (dense[c * w.rows + r] as number) : (dense[r * w.cols + c] as number)) * (xe[c] as number);
+    out[r] = s;
+  }
+  return out;
+}
+
+const TYPES = Object.keys(WASM_TYPE) as WasmDType[];
+const ROW_ADDRESSED = new Set<WasmDType>(['F32', 'F16', 'BF16', 'APR_Q8', 'APR_Q4']);
+
+describe('WASM SIMD mat-vec vs the TypeScript dequantize-then-f32 path, every stored type', () => {
+  const cases = TYPES.flatMap((dtype) => {
+    const block = TYPE_INFO[dtype].isWholeTensor === true ? 1 : TYPE_INFO[dtype].blockSize;
+    const multiple = Math.max(block, 32) * (block >= 256 ? 2 : 16);
+    // 37 rows of 512 (K-quants: two super-blocks), both orientations; and for types addressable at any
+    // width, 7 × 50 (tails; APR_Q4 rows straddle its 32-blocks).
+    const shapes: [number, number][] = [[37, multiple]];
+    if (ROW_ADDRESSED.has(dtype)) shapes.push([7, 50]);
+    return shapes.flatMap(([rows, cols]) => [false, true].map((isTransposed) => ({ dtype, rows, cols, isTransposed })));
+  });
+  for (const { dtype, rows, cols, isTransposed } of cases) {
+    // Transposed (a Conv1D [in, out]): the product is cols × rows, so the stored rows are the `cols`-wide ones.
+    it(`${dtype} ${rows}×${cols}${isTransposed ? ' stored [in, out]' : ''}: NMSE ≤ ${NMSE_MAX} and the same as the TS engine path`, () => {
+      const { w, dense } = weight(dtype, isTransposed ? cols : rows, isTransposed ? rows : cols, isTransposed, rows * 131 + cols);
+      const x = values(w.cols, 7 + cols);
+      const want = reference(w, dense, x);
+      const ts = new Float32Array(w.rows);
+      new TsMatVec().run(x, [{ w, out: ts }]);
+      const mv = new WasmMatVec();
+      mv.prepare(w);
+      const got = new Float32Array(w.rows);
+      mv.run(x, [{ w, out: got }]);
+      expect(nmse(want, got)).toBeLessThanOrEqual(NMSE_MAX);
+      expect(nmse(want, ts)).toBeLessThanOrEqual(NMSE_MAX);
+      // Not a degenerate comparison: the product is far from zero.
+      expect(want.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+      // Every stored row decodes, in the kernels, to exactly what the codec decodes.
+      for (const r of [0, w.storedRows - 1]) {
+        const row = mv.dequantizeRow(w, r);
+        expect(Array.from(row)).toEqual(Array.from(dense.subarray(r * w.storedCols, (r + 1) * w.storedCols)));
+      }
+    });
+  }
+
+  it('a bias is added after the product; several products share one input', () => {
+    const a = weight('Q8_0', 40, 64, false, 1);
+    const b = weight('Q4_K', 9, 256, false, 2);
+    const mv = new WasmMatVec();
+    mv.prepare(a.w);
+    mv.prepare(b.w);
+    const x = values(64, 3);
+    const bias = Float32Array.from({ length: 40 }, (_, i) => i - 20);
+    const outA = new Float32Array(40);
+    mv.run(x, [{ w: a.w, out: outA, bias }]);
+    const want = reference(a.w, a.dense, x).map((v, i) => v + (bias[i] as number));
+    expect(nmse(want, outA)).toBeLessThanOrEqual(NMSE_MAX);
+    const x2 = values(256, 4);
+    const outB = new Float32Array(9);
+    mv.run(x2, [{ w: b.w, out: outB }]);
+    expect(nmse(reference(b.w, b.dense, x2), outB)).toBeLessThanOrEqual(NMSE_MAX);
+  });
+});
+
+describe('WASM decoders, bit for bit', () => {
+  const mv = new WasmMatVec();
+  it('F16: all 65 536 bit patterns (subnormals, ±Inf, NaN) decode as the codec table', () => {
+    const bytes = new Uint8Array(65536 * 2);
+    for (let h = 0; h < 65536; h++) {
+      bytes[2 * h] = h & 0xff;
+      bytes[2 * h + 1] = h >>> 8;
+    }
+    const w: Weight = { dtype: 'F16', rows: 1, cols: 65536, isTransposed: false, storedRows: 1, storedCols: 65536, rowBytes: 65536 * 2, bytes };
+    mv.prepare(w);
+    const got = mv.dequantizeRow(w, 0);
+    const table = fp16Table();
+    for (let h = 0; h < 65536; h++) {
+      const want = table[h] as number;
+      if (Number.isNaN(want)) expect(Number.isNaN(got[h]), `0x${h.toString(16)}`).toBe(true);
+      else expect(Object.is(got[h], want), `0x${h.toString(16)}: ${got[h]} vs ${want}`).toBe(true);
+    }
+  });
+  it('BF16: all 65 536 bit patterns', () => {
+    const bytes = new Uint8Array(65536 * 2);
+    for (let h = 0; h < 65536; h++) {
+      bytes[2 * h] = h & 0xff;
+      bytes[2 * h + 1] = h >>> 8;
+    }
+    const w: Weight = { dtype: 'BF16', rows: 1, cols: 65536, isTransposed: false, storedRows: 1, storedCols: 65536, rowBytes: 65536 * 2, bytes };
+    mv.prepare(w);
+    const got = mv.dequantizeRow(w, 0);
+    for (let h = 0; h < 65536; h++) {
+      const want = bf16BitsToFp32(h);
+      if (Number.isNaN(want)) expect(Number.isNaN(got[h])).toBe(true);
+      else expect(Object.is(got[h], want), `0x${h.toString(16)}`).toBe(true);
+    }
+  });
+});
