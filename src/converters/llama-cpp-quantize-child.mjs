@@ -1,0 +1,53 @@
+// Child process of src/converters/llama-cpp-quantize.ts: calls llama.cpp's `llama_model_quantize` through koffi.
+//
+// Plain ESM run by `node` (no tsx: start-up is ~40 ms instead of ~400 ms), and a process of its own because
+// ggml aborts the whole process on some inputs (GGML_ASSERT / GGML_ABORT → SIGABRT): the parent turns that
+// into a failed ConvertResult instead of losing the harness.
+//
+// Usage: node llama-cpp-quantize-child.mjs '<json>' where json is
+//   { lib, inGguf, outGguf, ftype, pure, nthread }
+// Prints one JSON line `{ rc, durationMs, defaults }` on stdout; exits 0 iff llama_model_quantize returned 0.
+// llama.cpp's own per-tensor log goes to stderr, unchanged.
+import { performance } from 'node:perf_hooks';
+import koffi from 'koffi';
+
+const job = JSON.parse(process.argv[2] ?? '{}');
+const lib = koffi.load(job.lib);
+
+// Layout from include/llama.h of the llama.cpp release node-llama-cpp 3.21.1 ships (tag v0.4.0, gitRelease.bundle).
+// The enums are C ints; the four pointers stay NULL (no imatrix, no overrides, no pruning).
+const Params = koffi.struct('llama_model_quantize_params', {
+  nthread: 'int32_t',
+  ftype: 'int',
+  output_tensor_type: 'int',
+  token_embedding_type: 'int',
+  allow_requantize: 'bool',
+  quantize_output_tensor: 'bool',
+  only_copy: 'bool',
+  pure: 'bool',
+  keep_split: 'bool',
+  dry_run: 'bool',
+  imatrix: 'void *',
+  kv_overrides: 'void *',
+  tt_overrides: 'void *',
+  prune_layers: 'void *',
+  max_buf_size: 'size_t',
+});
+
+const backendInit = lib.func('void llama_backend_init(void)');
+const defaultParams = lib.func('llama_model_quantize_params llama_model_quantize_default_params(void)');
+const quantize = lib.func('uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const llama_model_quantize_params *params)');
+
+backendInit();
+// Start from the library's own defaults, as the llama-quantize CLI does, and change only what the CLI's flags would.
+const params = defaultParams();
+const defaults = { nthread: params.nthread, ftype: params.ftype, quantize_output_tensor: params.quantize_output_tensor };
+params.ftype = job.ftype;
+params.pure = job.pure === true;
+params.nthread = job.nthread ?? 0;
+
+const start = performance.now();
+const rc = quantize(job.inGguf, job.outGguf, params);
+const durationMs = performance.now() - start;
+process.stdout.write(JSON.stringify({ rc, durationMs, defaults }) + '\n');
+process.exitCode = rc === 0 ? 0 : 1;
