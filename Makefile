@@ -2,6 +2,8 @@
 export ONNXRUNTIME_NODE_INSTALL := skip
 NODE_STAMP := node_modules/.package-lock.json
 TMGT := node bin/tmgt.js
+# The engine's WebAssembly SIMD kernels, built from their AssemblyScript source (the .wasm is gitignored).
+WASM := src/engine/wasm/build/kernels.wasm
 
 .PHONY: check test models convert typecheck bench clean nightly
 
@@ -10,12 +12,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NODE_STAMP)
 
-check: $(NODE_STAMP)
+check: $(NODE_STAMP) $(WASM)
 	$(TMGT) check
 
 # The last line, `tests: N passed, M failed`, is the plain summary CI reads. suites/ (the parity claims over
 # the default matrix, `npx vitest run suites/`) is left out: test/converters/targets.test.ts runs the same cells.
-test: $(NODE_STAMP)
+test: $(NODE_STAMP) $(WASM)
 	npx tsc --noEmit
 	@mkdir -p reports
 	npx vitest run --exclude 'suites/**' --reporter=default --reporter=json --outputFile.json=reports/vitest.json; status=$$?; \
@@ -28,6 +30,17 @@ models: $(NODE_STAMP)
 # Shape-faithful models (SmolLM-135M, Qwen2-0.5B, GPT-2 124M shapes): built on demand, checked against float64.
 nightly: $(NODE_STAMP)
 	TMGT_NIGHTLY=1 npx vitest run test/nightly
+
+$(WASM): src/engine/wasm/assembly/kernels.ts src/engine/wasm/build.mjs $(NODE_STAMP)
+	node src/engine/wasm/build.mjs
+
+.PHONY: wasm
+wasm: $(WASM)
+
+# Engine throughput (tinybench): bundled vs onnxruntime-node vs llama.cpp, writes reports/bench.json. Never in `make test`.
+bench: $(NODE_STAMP) $(WASM)
+	@mkdir -p reports
+	npx tsx bench/run.ts
 
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit

@@ -5,10 +5,11 @@
  */
 import type { ByteSource } from '../formats/byte-source.js';
 import type { MetaValue, ModelFile } from '../formats/types.js';
+import { createMatVec, type MatVec } from './kernels.js';
 import { attend, geluNew, layerNorm } from './ops.js';
-import type { EngineModel, EngineSession } from './types.js';
+import type { EngineModel, EngineOptions, EngineSession } from './types.js';
 import type { ModelView } from './llama.js';
-import { EngineError, GGUF_NAMES, jsonNumber, matvec, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
+import { EngineError, GGUF_NAMES, jsonNumber, metaNumber, metaVocab, TensorTable, weightRow, type Weight } from './weights.js';
 
 export interface Gpt2Hparams {
   vocab: number;
@@ -84,6 +85,7 @@ interface Gpt2Weights {
   outputNorm: Float32Array;
   outputNormBias: Float32Array;
   layers: Gpt2Layer[];
+  mv: MatVec;
 }
 
 export class Gpt2Model implements EngineModel {
@@ -91,8 +93,10 @@ export class Gpt2Model implements EngineModel {
   readonly hp: Gpt2Hparams;
   private readonly w: Gpt2Weights;
 
-  constructor(file: ModelFile, src: ByteSource, view?: ModelView<Gpt2Hparams>) {
-    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES);
+  constructor(file: ModelFile, src: ByteSource, view?: ModelView<Gpt2Hparams>, options: EngineOptions = {}) {
+    const mv = createMatVec(options.kernels);
+    // Every 2-D weight goes to the kernels as it is read (WASM: into the model's arena, once).
+    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES, (w) => mv.prepare(w));
     this.hp = view?.hparams ?? gpt2Hparams(file.metadata);
     const { vocab, hidden: h, ffn, layers, contextLength } = this.hp;
     const embd = table.weight('token_embd.weight', vocab, h);
@@ -124,6 +128,7 @@ export class Gpt2Model implements EngineModel {
       outputNorm: table.vector('output_norm.weight', h),
       outputNormBias: table.vector('output_norm.bias', h),
       layers: layerWeights,
+      mv,
     };
   }
 
@@ -138,6 +143,12 @@ export class Gpt2Session implements EngineSession {
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
   readonly layerOutputs: Float32Array[][] = [];
+  // Per-step buffers, allocated once per session.
+  private readonly xn: Float32Array;
+  private readonly qkv: Float32Array;
+  private readonly attn: Float32Array;
+  private readonly proj: Float32Array;
+  private readonly up: Float32Array;
 
   constructor(
     private readonly hp: Gpt2Hparams,
@@ -148,6 +159,26 @@ export class Gpt2Session implements EngineSession {
     this.kCache = w.layers.map(() => new Float32Array(maxTokens * hp.hidden));
     this.vCache = w.layers.map(() => new Float32Array(maxTokens * hp.hidden));
     if (captureLayers) for (let i = 0; i < hp.layers; i++) this.layerOutputs.push([]);
+    this.xn = new Float32Array(hp.hidden);
+    this.qkv = new Float32Array(3 * hp.hidden);
+    this.attn = new Float32Array(hp.hidden);
+    this.proj = new Float32Array(hp.hidden);
+    this.up = new Float32Array(hp.ffn);
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  fork(maxTokens: number): Gpt2Session {
+    if (maxTokens < this.pos) throw new EngineError(`a fork of ${maxTokens} tokens cannot hold the ${this.pos} already read`);
+    if (maxTokens > this.hp.contextLength) throw new EngineError(`a session of ${maxTokens} tokens exceeds the ${this.hp.contextLength} learned positions`);
+    const f = new Gpt2Session(this.hp, this.w, maxTokens, false);
+    const n = this.pos * this.hp.hidden;
+    this.kCache.forEach((c, l) => f.kCache[l]?.set(c.subarray(0, n)));
+    this.vCache.forEach((c, l) => f.vCache[l]?.set(c.subarray(0, n)));
+    f.pos = this.pos;
+    return f;
   }
 
   step(token: number): Float32Array {
@@ -155,18 +186,15 @@ export class Gpt2Session implements EngineSession {
     if (this.pos >= this.maxTokens) throw new EngineError(`sequence longer than the session's ${this.maxTokens} tokens`);
     if (!Number.isInteger(token) || token < 0 || token >= hp.vocab) throw new EngineError(`token id ${token} outside vocab ${hp.vocab}`);
     const { hidden: h, heads, headDim: hd, ffn } = hp;
+    const { xn, qkv, attn, proj, up } = this;
+    const mv = w.mv;
     const x = weightRow(w.embd, token);
     const pe = weightRow(w.posEmbd, this.pos);
     for (let i = 0; i < h; i++) x[i] = (x[i] as number) + (pe[i] as number);
-    const xn = new Float32Array(h);
-    const qkv = new Float32Array(3 * h);
-    const attn = new Float32Array(h);
-    const proj = new Float32Array(h);
-    const up = new Float32Array(ffn);
     for (let l = 0; l < w.layers.length; l++) {
       const L = w.layers[l] as Gpt2Layer;
       layerNorm(x, L.attnNorm, L.attnNormBias, hp.eps, xn);
-      matvec(L.qkv, xn, qkv, L.qkvBias);
+      mv.run(xn, [{ w: L.qkv, out: qkv, bias: L.qkvBias }]);
       // The fused output splits q | k | v (n_embd each), then heads of hd: HF's `split(n_embd, dim=2)`.
       const q = qkv.subarray(0, h);
       const kc = this.kCache[l] as Float32Array;
@@ -174,18 +202,18 @@ export class Gpt2Session implements EngineSession {
       kc.set(qkv.subarray(h, 2 * h), this.pos * h);
       vc.set(qkv.subarray(2 * h, 3 * h), this.pos * h);
       attend(q, kc, vc, this.pos, heads, heads, hd, attn);
-      matvec(L.o, attn, proj, L.oBias);
+      mv.run(attn, [{ w: L.o, out: proj, bias: L.oBias }]);
       for (let i = 0; i < h; i++) x[i] = (x[i] as number) + (proj[i] as number);
       layerNorm(x, L.ffnNorm, L.ffnNormBias, hp.eps, xn);
-      matvec(L.up, xn, up, L.upBias);
+      mv.run(xn, [{ w: L.up, out: up, bias: L.upBias }]);
       for (let i = 0; i < ffn; i++) up[i] = geluNew(up[i] as number);
-      matvec(L.down, up, proj, L.downBias);
+      mv.run(up, [{ w: L.down, out: proj, bias: L.downBias }]);
       for (let i = 0; i < h; i++) x[i] = (x[i] as number) + (proj[i] as number);
       if (this.captureLayers) this.layerOutputs[l]?.push(x.slice());
     }
     layerNorm(x, w.outputNorm, w.outputNormBias, hp.eps, xn);
     const logits = new Float32Array(hp.vocab);
-    matvec(w.output, xn, logits);
+    mv.run(xn, [{ w: w.output, out: logits }]);
     this.pos++;
     return logits;
   }

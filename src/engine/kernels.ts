@@ -76,10 +76,27 @@ export interface KernelExports {
   mvt(type: number, w: number, stride: number, i0: number, i1: number, nOut: number, x: number, out: number, scratch: number): void;
 }
 
-let compiled: WebAssembly.Module | undefined;
+/** The part of the WebAssembly JS API used here. */
+interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+  grow(pages: number): number;
+}
+interface WasmModule {
+  readonly kind: 'module';
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+}
+// A cast because tsconfig's libs (ES2023 + @types/node 20) declare the WebAssembly namespace without its
+// classes, which only lib.dom types; Node 20 has them all at run time.
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: WasmModule | undefined;
 
 /** The compiled kernel module (built from source first if the .wasm is missing), compiled once per process. */
-export function kernelModule(): WebAssembly.Module {
+export function kernelModule(): WasmModule {
   if (compiled !== undefined) return compiled;
   if (!existsSync(WASM_PATH)) {
     try {
@@ -89,7 +106,7 @@ export function kernelModule(): WebAssembly.Module {
     }
   }
   try {
-    compiled = new WebAssembly.Module(readFileSync(WASM_PATH));
+    compiled = new wasm.Module(readFileSync(WASM_PATH));
   } catch (e) {
     throw new KernelLoadError(`${WASM_PATH} is not a loadable module (rebuild it: make wasm): ${(e as Error).message}`, e);
   }
@@ -107,13 +124,13 @@ const ALIGN = 16;
  * Shared memory: views never detach when it grows, and worker threads can instantiate the same kernels on it.
  */
 export class KernelArena {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   readonly k: KernelExports;
   private top: number;
 
   constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-    const instance = new WebAssembly.Instance(kernelModule(), { env: { memory: this.memory } });
+    this.memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    const instance = new wasm.Instance(kernelModule(), { env: { memory: this.memory } });
     // The instance's exports are exactly the kernels the AssemblyScript source declares (KernelExports).
     this.k = instance.exports as unknown as KernelExports;
     this.top = align(this.k.heapBase());

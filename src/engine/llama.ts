@@ -6,9 +6,10 @@
  */
 import type { ByteSource } from '../formats/byte-source.js';
 import type { MetaValue, ModelFile } from '../formats/types.js';
+import { createMatVec, type MatVec } from './kernels.js';
 import { attend, rmsNorm, rope, silu, type RopeType } from './ops.js';
-import type { EngineModel, EngineSession } from './types.js';
-import { EngineError, GGUF_NAMES, jsonNumber, matvec, metaNumber, metaVocab, TensorTable, weightRow, type TensorNames, type Weight } from './weights.js';
+import type { EngineModel, EngineOptions, EngineSession } from './types.js';
+import { EngineError, GGUF_NAMES, jsonNumber, metaNumber, metaVocab, TensorTable, weightRow, type TensorNames, type Weight } from './weights.js';
 
 export { EngineError } from './weights.js';
 
@@ -132,9 +133,14 @@ export class LlamaModel implements EngineModel {
   private readonly output: Weight;
   private readonly outputNorm: Float32Array;
   private readonly layers: Layer[] = [];
+  /** The matrix-vector products (WASM SIMD by default; the TS reference on request). */
+  readonly mv: MatVec;
 
-  constructor(file: ModelFile, src: ByteSource, view?: ModelView<LlamaHparams>) {
-    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES);
+  constructor(file: ModelFile, src: ByteSource, view?: ModelView<LlamaHparams>, options: EngineOptions = {}) {
+    const mv = createMatVec(options.kernels);
+    this.mv = mv;
+    // Every 2-D weight goes to the kernels as it is read (WASM: into the model's arena, once).
+    const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES, (w) => mv.prepare(w));
     this.hp = view?.hparams ?? llamaHparams(file.metadata);
     this.arch = this.hp.arch;
     const hp = this.hp;
@@ -168,8 +174,17 @@ export class LlamaModel implements EngineModel {
   }
 
   session(maxTokens: number, captureLayers = false): LlamaSession {
-    return new LlamaSession(this.hp, this.layers, this.embd, this.output, this.outputNorm, maxTokens, captureLayers);
+    return new LlamaSession({ hp: this.hp, layers: this.layers, embd: this.embd, output: this.output, outputNorm: this.outputNorm, mv: this.mv }, maxTokens, captureLayers);
   }
+}
+
+interface LlamaWeights {
+  hp: LlamaHparams;
+  layers: Layer[];
+  embd: Weight;
+  output: Weight;
+  outputNorm: Float32Array;
+  mv: MatVec;
 }
 
 /** One decoding stream with a KV cache. `step(token)` returns the next-token logits. */
@@ -178,42 +193,65 @@ export class LlamaSession implements EngineSession {
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
   readonly layerOutputs: Float32Array[][] = [];
+  // Per-step buffers, allocated once per session.
+  private readonly xn: Float32Array;
+  private readonly q: Float32Array;
+  private readonly k: Float32Array;
+  private readonly v: Float32Array;
+  private readonly attn: Float32Array;
+  private readonly proj: Float32Array;
+  private readonly g: Float32Array;
+  private readonly u: Float32Array;
 
   constructor(
-    private readonly hp: LlamaHparams,
-    private readonly layers: Layer[],
-    private readonly embd: Weight,
-    private readonly output: Weight,
-    private readonly outputNorm: Float32Array,
+    private readonly w: LlamaWeights,
     private readonly maxTokens: number,
     private readonly captureLayers: boolean,
   ) {
+    const hp = w.hp;
     const kv = hp.kvHeads * hp.headDim;
-    this.kCache = layers.map(() => new Float32Array(maxTokens * kv));
-    this.vCache = layers.map(() => new Float32Array(maxTokens * kv));
+    this.kCache = w.layers.map(() => new Float32Array(maxTokens * kv));
+    this.vCache = w.layers.map(() => new Float32Array(maxTokens * kv));
     if (captureLayers) for (let i = 0; i < hp.layers; i++) this.layerOutputs.push([]);
+    this.xn = new Float32Array(hp.hidden);
+    this.q = new Float32Array(hp.heads * hp.headDim);
+    this.k = new Float32Array(kv);
+    this.v = new Float32Array(kv);
+    this.attn = new Float32Array(hp.heads * hp.headDim);
+    this.proj = new Float32Array(hp.hidden);
+    this.g = new Float32Array(hp.ffn);
+    this.u = new Float32Array(hp.ffn);
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  fork(maxTokens: number): LlamaSession {
+    if (maxTokens < this.pos) throw new EngineError(`a fork of ${maxTokens} tokens cannot hold the ${this.pos} already read`);
+    const f = new LlamaSession(this.w, maxTokens, false);
+    const n = this.pos * this.w.hp.kvHeads * this.w.hp.headDim;
+    this.kCache.forEach((c, l) => f.kCache[l]?.set(c.subarray(0, n)));
+    this.vCache.forEach((c, l) => f.vCache[l]?.set(c.subarray(0, n)));
+    f.pos = this.pos;
+    return f;
   }
 
   step(token: number): Float32Array {
-    const hp = this.hp;
+    const { hp, mv } = this.w;
     if (this.pos >= this.maxTokens) throw new EngineError(`sequence longer than the session's ${this.maxTokens} tokens`);
     if (!Number.isInteger(token) || token < 0 || token >= hp.vocab) throw new EngineError(`token id ${token} outside vocab ${hp.vocab}`);
     const { hidden, heads, kvHeads, headDim: hd, ffn } = hp;
-    const x = weightRow(this.embd, token);
-    const xn = new Float32Array(hidden);
-    const q = new Float32Array(heads * hd);
-    const k = new Float32Array(kvHeads * hd);
-    const v = new Float32Array(kvHeads * hd);
-    const attn = new Float32Array(heads * hd);
-    const proj = new Float32Array(hidden);
-    const g = new Float32Array(ffn);
-    const u = new Float32Array(ffn);
-    for (let l = 0; l < this.layers.length; l++) {
-      const L = this.layers[l] as Layer;
+    const { xn, q, k, v, attn, proj, g, u } = this;
+    const x = weightRow(this.w.embd, token);
+    for (let l = 0; l < this.w.layers.length; l++) {
+      const L = this.w.layers[l] as Layer;
       rmsNorm(x, L.attnNorm, hp.eps, xn);
-      matvec(L.q, xn, q, L.qBias);
-      matvec(L.k, xn, k, L.kBias);
-      matvec(L.v, xn, v, L.vBias);
+      mv.run(xn, [
+        { w: L.q, out: q, bias: L.qBias },
+        { w: L.k, out: k, bias: L.kBias },
+        { w: L.v, out: v, bias: L.vBias },
+      ]);
       rope(hp.ropeType, q, heads, hd, this.pos, hp.ropeBase);
       rope(hp.ropeType, k, kvHeads, hd, this.pos, hp.ropeBase);
       const kc = this.kCache[l] as Float32Array;
@@ -221,19 +259,21 @@ export class LlamaSession implements EngineSession {
       kc.set(k, this.pos * kvHeads * hd);
       vc.set(v, this.pos * kvHeads * hd);
       attend(q, kc, vc, this.pos, heads, kvHeads, hd, attn);
-      matvec(L.o, attn, proj, L.oBias);
+      mv.run(attn, [{ w: L.o, out: proj, bias: L.oBias }]);
       for (let i = 0; i < hidden; i++) x[i] = (x[i] as number) + (proj[i] as number);
       rmsNorm(x, L.ffnNorm, hp.eps, xn);
-      matvec(L.gate, xn, g);
-      matvec(L.up, xn, u);
+      mv.run(xn, [
+        { w: L.gate, out: g },
+        { w: L.up, out: u },
+      ]);
       for (let i = 0; i < ffn; i++) g[i] = silu(g[i] as number) * (u[i] as number);
-      matvec(L.down, g, proj);
+      mv.run(g, [{ w: L.down, out: proj }]);
       for (let i = 0; i < hidden; i++) x[i] = (x[i] as number) + (proj[i] as number);
       if (this.captureLayers) this.layerOutputs[l]?.push(x.slice());
     }
-    rmsNorm(x, this.outputNorm, hp.eps, xn);
+    rmsNorm(x, this.w.outputNorm, hp.eps, xn);
     const logits = new Float32Array(hp.vocab);
-    matvec(this.output, xn, logits);
+    mv.run(xn, [{ w: this.w.output, out: logits }]);
     this.pos++;
     return logits;
   }

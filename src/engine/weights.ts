@@ -93,6 +93,8 @@ export class TensorTable {
     file: ModelFile,
     private readonly src: ByteSource,
     private readonly names: TensorNames = GGUF_NAMES,
+    /** Called on every 2-D weight as it is read: the kernels lay it where they compute from it. */
+    private readonly prepare: (w: Weight) => Weight = (w) => w,
   ) {
     const fatal = file.issues.find((i) => i.fatal);
     if (fatal) throw new EngineError(`file is unreadable: ${fatal.code} ${fatal.message}`);
@@ -131,7 +133,7 @@ export class TensorTable {
       throw new EngineError(`tensor ${t.name}: rows of ${storedCols} do not divide into ${t.dtype} blocks of ${info.blockSize}`);
     }
     const rowBytes = info.isWholeTensor === true ? 0 : (storedCols / info.blockSize) * info.typeSize;
-    return { dtype: t.dtype, rows, cols, isTransposed, storedRows, storedCols, rowBytes, bytes: readTensorBytes(this.src, t) };
+    return this.prepare({ dtype: t.dtype, rows, cols, isTransposed, storedRows, storedCols, rowBytes, bytes: readTensorBytes(this.src, t) });
   }
 
   /** A 1-D tensor (norm weight, bias) decoded to f32. */
