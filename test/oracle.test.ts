@@ -1,6 +1,14 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { runOracle, onnxRuntimeVersion, type OracleRecord } from '../src/oracle/run.js';
-import { GraphBuilder, TensorDataType, attr } from '../src/oracle/onnx-proto.js';
+import { runOracle, runOracleFromDir, onnxRuntimeVersion, type OracleRecord } from '../src/oracle/run.js';
+import { EXTERNAL_DATA_ALIGNMENT, GraphBuilder, TensorDataType, attr } from '../src/oracle/onnx-proto.js';
+import { fileTensorSource } from '../src/oracle/tensor-source.js';
+import { buildModel } from '../src/zoo/build.js';
+import { loadCheckpoint } from '../src/zoo/checkpoint.js';
+import { findModelSpec } from '../src/zoo/specs.js';
 import type { Checkpoint, CheckpointTensor, Gpt2HfConfig, HfConfig, LlamaHfConfig } from '../src/zoo/types.js';
 import { gpt2ForwardF64 } from './reference/gpt2-f64.js';
 import { forwardF64Detailed } from './reference/llama-f64.js';
@@ -433,5 +441,71 @@ describe('onnx-proto encoder', () => {
     expect(hex).toContain('18ffffffffffffffffff01');
     // attribute type INT (field 20, varint) = a0 01 02
     expect(hex).toContain('a00102');
+  });
+});
+
+describe('external data', () => {
+  it('streams initializers of at least minBytes to the data file at page-aligned offsets, and onnxruntime reads them back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmgt-ext-'));
+    try {
+      const data = join(dir, 'm.onnx.data');
+      const g = new GraphBuilder('g', 'p', { externalData: { path: data, location: 'm.onnx.data', minBytes: 32 } });
+      const x = g.input('x', TensorDataType.FLOAT, [4, 8]);
+      const w = Float32Array.from({ length: 8 * 3 }, (_, i) => Math.sin(i + 1));
+      const b = Float32Array.from({ length: 3 }, (_, i) => i - 1); // 12 bytes: stays inline
+      const c = Float32Array.from({ length: 4 * 3 }, (_, i) => i / 7);
+      const y = g.op1('Add', [g.op1('Add', [g.op1('MatMul', [x, g.initF32('w', [8, 3], w)]), g.initF32('b', [3], b)]), g.initF32('c', [4, 3], c)], {}, { output: 'y' });
+      g.output(y, TensorDataType.FLOAT, [4, 3]);
+      const model = g.toBytes();
+      const hex = Buffer.from(model).toString('hex');
+      // data_location EXTERNAL (field 14, varint 1) = 70 01, and the location / offset / length entries
+      expect(hex).toContain('7001');
+      const text = Buffer.from(model).toString('latin1');
+      expect(text).toContain('m.onnx.data');
+      expect(text).toContain(`\x0a\x06offset\x12\x04${EXTERNAL_DATA_ALIGNMENT}`);
+      // w at 0, c at the next page; the raw bytes of w are not in the model, those of b are
+      const file = readFileSync(data);
+      expect(file.length).toBe(EXTERNAL_DATA_ALIGNMENT + c.byteLength);
+      expect(new Float32Array(file.buffer.slice(file.byteOffset, file.byteOffset + w.byteLength))).toEqual(w);
+      expect(Buffer.from(model).includes(Buffer.from(w.buffer))).toBe(false);
+      expect(Buffer.from(model).includes(Buffer.from(b.buffer))).toBe(true);
+
+      const modelPath = join(dir, 'm.onnx');
+      await import('node:fs').then((fs) => fs.writeFileSync(modelPath, model));
+      const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled' });
+      const xs = Float32Array.from({ length: 32 }, (_, i) => Math.cos(i));
+      const out = await session.run({ x: new ort.Tensor('float32', xs, [4, 8]) });
+      await session.release();
+      const got = out['y']!.data as Float32Array;
+      for (let r = 0; r < 4; r++) {
+        for (let j = 0; j < 3; j++) {
+          let want = (b[j] as number) + (c[r * 3 + j] as number);
+          for (let k = 0; k < 8; k++) want += (xs[r * 8 + k] as number) * (w[k * 3 + j] as number);
+          expect(got[r * 3 + j]).toBeCloseTo(want, 5);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the streamed oracle (tensors read one at a time from model.safetensors) equals the in-memory one bit for bit', async () => {
+    const dir = await buildModel(findModelSpec('qwen2-tiny'));
+    const src = fileTensorSource(dir);
+    const ckpt = loadCheckpoint(dir);
+    try {
+      expect(src.names().sort()).toEqual([...ckpt.tensors.keys()].sort());
+      for (const [name, t] of ckpt.tensors) expect(src.get(name)!.data, name).toEqual(t.data);
+    } finally {
+      src.close();
+    }
+    const prompts = [[1, 2, 3, 4], [5]];
+    const streamed = await runOracleFromDir(dir, prompts, { maxNewTokens: 4 });
+    const inMemory = await runOracle(ckpt, prompts, { maxNewTokens: 4 });
+    for (const [i, r] of streamed.entries()) {
+      expect(r.greedyIds).toEqual(inMemory[i]!.greedyIds);
+      expect(Buffer.from(r.logits.buffer).equals(Buffer.from(inMemory[i]!.logits.buffer))).toBe(true);
+      expect(r.layerOutputs.map((l) => Array.from(l))).toEqual(inMemory[i]!.layerOutputs.map((l) => Array.from(l)));
+    }
   });
 });

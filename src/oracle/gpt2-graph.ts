@@ -15,21 +15,29 @@
  * LayerNormalization-17: onnxruntime's CPU kernel computes the variance in one pass as E[x²] − E[x]² in float32,
  * which loses digits on residual streams whose mean is large against their spread; torch (the reference the
  * oracle stands in for) does not.
+ *
+ * KV cache as in the llama graph (src/oracle/llama-graph.ts): `past_key_values.{i}.key/.value` [1, n_head, P, hd] in,
+ * `present.{i}.key/.value` [1, n_head, P+S, hd] out; the S new tokens take wpe rows P..P+S-1.
  */
-import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
-import { causalMaskTable, checkpointTensors, headLogits } from './llama-graph.js';
+import { GraphBuilder, TensorDataType, attr, type ExternalDataOptions } from './onnx-proto.js';
+import { causalMaskTable, checkpointTensors, headLogits, kvNames, pastAndMask } from './llama-graph.js';
+import { memoryTensorSource, type TensorSource } from './tensor-source.js';
 import { commonDims, isGpt2, type Checkpoint } from '../zoo/types.js';
 
 export interface Gpt2GraphOptions {
-  /** Longest sequence the graph accepts (rows of wpe used, size of the causal mask); at most n_positions. */
+  /** Longest sequence the graph accepts, past included (rows of wpe used, size of the causal mask); ≤ n_positions. */
   maxPositions: number;
+  /** Stream initializers to this file instead of holding them (required past protobuf's 2 GB). */
+  externalData?: ExternalDataOptions;
 }
 
 /** Non-parameter buffers older GPT-2 checkpoints carry (the causal mask and its fill value); never read. */
 const GPT2_BUFFERS = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 
-export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8Array {
-  const cfg = ckpt.config;
+/** The serialized ModelProto; with `opts.externalData`, large initializers are in that file, referenced by location. */
+export function buildGpt2Graph(ckpt: Checkpoint | TensorSource, opts: Gpt2GraphOptions): Uint8Array {
+  const src: TensorSource = 'tensors' in ckpt ? memoryTensorSource(ckpt) : ckpt;
+  const cfg = src.config;
   if (!isGpt2(cfg)) throw new Error(`buildGpt2Graph: model_type '${cfg.model_type}' needs the llama graph`);
   const { vocab: V, hidden: H, layers: L, heads: nH, ffn, maxPositions: nPositions, tied } = commonDims(cfg);
   const hd = H / nH;
@@ -44,15 +52,12 @@ export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8A
   if (extra['scale_attn_by_inverse_layer_idx'] === true) throw new Error('scale_attn_by_inverse_layer_idx is not supported by the oracle graph');
   const eps = cfg.layer_norm_epsilon;
 
-  const { tensor, unused } = checkpointTensors(ckpt);
-  const g = new GraphBuilder('gpt2_oracle');
+  const { tensor, unused } = checkpointTensors(src);
+  const g = new GraphBuilder('gpt2_oracle', undefined, opts.externalData !== undefined ? { externalData: opts.externalData } : {});
   const param = (name: string, shape: readonly number[]): string => g.initF32(name, shape, tensor(name, shape).data);
 
   // ---- constants -------------------------------------------------------------------------------
-  const cZero1 = g.initI64('c_zero_1', [1], [0]);
-  const cZero2 = g.initI64('c_zero_2', [2], [0, 0]);
   const cAxis0 = g.initI64('c_axis_0', [1], [0]);
-  const cAxes01 = g.initI64('c_axes_01', [2], [0, 1]);
   const cAxisLast = g.initI64('c_axis_last', [1], [-1]);
   const cSplitQkv = g.initI64('c_split_qkv', [3], [H, H, H]);
   const cEps = g.initF32('c_eps', [], new Float32Array([eps]));
@@ -66,11 +71,14 @@ export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8A
   const shapeMerged = g.initI64('c_shape_merged', [3], [1, -1, H]);
   const maskTable = g.initF32('causal_mask', [maxPos, maxPos], causalMaskTable(maxPos));
 
-  // ---- input and run-time length ---------------------------------------------------------------
-  const ids = g.input('input_ids', TensorDataType.INT64, [1, 'T']);
-  const tLen = g.op1('Shape', [ids], { start: attr.int(1), end: attr.int(2) }, { output: 'seq_len' }); // [T]
-  const tt = g.op1('Concat', [tLen, tLen], { axis: attr.int(0) }, { output: 'seq_len_2' }); // [T, T]
-  const mask = g.op1('Slice', [maskTable, cZero2, tt, cAxes01], {}, { output: 'mask_TT' }); // [T, T]
+  // ---- inputs and run-time positions -----------------------------------------------------------
+  const ids = g.input('input_ids', TensorDataType.INT64, [1, 'S']);
+  const kv = Array.from({ length: L }, (_, i) => kvNames(i));
+  for (const n of kv) {
+    g.input(n.pastKey, TensorDataType.FLOAT, [1, nH, 'P', hd]);
+    g.input(n.pastValue, TensorDataType.FLOAT, [1, nH, 'P', hd]);
+  }
+  const { past, total, mask } = pastAndMask(g, ids, kv[0]?.pastKey ?? '', maskTable); // mask [S, P+S]
 
   // ---- helpers ---------------------------------------------------------------------------------
   /** torch LayerNorm: (x − mean) / sqrt(var + eps) · w + b, biased variance over the last axis. */
@@ -97,49 +105,54 @@ export function buildGpt2Graph(ckpt: Checkpoint, opts: Gpt2GraphOptions): Uint8A
   const toHeads = (x: string): string => g.op1('Transpose', [g.op1('Reshape', [x, shapeHeads])], { perm: attr.ints([0, 2, 1, 3]) });
 
   // ---- embeddings ------------------------------------------------------------------------------
+  // Tied (the GPT-2 default): the head is wte. A checkpoint that also stores lm_head.weight must agree with it;
+  // compared here, while wte is in hand, so a streamed build never holds it again.
   const wte = tensor('wte.weight', [V, H]);
+  if (tied && src.has('lm_head.weight')) {
+    const stored = tensor('lm_head.weight', [V, H]).data;
+    if (stored.some((x, j) => !Object.is(x, wte.data[j]))) throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
+  }
   const wteInit = g.initF32('wte.weight', [V, H], wte.data);
   const wpeInit = param('wpe.weight', [nPositions, H]);
-  const tokEmb = g.op1('Gather', [wteInit, ids], { axis: attr.int(0) }); // [1, T, H]
-  const posEmb = g.op1('Slice', [wpeInit, cZero1, tLen, cAxis0], {}, { output: 'wpe_T' }); // rows 0..T-1: [T, H]
+  const tokEmb = g.op1('Gather', [wteInit, ids], { axis: attr.int(0) }); // [1, S, H]
+  const posEmb = g.op1('Slice', [wpeInit, past, total, cAxis0], {}, { output: 'wpe_S' }); // rows P..P+S-1: [S, H]
   let h = g.op1('Add', [tokEmb, posEmb], {}, { output: 'embeddings' });
 
   // ---- blocks ----------------------------------------------------------------------------------
   for (let i = 0; i < L; i++) {
     const p = `h.${i}`;
-    const qkv = conv1d(layerNorm(h, `${p}.ln_1`), `${p}.attn.c_attn`, H, 3 * H); // [1, T, 3H]
+    const n = kv[i] as ReturnType<typeof kvNames>;
+    const qkv = conv1d(layerNorm(h, `${p}.ln_1`), `${p}.attn.c_attn`, H, 3 * H); // [1, S, 3H]
     const [qf, kf, vf] = g.op('Split', [qkv, cSplitQkv], { axis: attr.int(-1) }, { outputs: 3 }) as [string, string, string];
-    const q = toHeads(qf); // [1, nH, T, hd]
-    const kT = g.op1('Transpose', [g.op1('Reshape', [kf, shapeHeads])], { perm: attr.ints([0, 2, 3, 1]) }); // [1, nH, hd, T]
-    const v = toHeads(vf);
-    const scores = g.op1('Add', [g.op1('Div', [g.op1('MatMul', [q, kT]), cSqrtHd]), mask]); // [1, nH, T, T]
+    const q = toHeads(qf); // [1, nH, S, hd]
+    const k = g.op1('Concat', [n.pastKey, toHeads(kf)], { axis: attr.int(2) }, { output: n.presentKey }); // [1, nH, P+S, hd]
+    const v = g.op1('Concat', [n.pastValue, toHeads(vf)], { axis: attr.int(2) }, { output: n.presentValue });
+    g.output(k, TensorDataType.FLOAT, [1, nH, 'P+S', hd]);
+    g.output(v, TensorDataType.FLOAT, [1, nH, 'P+S', hd]);
+    const kT = g.op1('Transpose', [k], { perm: attr.ints([0, 1, 3, 2]) }); // [1, nH, hd, P+S]
+    const scores = g.op1('Add', [g.op1('Div', [g.op1('MatMul', [q, kT]), cSqrtHd]), mask]); // [1, nH, S, P+S]
     const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
-    const ctx = g.op1('MatMul', [probs, v]); // [1, nH, T, hd]
+    const ctx = g.op1('MatMul', [probs, v]); // [1, nH, S, hd]
     const merged = g.op1('Reshape', [g.op1('Transpose', [ctx], { perm: attr.ints([0, 2, 1, 3]) }), shapeMerged]);
     h = g.op1('Add', [h, conv1d(merged, `${p}.attn.c_proj`, H, H)], {}, { output: `residual_attn.${i}` });
 
     const fc = conv1d(layerNorm(h, `${p}.ln_2`), `${p}.mlp.c_fc`, H, ffn);
     const mlpOut = conv1d(geluNew(fc), `${p}.mlp.c_proj`, ffn, H);
     h = g.op1('Add', [h, mlpOut], {}, { output: `hidden.${i}` });
-    g.output(h, TensorDataType.FLOAT, [1, 'T', H]);
+    g.output(h, TensorDataType.FLOAT, [1, 'S', H]);
   }
 
   // ---- head ------------------------------------------------------------------------------------
   const final = layerNorm(h, 'ln_f', 'final_norm');
-  // Tied (the GPT-2 default): the head is wte. A checkpoint that also stores lm_head.weight must agree with it.
   let head: string;
   if (tied) {
-    if (ckpt.tensors.has('lm_head.weight')) {
-      const stored = tensor('lm_head.weight', [V, H]).data;
-      if (stored.some((x, j) => !Object.is(x, wte.data[j]))) throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
-    }
     head = wteInit;
   } else {
-    if (!ckpt.tensors.has('lm_head.weight')) throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
+    if (!src.has('lm_head.weight')) throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
     head = param('lm_head.weight', [V, H]);
   }
   const logits = headLogits(g, final, head, V, H);
-  g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
+  g.output(logits, TensorDataType.FLOAT, [1, 'S', V]);
 
   // Refuse checkpoints with parameters this graph would silently ignore.
   const ignored = unused((n) => GPT2_BUFFERS.test(n));

@@ -12,13 +12,45 @@
  * + causal mask) v with the mask an additive [maxPos, maxPos] initializer (0 on/below the diagonal, float32 min above).
  * Biases as the HF modules have them: qwen2 q/k/v always (never o_proj); llama q/k/v/o iff `attention_bias`. RoPE base
  * is `rope_theta` from the config; the head is `lm_head.weight` unless `tie_word_embeddings`.
+ *
+ * KV cache (as optimum exports decoder-with-past): inputs `input_ids` [1, S] and, per layer, `past_key_values.{i}.key`
+ * / `.value` [1, n_kv, P, hd] (P = 0 for the prompt); outputs `present.{i}.key` / `.value` [1, n_kv, P+S, hd] (keys
+ * after RoPE, before repeat_kv). The S new tokens sit at positions P..P+S-1: their RoPE rows and causal-mask rows
+ * [P, P+S) × columns [0, P+S) are sliced from the tables, so a prompt is one run and each greedy step one more.
  */
-import { GraphBuilder, TensorDataType, attr } from './onnx-proto.js';
+import { GraphBuilder, TensorDataType, attr, type ExternalDataOptions } from './onnx-proto.js';
+import { memoryTensorSource, type TensorSource } from './tensor-source.js';
 import { hasQkvBias, headDim, isGpt2, type Checkpoint, type CheckpointTensor } from '../zoo/types.js';
 
 export interface LlamaGraphOptions {
-  /** Longest sequence the graph accepts (size of the RoPE tables and the causal mask). */
+  /** Longest sequence the graph accepts, past included (size of the RoPE tables and the causal mask). */
   maxPositions: number;
+  /** Stream initializers to this file instead of holding them (required past protobuf's 2 GB). */
+  externalData?: ExternalDataOptions;
+}
+
+/** Graph input names of layer i's cache, and the outputs that hand it on to the next step. */
+export function kvNames(layer: number): { pastKey: string; pastValue: string; presentKey: string; presentValue: string } {
+  return {
+    pastKey: `past_key_values.${layer}.key`,
+    pastValue: `past_key_values.${layer}.value`,
+    presentKey: `present.${layer}.key`,
+    presentValue: `present.${layer}.value`,
+  };
+}
+
+/**
+ * The run-time positions of the new tokens: past length P (from the first past key's dim 2), S, P+S, and the causal
+ * mask rows of the new tokens sliced from the [maxPos, maxPos] table: [S, P+S].
+ */
+export function pastAndMask(g: GraphBuilder, ids: string, pastKey0: string, maskTable: string): { past: string; total: string; mask: string } {
+  const sLen = g.op1('Shape', [ids], { start: attr.int(1), end: attr.int(2) }, { output: 'seq_len' }); // [S]
+  const past = g.op1('Shape', [pastKey0], { start: attr.int(2), end: attr.int(3) }, { output: 'past_len' }); // [P]
+  const total = g.op1('Add', [past, sLen], {}, { output: 'total_len' }); // [P+S]
+  const starts = g.op1('Concat', [past, g.initI64('c_zero_col', [1], [0])], { axis: attr.int(0) }, { output: 'mask_starts' });
+  const ends = g.op1('Concat', [total, total], { axis: attr.int(0) }, { output: 'mask_ends' });
+  const mask = g.op1('Slice', [maskTable, starts, ends, g.initI64('c_mask_axes', [2], [0, 1])], {}, { output: 'mask_S_total' });
+  return { past, total, mask };
 }
 
 /** Most negative finite float32, the value HF uses for masked attention scores. */
@@ -59,12 +91,21 @@ export function hfRopeTables(theta: number, dim: number, maxPositions: number): 
   return { cos, sin };
 }
 
-/** [rows, cols] row-major → [cols, rows] row-major. */
-function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+/** Tile edge of the blocked transpose: a 32×32 f32 tile of source and destination (8 KiB) stays in L1. */
+const TRANSPOSE_TILE = 32;
+
+/** [rows, cols] row-major → [cols, rows] row-major, tile by tile (a row-by-row loop misses cache on every store). */
+export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c] as number;
+  for (let r0 = 0; r0 < rows; r0 += TRANSPOSE_TILE) {
+    const r1 = Math.min(rows, r0 + TRANSPOSE_TILE);
+    for (let c0 = 0; c0 < cols; c0 += TRANSPOSE_TILE) {
+      const c1 = Math.min(cols, c0 + TRANSPOSE_TILE);
+      for (let r = r0; r < r1; r++) {
+        const base = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = data[base + c] as number;
+      }
+    }
   }
   return out;
 }
@@ -84,10 +125,13 @@ export function headLogits(g: GraphBuilder, x: string, head: string, vocab: numb
  * Shape-checked access to a checkpoint's tensors for a graph builder, remembering which were used so the
  * builder can refuse a checkpoint carrying tensors its graph would silently ignore.
  */
-export function checkpointTensors(ckpt: Checkpoint): { tensor: (name: string, shape: readonly number[]) => CheckpointTensor; unused: (ignore: (name: string) => boolean) => string[] } {
+export function checkpointTensors(src: TensorSource): {
+  tensor: (name: string, shape: readonly number[]) => CheckpointTensor;
+  unused: (ignore: (name: string) => boolean) => string[];
+} {
   const used = new Set<string>();
   const tensor = (name: string, shape: readonly number[]): CheckpointTensor => {
-    const t = ckpt.tensors.get(name);
+    const t = src.get(name);
     if (t === undefined) throw new Error(`checkpoint is missing tensor '${name}'`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
@@ -96,11 +140,13 @@ export function checkpointTensors(ckpt: Checkpoint): { tensor: (name: string, sh
     used.add(name);
     return t;
   };
-  const unused = (ignore: (name: string) => boolean): string[] => [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !ignore(n));
+  const unused = (ignore: (name: string) => boolean): string[] => src.names().filter((n) => !used.has(n) && !ignore(n));
   return { tensor, unused };
 }
-export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint8Array {
-  const cfg = ckpt.config;
+/** The serialized ModelProto; with `opts.externalData`, large initializers are in that file, referenced by location. */
+export function buildLlamaGraph(ckpt: Checkpoint | TensorSource, opts: LlamaGraphOptions): Uint8Array {
+  const src: TensorSource = 'tensors' in ckpt ? memoryTensorSource(ckpt) : ckpt;
+  const cfg = src.config;
   if (isGpt2(cfg)) throw new Error('buildLlamaGraph: a gpt2 checkpoint needs the GPT-2 graph');
   const V = cfg.vocab_size;
   const H = cfg.hidden_size;
@@ -126,14 +172,12 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
   const qkvBias = hasQkvBias(cfg);
   const oBias = cfg.model_type === 'llama' && cfg.attention_bias === true;
 
-  const { tensor, unused } = checkpointTensors(ckpt);
-  const g = new GraphBuilder('llama_oracle');
+  const { tensor, unused } = checkpointTensors(src);
+  const g = new GraphBuilder('llama_oracle', undefined, opts.externalData !== undefined ? { externalData: opts.externalData } : {});
 
   // ---- constants -------------------------------------------------------------------------------
   const cZero1 = g.initI64('c_zero_1', [1], [0]);
-  const cZero2 = g.initI64('c_zero_2', [2], [0, 0]);
   const cAxis0 = g.initI64('c_axis_0', [1], [0]);
-  const cAxes01 = g.initI64('c_axes_01', [2], [0, 1]);
   const cAxisLast = g.initI64('c_axis_last', [1], [-1]);
   const cAxis3 = g.initI64('c_axis_3', [1], [3]);
   const cHalf = g.initI64('c_half', [1], [hd / 2]);
@@ -156,13 +200,16 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
 
   const maskTable = g.initF32('causal_mask', [maxPos, maxPos], causalMaskTable(maxPos));
 
-  // ---- input and run-time length ---------------------------------------------------------------
-  const ids = g.input('input_ids', TensorDataType.INT64, [1, 'T']);
-  const tLen = g.op1('Shape', [ids], { start: attr.int(1), end: attr.int(2) }, { output: 'seq_len' }); // [T]
-  const tt = g.op1('Concat', [tLen, tLen], { axis: attr.int(0) }, { output: 'seq_len_2' }); // [T, T]
-  const cos = g.op1('Slice', [cosTable, cZero1, tLen, cAxis0], {}, { output: 'cos_T' }); // [T, hd]
-  const sin = g.op1('Slice', [sinTable, cZero1, tLen, cAxis0], {}, { output: 'sin_T' }); // [T, hd]
-  const mask = g.op1('Slice', [maskTable, cZero2, tt, cAxes01], {}, { output: 'mask_TT' }); // [T, T]
+  // ---- inputs and run-time positions -----------------------------------------------------------
+  const ids = g.input('input_ids', TensorDataType.INT64, [1, 'S']);
+  const kv = Array.from({ length: L }, (_, i) => kvNames(i));
+  for (const n of kv) {
+    g.input(n.pastKey, TensorDataType.FLOAT, [1, nKV, 'P', hd]);
+    g.input(n.pastValue, TensorDataType.FLOAT, [1, nKV, 'P', hd]);
+  }
+  const { past, total, mask } = pastAndMask(g, ids, kv[0]?.pastKey ?? '', maskTable); // mask [S, P+S]
+  const cos = g.op1('Slice', [cosTable, past, total, cAxis0], {}, { output: 'cos_S' }); // rows P..P+S-1: [S, hd]
+  const sin = g.op1('Slice', [sinTable, past, total, cAxis0], {}, { output: 'sin_S' });
 
   // ---- helpers ---------------------------------------------------------------------------------
   const weightT = (name: string, out: number, inp: number): string =>
@@ -199,24 +246,35 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
     g.op1('Transpose', [g.op1('Reshape', [x, shape])], { perm: attr.ints([0, 2, 1, 3]) });
 
   // ---- embedding -------------------------------------------------------------------------------
+  // Tied (HF tie_weights): the head is the embedding. A checkpoint that also stores lm_head.weight must agree with it;
+  // compared here, while the embedding is in hand, so a streamed build never holds it again.
   const embed = tensor('model.embed_tokens.weight', [V, H]);
+  if (cfg.tie_word_embeddings && src.has('lm_head.weight')) {
+    const stored = tensor('lm_head.weight', [V, H]).data;
+    if (stored.some((x, i) => !Object.is(x, embed.data[i]))) throw new Error(`tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
+  }
   const embedInit = g.initF32('model.embed_tokens.weight', [V, H], embed.data);
-  let h = g.op1('Gather', [embedInit, ids], { axis: attr.int(0) }); // [1, T, H]
+  let h = g.op1('Gather', [embedInit, ids], { axis: attr.int(0) }); // [1, S, H]
 
   // ---- decoder blocks --------------------------------------------------------------------------
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}`;
+    const n = kv[i] as ReturnType<typeof kvNames>;
     const xn = rmsNorm(h, `${p}.input_layernorm.weight`);
-    const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, qkvBias), shapeQ)); // [1, nH, T, hd]
-    const k = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, qkvBias), shapeKV)); // [1, nKV, T, hd]
-    const v = toHeads(linear(xn, `${p}.self_attn.v_proj`, nKV * hd, H, qkvBias), shapeKV);
+    const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, qkvBias), shapeQ)); // [1, nH, S, hd]
+    const kNew = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, qkvBias), shapeKV)); // [1, nKV, S, hd]
+    const vNew = toHeads(linear(xn, `${p}.self_attn.v_proj`, nKV * hd, H, qkvBias), shapeKV);
+    const k = g.op1('Concat', [n.pastKey, kNew], { axis: attr.int(2) }, { output: n.presentKey }); // [1, nKV, P+S, hd]
+    const v = g.op1('Concat', [n.pastValue, vNew], { axis: attr.int(2) }, { output: n.presentValue });
+    g.output(k, TensorDataType.FLOAT, [1, nKV, 'P+S', hd]);
+    g.output(v, TensorDataType.FLOAT, [1, nKV, 'P+S', hd]);
     // repeat_kv: query head h uses kv head h // n_rep
     const kRep = nRep === 1 ? k : g.op1('Gather', [k, kvIndex], { axis: attr.int(1) });
     const vRep = nRep === 1 ? v : g.op1('Gather', [v, kvIndex], { axis: attr.int(1) });
     const kT = g.op1('Transpose', [kRep], { perm: attr.ints([0, 1, 3, 2]) });
-    const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [q, kT]), cScale]), mask]); // [1, nH, T, T]
+    const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [q, kT]), cScale]), mask]); // [1, nH, S, P+S]
     const probs = g.op1('Softmax', [scores], { axis: attr.int(-1) });
-    const ctx = g.op1('MatMul', [probs, vRep]); // [1, nH, T, hd]
+    const ctx = g.op1('MatMul', [probs, vRep]); // [1, nH, S, hd]
     const merged = g.op1('Reshape', [g.op1('Transpose', [ctx], { perm: attr.ints([0, 2, 1, 3]) }), shapeAttnOut]);
     const attnOut = linear(merged, `${p}.self_attn.o_proj`, H, nH * hd, oBias);
     h = g.op1('Add', [h, attnOut], {}, { output: `residual_attn.${i}` });
@@ -227,25 +285,20 @@ export function buildLlamaGraph(ckpt: Checkpoint, opts: LlamaGraphOptions): Uint
     const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
     const mlpOut = linear(act, `${p}.mlp.down_proj`, H, ffn, false);
     h = g.op1('Add', [h, mlpOut], {}, { output: `hidden.${i}` });
-    g.output(h, TensorDataType.FLOAT, [1, 'T', H]);
+    g.output(h, TensorDataType.FLOAT, [1, 'S', H]);
   }
 
   // ---- head ------------------------------------------------------------------------------------
   const final = rmsNorm(h, 'model.norm.weight', 'final_norm');
-  // Tied (HF tie_weights): the head is the embedding. A checkpoint that also stores lm_head.weight must agree with it.
   let head: string;
   if (cfg.tie_word_embeddings) {
-    if (ckpt.tensors.has('lm_head.weight')) {
-      const stored = tensor('lm_head.weight', [V, H]).data;
-      if (stored.some((x, i) => !Object.is(x, embed.data[i]))) throw new Error(`tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
-    }
     head = embedInit;
   } else {
-    if (!ckpt.tensors.has('lm_head.weight')) throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
+    if (!src.has('lm_head.weight')) throw new Error(`checkpoint has no 'lm_head.weight' but tie_word_embeddings is false`);
     head = g.initF32('lm_head.weight', [V, H], tensor('lm_head.weight', [V, H]).data);
   }
   const logits = headLogits(g, final, head, V, H);
-  g.output(logits, TensorDataType.FLOAT, [1, 'T', V]);
+  g.output(logits, TensorDataType.FLOAT, [1, 'S', V]);
 
   // Refuse checkpoints with parameters this graph would silently ignore.
   const ignored = unused((n) => n.endsWith('.rotary_emb.inv_freq'));

@@ -15,17 +15,15 @@
  * per prompt over all the numbers of its rows: Σ(got − pinned)² / Σ pinned².
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { sha256, sha256File } from '../cache.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
-import { HarnessError, UsageError } from '../errors.js';
+import { HarnessError } from '../errors.js';
 import { buildModel } from '../zoo/build.js';
-import { loadCheckpoint } from '../zoo/checkpoint.js';
 import { findModelSpec, listModelSpecs, REPO_ROOT, type ModelSpec } from '../zoo/specs.js';
 import { HfTokenizer } from '../zoo/tokenizer.js';
 import { ORACLE_VERSION } from './records.js';
-import { onnxRuntimeVersion, runOracle, type OracleRecord } from './run.js';
+import { onnxRuntimeVersion, runOracleFromDir, type OracleRecord } from './run.js';
 
 export const ORACLE_MANIFEST_PATH = join(REPO_ROOT, 'oracles', 'manifest.json');
 export const MANIFEST_VERSION = 1;
@@ -332,10 +330,9 @@ export async function pinOracles(
   for (const name of models) {
     const spec = findModelSpec(name);
     const dir = await buildModel(spec);
-    const ckpt = loadCheckpoint(dir);
     const tokenizer = HfTokenizer.fromDir(dir);
-    const records = await runOracle(ckpt, prompts.map((p) => tokenizer.encode(p)), { maxNewTokens });
-    const entry = manifestEntry({ arch: ckpt.config.model_type, identity: modelIdentity(dir), prompts, records, maxNewTokens, decode: (ids) => tokenizer.decode(ids) });
+    const records = await runOracleFromDir(dir, prompts.map((p) => tokenizer.encode(p)), { maxNewTokens });
+    const entry = manifestEntry({ arch: spec.arch, identity: modelIdentity(dir), prompts, records, maxNewTokens, decode: (ids) => tokenizer.decode(ids) });
     entries[name] = entry;
     opts.log?.(`pinned ${name}: model sha256 ${short(entry.modelSha256)}…, onnxruntime ${entry.onnxruntime}, ${entry.prompts.length} prompts`);
     for (const p of entry.prompts) opts.log?.(`  ${JSON.stringify(p.prompt)} → ${JSON.stringify(p.greedyText)}`);
@@ -343,20 +340,4 @@ export async function pinOracles(
   const sorted: Record<string, ManifestModel> = {};
   for (const k of Object.keys(entries).sort()) sorted[k] = entries[k] as ManifestModel;
   return { manifestVersion: MANIFEST_VERSION, fingerprint: FINGERPRINT_DOC, models: sorted };
-}
-
-/**
- * `tmgt oracles pin [models…]` (args: what follows `pin`). With no names, pins every tiny zoo model and drops
- * entries of models no longer in that set; with names, re-pins those and keeps the other entries.
- */
-export async function oraclesPinCommand(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
-  for (const name of positionals) findModelSpec(name); // unknown names fail before any work
-  const names = positionals.length > 0 ? [...new Set(positionals)] : defaultPinnedModels();
-  if (names.length === 0) throw new UsageError('no tiny zoo models to pin');
-  const base = positionals.length > 0 ? readOracleManifest() : undefined;
-  const manifest = await pinOracles(names, { ...(base !== undefined ? { base } : {}), log: (line) => process.stdout.write(line + '\n') });
-  const bytes = writeOracleManifest(manifest);
-  process.stdout.write(`wrote ${relative(process.cwd(), ORACLE_MANIFEST_PATH) || ORACLE_MANIFEST_PATH} (${Object.keys(manifest.models).length} models, ${bytes} bytes)\n`);
-  return 0;
 }

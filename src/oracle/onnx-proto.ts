@@ -8,14 +8,21 @@
  *   GraphProto        node=1, name=2, initializer=5, input=11, output=12
  *   NodeProto         input=1, output=2, name=3, op_type=4, attribute=5, domain=7
  *   AttributeProto    name=1, f=2 (float), i=3 (int64), s=4 (bytes), t=5, floats=7, ints=8, type=20
- *   TensorProto       dims=1 (int64), data_type=2 (int32), name=8, raw_data=9
+ *   TensorProto       dims=1 (int64), data_type=2 (int32), name=8, raw_data=9, external_data=13, data_location=14
+ *   StringStringEntryProto key=1, value=2
  *   ValueInfoProto    name=1, type=2
  *   TypeProto         tensor_type=1 → TypeProto.Tensor elem_type=1, shape=2
  *   TensorShapeProto  dim=1 → Dimension dim_value=1 (int64), dim_param=2
  *
  * Repeated scalars are written unpacked (the proto2 default); protobuf parsers accept both encodings.
  * Nested messages are kept as lists of byte chunks, so large initializers are copied exactly once (in toBytes).
+ *
+ * External data (onnx/docs/ExternalData.md): an initializer may instead live in a side file next to the model,
+ * `data_location: EXTERNAL` with `location` (path relative to the model file), `offset` and `length` entries. That is
+ * how a model passes protobuf's 2 GB message limit, and it lets the builder stream each weight to disk as soon as it
+ * is made, so the weights are never all in memory at once.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 export const TensorDataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
 export type TensorDataTypeId = (typeof TensorDataType)[keyof typeof TensorDataType];
@@ -25,6 +32,8 @@ export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
 const WIRE_FIXED32 = 5;
+/** TensorProto.DataLocation.EXTERNAL. */
+const DATA_LOCATION_EXTERNAL = 1;
 
 const textEncoder = new TextEncoder();
 const MASK64 = (1n << 64n) - 1n;
@@ -115,13 +124,24 @@ class Msg {
 // ---------------------------------------------------------------------------------------------
 // Plain-object descriptions of the messages we encode.
 
-export interface TensorSpec {
+/** Where an external initializer's bytes are: `length` bytes at `offset` of `location` (relative to the model file). */
+export interface ExternalDataRef {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export type TensorSpec = {
   name: string;
   dataType: TensorDataTypeId;
   dims: readonly number[];
-  /** Little-endian raw bytes of the tensor, row-major. */
-  rawData: Uint8Array;
-}
+} & (
+  | {
+      /** Little-endian raw bytes of the tensor, row-major. */
+      rawData: Uint8Array;
+    }
+  | { external: ExternalDataRef }
+);
 
 export type AttrValue =
   | { kind: 'float'; value: number }
@@ -180,7 +200,17 @@ function encodeTensor(t: TensorSpec): Msg {
   for (const d of t.dims) m.varint(1, d);
   m.varint(2, t.dataType);
   m.string(8, t.name);
-  m.bytes(9, t.rawData);
+  if ('rawData' in t) {
+    m.bytes(9, t.rawData);
+  } else {
+    const entries = [
+      ['location', t.external.location],
+      ['offset', String(t.external.offset)],
+      ['length', String(t.external.length)],
+    ] as const;
+    for (const [key, value] of entries) m.message(13, new Msg().string(1, key).string(2, value));
+    m.varint(14, DATA_LOCATION_EXTERNAL);
+  }
   return m;
 }
 
@@ -283,6 +313,50 @@ function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * Page alignment of external initializers: onnxruntime memory-maps an external tensor instead of copying it when
+ * its offset is a multiple of the allocation granularity (4 KiB on Linux), as onnx's own converter aligns them.
+ */
+export const EXTERNAL_DATA_ALIGNMENT = 4096;
+
+/** Where a GraphBuilder streams its large initializers. */
+export interface ExternalDataOptions {
+  /** The data file to create (truncated first); it must sit next to the model file the bytes are written to. */
+  path: string;
+  /** Its name as the model records it, relative to the model file's directory. */
+  location: string;
+  /** Initializers of at least this many bytes go to the file; smaller ones stay inline. */
+  minBytes: number;
+}
+
+/** Appends byte blocks to a file at page-aligned offsets; opens the file per write so no descriptor outlives a call. */
+class ExternalDataWriter {
+  private end = 0;
+
+  constructor(readonly opts: ExternalDataOptions) {
+    closeSync(openSync(opts.path, 'w'));
+  }
+
+  /** Total bytes written so far (padding included). */
+  get size(): number {
+    return this.end;
+  }
+
+  append(data: Uint8Array): ExternalDataRef {
+    const offset = Math.ceil(this.end / EXTERNAL_DATA_ALIGNMENT) * EXTERNAL_DATA_ALIGNMENT;
+    const fd = openSync(this.opts.path, 'r+');
+    try {
+      let done = 0;
+      // writeSync may write less than asked for large buffers; loop until the block is on disk.
+      while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+    } finally {
+      closeSync(fd);
+    }
+    this.end = offset + data.length;
+    return { location: this.opts.location, offset, length: data.length };
+  }
+}
+
 export interface OpOptions {
   /** Output names, or how many fresh outputs to create (default 1). */
   outputs?: number | readonly string[];
@@ -298,11 +372,35 @@ export class GraphBuilder {
   private readonly outputs: ValueInfoSpec[] = [];
   private readonly names = new Set<string>();
   private counter = 0;
+  private readonly external: ExternalDataWriter | undefined;
 
+  /**
+   * With `opts.externalData`, initializers of at least `minBytes` are written to that file as they are added (the
+   * caller may drop its array right after), and the model refers to them by location, offset and length.
+   */
   constructor(
     readonly graphName = 'graph',
     readonly producerName = 'tiny-model-ground-truth',
-  ) {}
+    opts: { externalData?: ExternalDataOptions } = {},
+  ) {
+    this.external = opts.externalData !== undefined ? new ExternalDataWriter(opts.externalData) : undefined;
+  }
+
+  /** Bytes written to the external data file so far (0 without one). */
+  get externalBytes(): number {
+    return this.external?.size ?? 0;
+  }
+
+  private addInitializer(name: string, dataType: TensorDataTypeId, dims: readonly number[], rawData: Uint8Array): void {
+    const base = { name: this.claim(name), dataType, dims: [...dims] };
+    if (this.external !== undefined && rawData.length >= this.external.opts.minBytes) {
+      this.initializers.push({ ...base, external: this.external.append(rawData) });
+    } else {
+      // Inline: a view of the caller's array is kept until toBytes(), so copy it (only small tensors get here
+      // when streaming, and without streaming the caller keeps its arrays alive anyway).
+      this.initializers.push({ ...base, rawData: this.external !== undefined ? rawData.slice() : rawData });
+    }
+  }
 
   private claim(name: string): string {
     if (this.names.has(name)) throw new Error(`GraphBuilder: duplicate value name '${name}'`);
@@ -322,7 +420,7 @@ export class GraphBuilder {
     if (product(dims) !== data.length) {
       throw new Error(`initializer '${name}': dims [${dims.join(',')}] need ${product(dims)} values, got ${data.length}`);
     }
-    this.initializers.push({ name: this.claim(name), dataType: TensorDataType.FLOAT, dims: [...dims], rawData: f32Bytes(data) });
+    this.addInitializer(name, TensorDataType.FLOAT, dims, f32Bytes(data));
     return name;
   }
 
@@ -330,7 +428,7 @@ export class GraphBuilder {
     if (product(dims) !== data.length) {
       throw new Error(`initializer '${name}': dims [${dims.join(',')}] need ${product(dims)} values, got ${data.length}`);
     }
-    this.initializers.push({ name: this.claim(name), dataType: TensorDataType.INT64, dims: [...dims], rawData: i64Bytes(data) });
+    this.addInitializer(name, TensorDataType.INT64, dims, i64Bytes(data));
     return name;
   }
 

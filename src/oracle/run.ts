@@ -2,24 +2,60 @@
  * Runs the ONNX float32 oracle for a checkpoint of any zoo architecture (llama, qwen2, gpt2) in onnxruntime-node.
  * This is the only module of the project that imports onnxruntime-node.
  */
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { buildGpt2Graph } from './gpt2-graph.js';
-import { buildLlamaGraph } from './llama-graph.js';
-import { commonDims, type Arch, type Checkpoint } from '../zoo/types.js';
+import { buildLlamaGraph, kvNames } from './llama-graph.js';
+import type { ExternalDataOptions } from './onnx-proto.js';
+import { fileTensorSource, memoryTensorSource, type TensorSource } from './tensor-source.js';
+import { commonDims, headDim, isGpt2, type Arch, type Checkpoint, type HfConfig } from '../zoo/types.js';
 
-/** The oracle graph of each architecture; every graph has the input `input_ids` and outputs `logits`, `hidden.{i}`. */
-const GRAPH_BUILDERS: Record<Arch, (ckpt: Checkpoint, opts: { maxPositions: number }) => Uint8Array> = {
+type GraphBuild = (src: TensorSource, opts: { maxPositions: number; externalData?: ExternalDataOptions }) => Uint8Array;
+
+/**
+ * The oracle graph of each architecture; every graph has the inputs `input_ids` and `past_key_values.{i}.key/.value`,
+ * and the outputs `logits`, `hidden.{i}` and `present.{i}.key/.value`.
+ */
+const GRAPH_BUILDERS: Record<Arch, GraphBuild> = {
   llama: buildLlamaGraph,
   qwen2: buildLlamaGraph,
   gpt2: buildGpt2Graph,
 };
 
-/** The ONNX oracle graph (serialized ModelProto) of a checkpoint, for sequences up to `maxPositions` tokens. */
-export function buildOracleGraph(ckpt: Checkpoint, maxPositions: number): Uint8Array {
-  const arch = ckpt.config.model_type;
-  const build = (GRAPH_BUILDERS as Partial<Record<string, (typeof GRAPH_BUILDERS)[Arch]>>)[arch];
+function graphBuilder(config: HfConfig): GraphBuild {
+  const arch = config.model_type;
+  const build = (GRAPH_BUILDERS as Partial<Record<string, GraphBuild>>)[arch];
   if (build === undefined) throw new Error(`no oracle graph for model_type '${String(arch)}' (known: ${Object.keys(GRAPH_BUILDERS).join(', ')})`);
-  return build(ckpt, { maxPositions });
+  return build;
+}
+
+/** The ONNX oracle graph (serialized ModelProto, initializers inline) of a checkpoint, for up to `maxPositions` tokens. */
+export function buildOracleGraph(ckpt: Checkpoint, maxPositions: number): Uint8Array {
+  return graphBuilder(ckpt.config)(memoryTensorSource(ckpt), { maxPositions });
+}
+
+/** File names of an oracle graph written to a directory. */
+export const ORACLE_MODEL_FILE = 'oracle.onnx';
+export const ORACLE_DATA_FILE = 'oracle.onnx.data';
+/**
+ * Initializers of at least this many bytes go to the external data file. Small enough that every weight matrix of
+ * the tiny zoo takes the external path too (so CI exercises the path the large models need); the scalars, shapes and
+ * index constants stay inline.
+ */
+const EXTERNAL_MIN_BYTES = 4096;
+
+/**
+ * Write the oracle graph of `src` to `dir` (ORACLE_MODEL_FILE, with its weights streamed to ORACLE_DATA_FILE as
+ * external data). Returns the model path and the external data size in bytes.
+ */
+export function writeOracleGraph(src: TensorSource, maxPositions: number, dir: string): { modelPath: string; externalBytes: number } {
+  const modelPath = join(dir, ORACLE_MODEL_FILE);
+  const externalData: ExternalDataOptions = { path: join(dir, ORACLE_DATA_FILE), location: ORACLE_DATA_FILE, minBytes: EXTERNAL_MIN_BYTES };
+  const bytes = graphBuilder(src.config)(src, { maxPositions, externalData });
+  writeFileSync(modelPath, bytes);
+  return { modelPath, externalBytes: statSync(externalData.path).size };
 }
 
 export interface OracleRecord {
@@ -58,8 +94,39 @@ function argmaxRow(data: Float32Array, row: number, width: number): number {
   return best;
 }
 
+/** Run the oracle on a checkpoint held in memory. */
 export async function runOracle(ckpt: Checkpoint, prompts: number[][], opts: OracleOptions): Promise<OracleRecord[]> {
-  const { vocab: V, hidden: H, layers: L } = commonDims(ckpt.config);
+  return runOracleOn(memoryTensorSource(ckpt), prompts, opts);
+}
+
+/**
+ * Run the oracle on the checkpoint in `dir` (config.json, model.safetensors), streaming its tensors from the file into
+ * the graph's external data: the build holds one tensor at a time, so a model of any size fits (peak ≈ what
+ * onnxruntime holds).
+ */
+export async function runOracleFromDir(dir: string, prompts: number[][], opts: OracleOptions): Promise<OracleRecord[]> {
+  const src = fileTensorSource(dir);
+  try {
+    return await runOracleOn(src, prompts, opts);
+  } finally {
+    src.close();
+  }
+}
+
+/** Dims of one layer's past keys/values: [1, kv heads, P, head dim]. */
+function kvShape(config: HfConfig): { heads: number; headDim: number } {
+  if (isGpt2(config)) return { heads: config.n_head, headDim: config.n_embd / config.n_head };
+  return { heads: config.num_key_value_heads, headDim: headDim(config) };
+}
+
+/**
+ * Greedy decoding with the KV cache: one run over the prompt (empty past), then one run per generated token, each
+ * feeding the previous run's `present.*` back as `past_key_values.*`. Every run returns its rows of logits and layer
+ * outputs, so the record's rows (one per position of prompt + continuation) are assembled as the steps go: linear in
+ * the sequence length, where recomputing the whole prefix at every step was quadratic.
+ */
+async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleOptions): Promise<OracleRecord[]> {
+  const { vocab: V, hidden: H, layers: L } = commonDims(src.config);
   const maxNew = opts.maxNewTokens;
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new Error(`maxNewTokens must be a non-negative integer, got ${maxNew}`);
   for (const [pi, p] of prompts.entries()) {
@@ -71,58 +138,79 @@ export async function runOracle(ckpt: Checkpoint, prompts: number[][], opts: Ora
   if (prompts.length === 0) return [];
 
   const maxPositions = Math.max(...prompts.map((p) => p.length)) + maxNew;
-  const model = buildOracleGraph(ckpt, maxPositions);
-  const session = await ort.InferenceSession.create(model, {
-    graphOptimizationLevel: 'disabled',
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    executionProviders: ['cpu'],
-  });
-  const layerNames = Array.from({ length: L }, (_, i) => `hidden.${i}`);
-
-  const run = async (ids: number[], withLayers: boolean): Promise<{ logits: Float32Array; layers: Float32Array[] }> => {
-    const input = new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
-    const fetches = withLayers ? ['logits', ...layerNames] : ['logits'];
-    const out = await session.run({ input_ids: input }, fetches);
-    const take = (name: string, width: number): Float32Array => {
-      const t = out[name];
-      if (t === undefined || t.type !== 'float32') throw new Error(`oracle output '${name}' missing or not float32`);
-      const dims = t.dims;
-      if (dims.length !== 3 || dims[0] !== 1 || dims[1] !== ids.length || dims[2] !== width) {
-        throw new Error(`oracle output '${name}' has dims [${dims.join(',')}], expected [1,${ids.length},${width}]`);
-      }
-      return (t.data as Float32Array).slice(); // own the memory; ORT may reuse its buffers
-    };
-    const result = { logits: take('logits', V), layers: withLayers ? layerNames.map((n) => take(n, H)) : [] };
-    for (const t of Object.values(out)) t.dispose();
-    return result;
-  };
-
+  const dir = mkdtempSync(join(tmpdir(), 'tmgt-oracle-'));
+  let session: ort.InferenceSession | undefined;
   try {
+    const { modelPath } = writeOracleGraph(src, maxPositions, dir);
+    session = await ort.InferenceSession.create(modelPath, {
+      graphOptimizationLevel: 'disabled',
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      executionProviders: ['cpu'],
+    });
+    const sess = session;
+    const kv = Array.from({ length: L }, (_, i) => kvNames(i));
+    const { heads: kvHeads, headDim: hd } = kvShape(src.config);
+    const fetches = ['logits', ...Array.from({ length: L }, (_, i) => `hidden.${i}`), ...kv.flatMap((n) => [n.presentKey, n.presentValue])];
+
+    /** One run over `ids` at positions past..past+S-1; returns its logits and layer rows and the new cache. */
+    const step = async (ids: number[], past: Record<string, ort.Tensor>) => {
+      const input = new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
+      const out = await sess.run({ input_ids: input, ...past }, fetches);
+      const take = (name: string, width: number): Float32Array => {
+        const t = out[name];
+        if (t === undefined || t.type !== 'float32') throw new Error(`oracle output '${name}' missing or not float32`);
+        const d = t.dims;
+        if (d.length !== 3 || d[0] !== 1 || d[1] !== ids.length || d[2] !== width) {
+          throw new Error(`oracle output '${name}' has dims [${d.join(',')}], expected [1,${ids.length},${width}]`);
+        }
+        return t.data as Float32Array;
+      };
+      const present: Record<string, ort.Tensor> = {};
+      for (const n of kv) {
+        const k = out[n.presentKey];
+        const v = out[n.presentValue];
+        if (k === undefined || v === undefined) throw new Error(`oracle output '${n.presentKey}' or '${n.presentValue}' missing`);
+        present[n.pastKey] = k;
+        present[n.pastValue] = v;
+      }
+      return { logits: take('logits', V), layers: Array.from({ length: L }, (_, i) => take(`hidden.${i}`, H)), present };
+    };
+
     const records: OracleRecord[] = [];
     for (const prompt of prompts) {
+      const rows = prompt.length + maxNew;
+      const logits = new Float32Array(rows * V);
+      const layerOutputs = Array.from({ length: L }, () => new Float32Array(rows * H));
+      let past: Record<string, ort.Tensor> = {};
+      for (const n of kv) {
+        past[n.pastKey] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, hd]);
+        past[n.pastValue] = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, hd]);
+      }
       const ids = [...prompt];
       const greedyIds: number[] = [];
-      for (let step = 0; step < maxNew; step++) {
-        const { logits } = await run(ids, false);
-        const next = argmaxRow(logits, ids.length - 1, V);
+      let chunk = prompt;
+      let at = 0; // first row of this step
+      for (;;) {
+        const r = await step(chunk, past);
+        logits.set(r.logits, at * V);
+        r.layers.forEach((l, i) => (layerOutputs[i] as Float32Array).set(l, at * H));
+        for (const t of Object.values(past)) t.dispose();
+        past = r.present;
+        at += chunk.length;
+        if (greedyIds.length === maxNew) break;
+        const next = argmaxRow(logits, at - 1, V);
         greedyIds.push(next);
         ids.push(next);
+        chunk = [next];
       }
-      const final = await run(ids, true);
-      records.push({
-        promptIds: [...prompt],
-        ids,
-        greedyIds,
-        vocabSize: V,
-        hiddenSize: H,
-        logits: final.logits,
-        layerOutputs: final.layers,
-      });
+      for (const t of Object.values(past)) t.dispose();
+      records.push({ promptIds: [...prompt], ids, greedyIds, vocabSize: V, hiddenSize: H, logits, layerOutputs });
     }
     return records;
   } finally {
-    await session.release();
+    await session?.release();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
