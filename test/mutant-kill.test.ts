@@ -156,14 +156,11 @@ describe('the mutant catalogue', () => {
 describe('judgeKill: the kill rule of tmgt mutants', () => {
   const m = findMutant('mutant:drop-last-layer');
   if (!m) throw new Error('mutant:drop-last-layer is missing');
-  const cell = (codes: VerdictCode[], extra: Partial<CellResult> = {}): CellResult => ({
-    converter: m.id,
-    model: 'llama-tiny',
-    target: m.target,
-    engine: 'bundled',
-    durationMs: 1,
+  const base = { converter: m.id, model: 'llama-tiny', target: m.target, engine: 'bundled', durationMs: 1 };
+  const cell = (codes: VerdictCode[]): CellResult => ({
+    ...base,
+    status: 'done',
     checks: [{ suite: 'layout', status: codes.length ? 'fail' : 'pass', verdicts: codes.map((code) => ({ code, status: 'fail' as const, message: code, evidence: { logTail: 'Error: boom' } })) }],
-    ...extra,
   });
   it.each([
     { name: 'every expected code among the failing ones, extra codes fine: killed', codes: ['F-RUNTIME-002', 'F-LAYOUT-CONTRACT-006', 'F-FIDELITY-001'], killed: true, error: false },
@@ -181,7 +178,7 @@ describe('judgeKill: the kill rule of tmgt mutants', () => {
     const warned = cell([]);
     warned.checks[0]?.verdicts.push({ code: 'F-LAYOUT-CONTRACT-006', status: 'warn', message: 'w', evidence: {} }, { code: 'F-RUNTIME-002', status: 'warn', message: 'w', evidence: {} });
     expect(judgeKill(m, 'llama-tiny', warned)).toMatchObject({ killed: false, got: [] });
-    expect(judgeKill(m, 'llama-tiny', cell([], { skipped: 'not installed', checks: [] })).error).toMatch(/^skipped: not installed/);
+    expect(judgeKill(m, 'llama-tiny', { ...base, status: 'skipped', reason: 'not installed', checks: [] }).error).toMatch(/^skipped: not installed/);
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { oraclesCommand } from '../src/cli/oracles.js';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PROMPTS } from '../src/config.js';
 import {
@@ -17,7 +18,6 @@ import {
   isTinyModel,
   logitsFingerprint,
   modelIdentity,
-  oraclesPinCommand,
   pinOracles,
   readOracleManifest,
   REPIN_COMMAND,
@@ -123,7 +123,7 @@ describe('pinning', () => {
   });
 
   it('refuses unknown model names before doing any work', async () => {
-    await expect(oraclesPinCommand(['no-such-model'])).rejects.toThrow(/unknown model 'no-such-model'/);
+    await expect(oraclesCommand(['pin', 'no-such-model'])).rejects.toThrow(/unknown model 'no-such-model'/);
   });
 });
 

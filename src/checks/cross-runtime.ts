@@ -4,6 +4,7 @@
  * distributions. It separates "the converter wrote a bad file" (both engines agree, both far from the
  * oracle) from "our engine reads the file differently from llama.cpp" (they disagree).
  */
+import { statusOf } from './codes.js';
 import type { MappedArch } from '../formats/name-map.js';
 import type { CheckResult, Verdict } from './codes.js';
 import { countNonFinite, klPerRow, mean, percentile, sameTop1 } from './metrics.js';
@@ -147,5 +148,5 @@ export function checkCrossRuntime(prompt: string, bundledLogits: Float32Array, l
     });
   }
   const metrics = { klMean, klP99: percentile(kl, 99), klMax, sameTop1: top.rate, positions: kl.length, nearTiesExcluded: top.nearTies };
-  return { suite: 'cross-runtime', prompt, status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
+  return { suite: 'cross-runtime', prompt, status: statusOf(verdicts), verdicts, metrics };
 }

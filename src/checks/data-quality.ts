@@ -1,3 +1,4 @@
+import { statusOf } from './codes.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { dequantize } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
@@ -148,5 +149,5 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
       });
     }
   }
-  return { suite: 'data-quality', status: verdicts.length ? 'fail' : 'pass', verdicts };
+  return { suite: 'data-quality', status: statusOf(verdicts), verdicts };
 }

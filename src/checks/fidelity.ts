@@ -1,3 +1,4 @@
+import { statusOf } from './codes.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, tensorByteLength } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
@@ -346,5 +347,5 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
   metrics['exactTensors'] = exact;
   metrics['skippedTensors'] = skipped;
   metrics['zeroSourceTensors'] = zeroSource;
-  return { suite: 'fidelity', status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
+  return { suite: 'fidelity', status: statusOf(verdicts), verdicts, metrics };
 }

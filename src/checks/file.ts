@@ -1,3 +1,4 @@
+import { statusOf } from './codes.js';
 import type { ModelFile } from '../formats/types.js';
 import type { CheckResult, Verdict } from './codes.js';
 
@@ -8,5 +9,5 @@ export function checkFile(file: ModelFile): CheckResult {
     if (i.tensor !== undefined) v.tensor = i.tensor;
     return v;
   });
-  return { suite: 'file', status: verdicts.length ? 'fail' : 'pass', verdicts };
+  return { suite: 'file', status: statusOf(verdicts), verdicts };
 }

@@ -1,3 +1,4 @@
+import { statusOf } from './codes.js';
 import type { ModelFile, TensorEntry } from '../formats/types.js';
 import type { CheckResult, Verdict } from './codes.js';
 import type { ExpectedTensor } from './manifest.js';
@@ -53,5 +54,5 @@ export function checkLayout(file: ModelFile, expected: ExpectedTensor[]): CheckR
       verdicts.push({ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: t.name, message: `Unexpected tensor: no source tensor maps to it`, evidence: { got: t.name, shape: t.shape, dtype: t.dtype } });
     }
   }
-  return { suite: 'layout', status: verdicts.length ? 'fail' : 'pass', verdicts };
+  return { suite: 'layout', status: statusOf(verdicts), verdicts };
 }

@@ -1,3 +1,4 @@
+import { statusOf } from './codes.js';
 import type { CheckResult, Verdict } from './codes.js';
 import { firstDivergingLayer, layerNmses } from './divergence.js';
 import { countNonFinite, klPerRow, mean, nmse, percentile, rms, sameTop1 } from './metrics.js';
@@ -76,5 +77,5 @@ function logitsVerdicts(prompt: string, oracle: Float32Array, candidate: Float32
     });
   }
   const metrics = { nmse: e, klMean, klP99, sameTop1: top.rate, positions: kl.length, nearTiesExcluded: top.nearTies };
-  return { suite: 'logits', prompt, status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
+  return { suite: 'logits', prompt, status: statusOf(verdicts), verdicts, metrics };
 }

@@ -1,4 +1,5 @@
-import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout } from '../converters/gguf-names.js';
+import type { ModelFormat } from '../contracts/targets.js';
+import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout } from '../zoo/gguf-names.js';
 import { commonDims, type Checkpoint } from '../zoo/types.js';
 
 /** What the converted file must contain, derived from the source checkpoint alone. */
@@ -14,8 +15,6 @@ export interface ExpectedTensor {
   source: Float32Array;
 }
 
-/** Formats with a manifest. */
-export type ManifestFormat = 'gguf' | 'apr' | 'safetensors';
 
 /**
  * The GGUF tensors llama.cpp's converter writes for a checkpoint of any zoo arch (llama, qwen2, gpt2).
@@ -63,6 +62,6 @@ export function expectedHfTensors(ckpt: Checkpoint): ExpectedTensor[] {
 }
 
 /** The manifest for a file of this format. */
-export function expectedTensors(ckpt: Checkpoint, format: ManifestFormat): ExpectedTensor[] {
+export function expectedTensors(ckpt: Checkpoint, format: ModelFormat): ExpectedTensor[] {
   return format === 'gguf' ? expectedGgufTensors(ckpt) : expectedHfTensors(ckpt);
 }

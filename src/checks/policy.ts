@@ -1,10 +1,11 @@
+import { statusOf } from './codes.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { dequantize, tensorByteLength } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
 import type { DType, ModelFile, TensorEntry } from '../formats/types.js';
 import type { CheckResult, Verdict } from './codes.js';
 import type { ExpectedTensor } from './manifest.js';
-import type { QuantPolicy } from './policy-types.js';
+import type { QuantPolicy } from '../contracts/policy.js';
 
 /** Storage types that keep (or widen) f32 precision per element: anything else counts as quantized. */
 const FLOAT_DTYPES: ReadonlySet<DType> = new Set<DType>(['F32', 'F64', 'F16', 'BF16']);
@@ -132,7 +133,7 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
   }
   return {
     suite: 'layout',
-    status: verdicts.length ? 'fail' : 'pass',
+    status: statusOf(verdicts),
     verdicts,
     metrics: { quantizedTensors: quantizedCount, oneDTensors: oneDChecked, oneDBitExactChecked: bitExactChecked },
   };

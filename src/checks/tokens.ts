@@ -1,3 +1,5 @@
+import { statusOf } from './codes.js';
+import { TARGETS, type TargetId } from '../contracts/targets.js';
 /**
  * L6 tokens: the candidate's greedy continuation against the oracle's (F-TOKENS-001/002), and, across the
  * targets of one model, whether drift grows as precision falls (F-TOKENS-003).
@@ -100,36 +102,12 @@ export function checkTokens(
       },
     });
   }
-  return { suite: 'tokens', prompt, status: verdicts.length ? 'fail' : 'pass', verdicts, metrics };
+  return { suite: 'tokens', prompt, status: statusOf(verdicts), verdicts, metrics };
 }
 
-/**
- * How many bits a target's weights keep, as a rank: lower = more precise. Keyed by the target's type (the
- * part after `<format>/`), so `gguf/q8_0` and `apr/int8` share a rank. Types of one rank are not ordered
- * against each other (f16 vs bf16: more mantissa vs more range; q4_0 vs q4_k).
- */
-export const PRECISION_RANK = {
-  f32: 0,
-  f16: 1,
-  bf16: 1,
-  q8_0: 2,
-  int8: 2,
-  q6_k: 3,
-  q5_0: 4,
-  q5_1: 4,
-  q5_k: 4,
-  q4_0: 5,
-  q4_1: 5,
-  q4_k: 5,
-  int4: 5,
-} as const satisfies Record<string, number>;
-
-export type RankedType = keyof typeof PRECISION_RANK;
-
-/** The precision rank of a target id (`gguf/q8_0`) or type (`q8_0`), or undefined for a type not ranked. */
+/** The precision rank of a target id (`gguf/q8_0`; contracts/targets.ts), or undefined for an id that is not a target. */
 export function precisionRank(target: string): number | undefined {
-  const type = target.includes('/') ? target.slice(target.lastIndexOf('/') + 1) : target;
-  return Object.hasOwn(PRECISION_RANK, type) ? PRECISION_RANK[type as RankedType] : undefined;
+  return Object.hasOwn(TARGETS, target) ? TARGETS[target as TargetId].precisionRank : undefined; // hasOwn proved the key
 }
 
 /** One target of one model in the drift-ordering claim: its precision rank and its greedy mismatches. */

@@ -1,4 +1,4 @@
-import type { TargetId } from '../converters/targets.js';
+import type { TargetId } from '../contracts/targets.js';
 
 /** Bounds for one target. Every number carries its source; calibrated against the reference converter. */
 export interface Tolerance {

@@ -21,7 +21,8 @@ import {
 } from '../formats/name-map.js';
 import { pairMetrics, type PairMetrics } from '../formats/stats.js';
 import type { FileIssue, TensorEntry } from '../formats/types.js';
-import { decodeTensor, fmt, issueLine, openModelFile, readCheckpointConfig, reportJson, table, type OpenedModel } from './inspect.js';
+import { decodeTensor, fmt, issueLine, openModelFile, readCheckpointConfig, reportJson, type OpenedModel } from './inspect.js';
+import { textTable } from '../report/table.js';
 
 export const DIFF_EXIT = { ok: 0, unreadable: 2 } as const;
 
@@ -219,7 +220,7 @@ export function diffText(r: DiffReport): string[] {
       fmt(m?.maxAbsDiff),
     ];
   });
-  lines.push(...table(['tensor', 'shape', 'dtype', 'undone', 'sqnr_db', 'cosine', 'max_abs_diff'], rows));
+  lines.push(...textTable(['tensor', 'shape', 'dtype', 'undone', 'sqnr_db', 'cosine', 'max_abs_diff'], rows));
   if (r.onlyInA.length > 0) lines.push(`only in A (${r.onlyInA.length}): ${r.onlyInA.join(', ')}`);
   if (r.onlyInB.length > 0) lines.push(`only in B (${r.onlyInB.length}): ${r.onlyInB.join(', ')}`);
   const s = r.summary;

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { textTable } from '../report/table.js';
 import { HarnessError, UsageError } from '../errors.js';
 import { FileByteSource, type ByteSource } from '../formats/byte-source.js';
 import { readAprTensorF32 } from '../formats/apr/reader.js';
@@ -234,16 +235,9 @@ export function inspectText(r: InspectReport): string[] {
       t.stats ? String(t.stats.nanCount) : '-',
       t.stats ? String(t.stats.infCount) : t.statsError ?? '-',
     ]);
-    lines.push(...table(['name', 'shape', 'dtype', 'bytes', 'offset', 'mean', 'std', 'min', 'max', 'zero', 'nan', 'inf'], rows));
+    lines.push(...textTable(['name', 'shape', 'dtype', 'bytes', 'offset', 'mean', 'std', 'min', 'max', 'zero', 'nan', 'inf'], rows));
   }
   return lines;
-}
-
-/** Left-aligned text columns. */
-export function table(header: string[], rows: string[][]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)];
 }
 
 /** `tmgt inspect FILE [--json]`; returns the exit code. Unreadable paths throw HarnessError (exit 2). */

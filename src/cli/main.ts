@@ -1,91 +1,93 @@
+/**
+ * `tmgt`: one command table. Every command has a one-line summary, a usage text (`tmgt <command> --help`, exit 0)
+ * and strict flags; the dispatcher turns harness errors into exit 2.
+ */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { SuiteName } from '../checks/codes.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SUITES, type SuiteName } from '../contracts/verdicts.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
 import { loadConfig } from '../config-file.js';
-import type { CommandConverter } from '../converters/adapter.js';
-import { findMutant, MUTANTS } from '../converters/mutants.js';
+import { convertInProcess, resolveConverter } from '../converters/registry.js';
+import { parseTarget } from '../converters/targets.js';
 import { serveEngineRequest } from '../engines/isolated.js';
-import { mutantsCommand } from './mutants.js';
-import { oraclesPinCommand } from '../oracle/manifest.js';
-import { convertCheckpoint } from '../converters/reference.js';
-import { parseTarget, TARGETS } from '../converters/targets.js';
-import { diff } from './diff.js';
-import { inspect } from './inspect.js';
 import { HarnessError, UsageError } from '../errors.js';
-import { addDriftOrdering, ALL_SUITES, runCell, type Cell, type CellResult } from '../matrix/run.js';
+import { addDriftOrdering, planClaims, runCell, type Cell, type CellResult } from '../matrix/run.js';
 import { consoleLines, parityReport } from '../report/parity.js';
 import { buildModel } from '../zoo/build.js';
 import { findModelSpec, listModelSpecs, registerCheckpointDir, REPO_ROOT } from '../zoo/specs.js';
+import { diff } from './diff.js';
+import { inspect } from './inspect.js';
+import { mutantsCommand } from './mutants.js';
+import { oraclesCommand } from './oracles.js';
 
 export const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-const USAGE = `tmgt — ground-truth parity harness for model converters and quantizers
-
-Usage:
-  tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>]
-             [--suites file,layout,data-quality,logits] [--report-dir reports] [--config tmgt.config.ts]
-  tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
-  tmgt models list
-  tmgt mutants [--json] [--mutants a,b] [--models m]   the mutant kill matrix (exit 1 if one survives)
-  tmgt oracles pin [MODEL...]      re-pin oracles/manifest.json (the drift baseline)
-  tmgt models build NAME...
-  tmgt inspect FILE [--json]      format, metadata, tensors with stats (GGUF, safetensors, APR)
-  tmgt diff A B [--json]          per-tensor SQNR/cosine/max diff across formats (GGUF ↔ HF names)
-
-Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run.`;
+/** One command of the table. `run` gets the arguments after the command name. */
+interface Command {
+  summary: string;
+  usage: string;
+  /** Hidden commands (internal protocols) are left out of the overview. */
+  hidden?: boolean;
+  run(args: string[]): Promise<number> | number;
+}
 
 function list(value: string | undefined, fallback: readonly string[]): string[] {
   if (value === undefined) return [...fallback];
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`empty list '${value}'`);
   return items;
 }
 
-function knownConverter(id: string, commands: readonly CommandConverter[] = []): string {
-  if (id === 'reference' || findMutant(id) || commands.some((c) => c.id === id)) return id;
-  const known = ['reference', ...commands.map((c) => c.id), ...MUTANTS.map((m) => m.id)];
-  throw new UsageError(`unknown converter '${id}' (known: ${known.join(', ')})`);
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+  return parseArgs({ args, options, strict: true, allowPositionals });
 }
 
+const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>|<config id>]
+           [--suites ${SUITES.join(',')}] [--report-dir reports] [--config tmgt.config.ts] [--max-new-tokens 32]
+
+Converts every model × target with the converter, judges every planned claim, prints one error: line per failing
+verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json.
+Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run (bad flag, nothing planned, an internal error).`;
+
 async function check(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      models: { type: 'string' },
-      targets: { type: 'string' },
-      converter: { type: 'string' },
-      suites: { type: 'string' },
-      'report-dir': { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      config: { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: false,
+  const { values } = parse(args, {
+    models: { type: 'string' },
+    targets: { type: 'string' },
+    converter: { type: 'string' },
+    suites: { type: 'string' },
+    'report-dir': { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    config: { type: 'string' },
   });
+  const config = await loadConfig(values.config);
   // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
-  const models = list(values.models, DEFAULT_MATRIX.models).map((m) => {
+  const models = list(values.models, config.matrix?.models ?? DEFAULT_MATRIX.models).map((m) => {
     const eq = m.indexOf('=');
     if (eq < 0) return findModelSpec(m).name;
     return registerCheckpointDir(m.slice(0, eq), resolve(m.slice(eq + 1))).name;
   });
-  const targets = list(values.targets, DEFAULT_MATRIX.targets).map(parseTarget);
-  const config = await loadConfig(values.config);
+  const targets = list(values.targets, config.matrix?.targets ?? DEFAULT_MATRIX.targets).map(parseTarget);
   const commandConverters = config.converters ?? [];
-  const converter = knownConverter(values.converter ?? config.matrix?.converter ?? DEFAULT_MATRIX.converter, commandConverters);
-  const suites = list(values.suites, ALL_SUITES).map((s) => {
-    if (!(ALL_SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite '${s}' (known: ${ALL_SUITES.join(', ')})`);
-    return s as SuiteName;
+  const converter = resolveConverter(values.converter ?? config.matrix?.converter ?? DEFAULT_MATRIX.converter, commandConverters).id;
+  const suites = list(values.suites, SUITES).map((s) => {
+    if (!(SUITES as readonly string[]).includes(s)) throw new UsageError(`unknown suite '${s}' (known: ${SUITES.join(', ')})`);
+    return s as SuiteName; // checked against SUITES just above
   });
   const maxNewTokens = values['max-new-tokens'] === undefined ? DEFAULT_MATRIX.maxNewTokens : Number(values['max-new-tokens']);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256) throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
   const reportDir = resolve(values['report-dir'] ?? 'reports');
-  mkdirSync(reportDir, { recursive: true });
 
   const cells: Cell[] = models.flatMap((model) => targets.map((target) => ({ converter, model, target, engine: 'bundled' as const })));
+  const planned = cells.reduce((n, c) => n + planClaims(c.target, DEFAULT_PROMPTS, suites).length, 0);
+  if (planned === 0) throw new UsageError(`nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}`);
+  mkdirSync(reportDir, { recursive: true });
+
   const results: CellResult[] = [];
   const writeReport = () => {
     const report = parityReport(results, VERSION);
@@ -94,40 +96,61 @@ async function check(args: string[]): Promise<number> {
   };
   for (const [i, cell] of cells.entries()) {
     process.stderr.write(`[${i + 1}/${cells.length}] ${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine}) …\n`);
-    const r = await runCell(cell, { workDir: reportDir, prompts: DEFAULT_PROMPTS, maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites, commandConverters });
-    const failed = r.checks.filter((c) => c.status === 'fail').length;
-    if (r.skipped !== undefined) process.stderr.write(`      skipped: ${r.skipped}\n`);
-    else process.stderr.write(`      ${r.checks.length - failed}/${r.checks.length} checks passing in ${(r.durationMs / 1000).toFixed(1)} s\n`);
+    const r = await runCell(cell, {
+      workDir: reportDir,
+      prompts: DEFAULT_PROMPTS,
+      maxNewTokens,
+      converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
+      suites,
+      commandConverters,
+    });
+    if (r.status === 'skipped') process.stderr.write(`      skipped: ${r.reason}\n`);
+    else {
+      const failed = r.checks.filter((c) => c.status === 'fail').length;
+      process.stderr.write(`      ${r.checks.length - failed}/${r.checks.length} checks passing in ${(r.durationMs / 1000).toFixed(1)} s\n`);
+    }
     results.push(r);
     writeReport(); // completed cells are on disk even if the run is killed
   }
   addDriftOrdering(results);
   const report = writeReport();
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
+  // A claim the harness could not evaluate (oracle missing, internal error) means the run itself failed.
+  if (report.cells.some((c) => c.checks.some((k) => k.verdicts.some((v) => v.code === 'F-RUNTIME-003')))) return EXIT.harness;
   if (report.summary.failed > 0) return EXIT.fail;
   if (report.summary.checks > 0) return EXIT.pass;
-  // Nothing ran: every cell was skipped (an external converter not installed here) — not a failure.
-  return results.some((r) => r.skipped !== undefined) ? EXIT.pass : EXIT.harness;
+  process.stderr.write('tmgt: no check ran: every cell was skipped (see the skipped: lines)\n');
+  return EXIT.harness;
 }
 
+const CONVERT_USAGE = `tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
+
+Converts one HF checkpoint directory with a built-in converter (the reference or one of its mutants).`;
+
 function convert(args: string[]): number {
-  const { values } = parseArgs({
-    args,
-    options: { model: { type: 'string' }, target: { type: 'string' }, out: { type: 'string' }, converter: { type: 'string' } },
-    strict: true,
-  });
+  const { values } = parse(args, { model: { type: 'string' }, target: { type: 'string' }, out: { type: 'string' }, converter: { type: 'string' } });
   if (!values.model || !values.target || !values.out) throw new UsageError('convert needs --model DIR --target TARGET --out FILE');
   const target = parseTarget(values.target);
-  const converter = knownConverter(values.converter ?? 'reference');
-  const mutant = findMutant(converter);
-  convertCheckpoint(resolve(values.model), target, resolve(values.out), mutant?.mutate.bind(mutant));
-  process.stderr.write(`wrote ${values.out} (${target.id}, ${converter})\n`);
+  const conv = resolveConverter(values.converter ?? 'reference');
+  if (conv.kind !== 'builtin') throw new UsageError(`convert runs the built-in converters only ('${conv.id}' is a command converter: run it directly)`);
+  const out = resolve(values.out);
+  const r = convertInProcess({ converter: conv.id, model: 'cli', sourceDir: resolve(values.model), target, outDir: '', timeoutMs: 0 }, conv.mutant, out);
+  if (r.status !== 'ok') throw new HarnessError('E-CONVERT', `${conv.id} could not convert ${values.model}: ${r.status === 'failed' ? r.log : r.reason}`);
+  process.stderr.write(`wrote ${values.out} (${target.id}, ${conv.id})\n`);
   return EXIT.pass;
 }
 
+const MODELS_USAGE = `tmgt models list
+tmgt models build NAME...
+
+list: the zoo (tiny models; shape-faithful ones marked nightly). build: builds each model (content-addressed cache) and
+prints its HF checkpoint directory.`;
+
 async function models(args: string[]): Promise<number> {
-  const [sub, ...names] = args;
+  const { positionals } = parse(args, {}, true);
+  const [sub, ...names] = positionals;
   if (sub === 'list') {
+    if (names.length > 0) throw new UsageError('models list takes no arguments');
     for (const s of listModelSpecs()) {
       const kind = s.kind === 'seeded' && s.nightly ? 'shape-faithful (nightly)' : s.kind;
       process.stdout.write(`${s.name}\t${s.arch}\t${kind}\t${s.description}\n`);
@@ -136,58 +159,91 @@ async function models(args: string[]): Promise<number> {
   }
   if (sub === 'build') {
     if (names.length === 0) throw new UsageError('models build needs at least one model name');
-    for (const name of names) process.stdout.write(`${await buildModel(findModelSpec(name))}\n`);
+    const specs = names.map(findModelSpec); // unknown names fail before any work
+    for (const spec of specs) process.stdout.write(`${await buildModel(spec)}\n`);
     return EXIT.pass;
   }
   throw new UsageError(`unknown models subcommand '${sub ?? ''}' (list, build)`);
 }
 
+const COMMANDS: Record<string, Command> = {
+  check: { summary: 'run the parity matrix and judge every claim', usage: CHECK_USAGE, run: check },
+  convert: { summary: 'convert one checkpoint with a built-in converter', usage: CONVERT_USAGE, run: convert },
+  mutants: {
+    summary: 'the mutant kill matrix: every mutant converter × model → killing code',
+    usage: 'tmgt mutants [--json] [--mutants a,b] [--models m] [--work-dir DIR]\n\nExit codes: 0 all killed, 1 a mutant survived, 2 a cell could not be run.',
+    run: mutantsCommand,
+  },
+  models: { summary: 'list or build the zoo', usage: MODELS_USAGE, run: models },
+  oracles: {
+    summary: 're-pin oracles/manifest.json (the drift baseline)',
+    usage: 'tmgt oracles pin [MODEL...]\n\nWith no names, pins every tiny zoo model; with names, re-pins those and keeps the others.',
+    run: oraclesCommand,
+  },
+  inspect: {
+    summary: 'a model file (GGUF, APR, safetensors): metadata, tensors, stats',
+    usage: 'tmgt inspect FILE [--json]\n\nExit codes: 0 readable, 1 malformed (F-FILE verdicts), 2 unreadable.',
+    run: (args) => inspect(args),
+  },
+  diff: {
+    summary: 'per-tensor SQNR / cosine / max diff of two model files (GGUF ↔ HF names)',
+    usage: 'tmgt diff A B [--json]',
+    run: (args) => diff(args),
+  },
+  __engine: {
+    summary: 'internal: one engine run in a child process (src/engines/isolated.ts)',
+    usage: 'tmgt __engine llama.cpp DIR',
+    hidden: true,
+    run: async (args) => {
+      const [engine, dir] = args;
+      if (engine !== 'llama.cpp' || dir === undefined) throw new UsageError('usage: tmgt __engine llama.cpp DIR');
+      const { runLlamaCppEngine } = await import('../engines/llama-cpp.js');
+      await serveEngineRequest(dir, runLlamaCppEngine);
+      return EXIT.pass;
+    },
+  },
+};
+
+function overview(): string {
+  const names = Object.keys(COMMANDS).filter((n) => !COMMANDS[n]?.hidden);
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    'tmgt — ground-truth parity harness for model converters and quantizers',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n]?.summary ?? ''}`),
+    '',
+    "Run 'tmgt <command> --help' for a command's flags.",
+    'Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run.',
+  ].join('\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [name, ...rest] = argv;
   try {
-    switch (command) {
-      case 'check':
-        return await check(rest);
-      case 'convert':
-        return convert(rest);
-      case 'models':
-        return await models(rest);
-      case '__engine': {
-        // Internal: an engine run in a child process (src/engines/isolated.ts).
-        const [engine, dir] = rest;
-        if (engine !== 'llama.cpp' || dir === undefined) throw new UsageError('usage: tmgt __engine llama.cpp DIR');
-        const { runLlamaCppEngine } = await import('../engines/llama-cpp.js');
-        await serveEngineRequest(dir, runLlamaCppEngine);
-        return EXIT.pass;
-      }
-      case 'mutants':
-        return await mutantsCommand(rest);
-      case 'oracles':
-        if (rest[0] !== 'pin') throw new UsageError(`unknown oracles subcommand '${rest[0] ?? ''}' (pin)`);
-        return await oraclesPinCommand(rest.slice(1));
-      case 'inspect':
-        return inspect(rest);
-      case 'diff':
-        return diff(rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE + '\n');
-        return command === undefined ? EXIT.harness : EXIT.pass;
-      case '--version':
-        process.stdout.write(VERSION + '\n');
-        return EXIT.pass;
-      default:
-        throw new UsageError(`unknown command '${command}' (check, convert, mutants, models, oracles, inspect, diff, help)`);
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      const topic = name === 'help' ? rest[0] : undefined;
+      const cmd = topic === undefined ? undefined : COMMANDS[topic];
+      if (topic !== undefined && cmd === undefined) throw new UsageError(`unknown command '${topic}'`);
+      process.stdout.write((cmd?.usage ?? overview()) + '\n');
+      return name === undefined ? EXIT.harness : EXIT.pass;
     }
+    if (name === '--version' || name === '-v') {
+      process.stdout.write(VERSION + '\n');
+      return EXIT.pass;
+    }
+    const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (cmd === undefined) throw new UsageError(`unknown command '${name}' (${Object.keys(COMMANDS).filter((n) => !COMMANDS[n]?.hidden).join(', ')}, help)`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(cmd.usage + '\n');
+      return EXIT.pass;
+    }
+    return await cmd.run(rest);
   } catch (e) {
-    const err = e as Error & { code?: string };
+    const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
     if (e instanceof HarnessError) process.stderr.write(`tmgt: ${e.message}\n`);
-    else if (err.code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`tmgt: ${err.message}\n`);
-    else process.stderr.write(`tmgt: internal error: ${err.stack ?? String(e)}\n`);
+    else if (e instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`tmgt: ${e.message}\n`);
+    else process.stderr.write(`tmgt: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT.harness;
   }
 }
-
-void TARGETS;

@@ -23,6 +23,7 @@ import { findMutant, MUTANTS, mutantArchs, type Mutant } from '../converters/mut
 import { parseTarget } from '../converters/targets.js';
 import { UsageError } from '../errors.js';
 import { ALL_SUITES, runCell, type CellResult, type RunOptions } from '../matrix/run.js';
+import { textTable } from '../report/table.js';
 import { findModelSpec } from '../zoo/specs.js';
 
 const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
@@ -63,7 +64,7 @@ export function judgeKill(mutant: Mutant, model: string, r: CellResult): MutantK
   const base = { mutant: mutant.id, model, target: mutant.target, expected: [...mutant.expected] };
   const failing = r.checks.flatMap((c) => c.verdicts.filter((v) => v.status === 'fail'));
   const got = [...new Set(failing.map((v) => v.code))].sort();
-  if (r.skipped !== undefined) return { ...base, got, killed: false, error: `skipped: ${r.skipped}` };
+  if (r.status === 'skipped') return { ...base, got, killed: false, error: `skipped: ${r.reason}` };
   const converterFailure = failing.find((v) => v.code === 'F-RUNTIME-001');
   if (converterFailure && !mutant.expected.includes('F-RUNTIME-001')) {
     // The converter's own error line (`tmgt: … Error: …`), not the stack frames after it.
@@ -108,18 +109,15 @@ export function describeKill(k: MutantKill): string {
 
 /** The kill matrix as text lines (mutant × model, long form) with a summary line. */
 export function killMatrixLines(kills: readonly MutantKill[]): string[] {
-  const w = (f: (k: MutantKill) => string, head: string) => Math.max(head.length, ...kills.map((k) => f(k).length));
-  const wm = w((k) => k.mutant, 'mutant');
-  const wt = w((k) => k.target, 'target');
-  const wo = w((k) => k.model, 'model');
-  const row = (a: string, b: string, c: string, d: string) => `${a.padEnd(wm)}  ${b.padEnd(wt)}  ${c.padEnd(wo)}  ${d}`;
   const killed = kills.filter((k) => k.killed).length;
   const errors = kills.filter((k) => k.error !== undefined).length;
   const survived = kills.length - killed - errors;
   const mutants = new Set(kills.map((k) => k.mutant)).size;
   return [
-    row('mutant', 'target', 'model', 'result'),
-    ...kills.map((k) => row(k.mutant, k.target, k.model, describeKill(k))),
+    ...textTable(
+      ['mutant', 'target', 'model', 'result'],
+      kills.map((k) => [k.mutant, k.target, k.model, describeKill(k)]),
+    ),
     `${mutants} mutants, ${kills.length} cells: ${killed} killed, ${survived} survived, ${errors} error${errors === 1 ? '' : 's'}`,
   ];
 }

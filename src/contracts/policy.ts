@@ -1,4 +1,4 @@
-import type { DType } from '../formats/types.js';
+import type { DType } from './dtypes.js';
 
 /**
  * A converter's quantization policy, as data the layout checks hold its output to (F-LAYOUT-CONTRACT-003/-007).

@@ -78,3 +78,9 @@ export interface ParityReport {
   /** The mutant kill matrix, when the run was `tmgt mutants`. */
   mutants?: { mutant: string; model: string; target: string; expected: string; got: string[]; killed: boolean }[];
 }
+
+/** One rule for a check's status from its verdicts: fail if any fails, warn if any warns, pass otherwise. */
+export function statusOf(verdicts: readonly Pick<Verdict, 'status'>[]): CheckStatus {
+  if (verdicts.some((v) => v.status === 'fail')) return 'fail';
+  return verdicts.length > 0 ? 'warn' : 'pass';
+}

@@ -40,6 +40,7 @@ export const CODES = {
   'F-CROSS-RUNTIME-001': { level: 'cross', title: 'bundled engine and llama.cpp disagree on the same artifact' },
   'F-RUNTIME-001': { level: 'runtime', title: 'converter failed: exit ≠ 0, signal, timeout, no output' },
   'F-RUNTIME-002': { level: 'runtime', title: 'engine could not load or run the artifact' },
+  'F-RUNTIME-003': { level: 'runtime', title: 'the harness could not evaluate the claim (oracle missing, internal error): the run exits 2' },
 } as const satisfies Record<string, { level: string; title: string }>;
 
 export type VerdictCode = keyof typeof CODES;

@@ -30,7 +30,7 @@
  *   and lm_head ARE quantized; fp16 → F16 for every tensor; no quantization → F32.
  * - `save_pretrained` after `model.half()` / `.to(torch.bfloat16)`: every tensor in that dtype.
  */
-import type { QuantPolicy } from '../checks/policy-types.js';
+import type { QuantPolicy } from '../contracts/policy.js';
 import { TYPE_INFO } from '../formats/codecs/index.js';
 import type { DType } from '../formats/types.js';
 import type { Target } from './targets.js';

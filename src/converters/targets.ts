@@ -1,89 +1,17 @@
 import { UsageError } from '../errors.js';
-import type { DType } from '../formats/types.js';
 
-/** File formats a target asks for. */
-export type TargetFormat = 'gguf' | 'apr' | 'safetensors';
-
-/**
- * What produces a target's file in the real world, which the reference converter emulates:
- * - `convert_hf_to_gguf`: llama.cpp's converter with `--outtype` (f32, f16, bf16);
- * - `llama-quantize`: llama.cpp's quantizer (not `--pure`) run on the f32 conversion;
- * - `aprender`: `apr import` (HF checkpoint → APR v2, `--quantize` int8/int4/fp16 or none);
- * - `save_pretrained`: `model.half()` / `model.to(torch.bfloat16)` then transformers' `save_pretrained`.
- */
-export type TargetProducer = 'convert_hf_to_gguf' | 'llama-quantize' | 'aprender' | 'save_pretrained';
-
-/** Every target id, `<format>/<type>`. */
-export const TARGET_IDS = [
-  'gguf/f32',
-  'gguf/f16',
-  'gguf/bf16',
-  'gguf/q8_0',
-  'gguf/q4_0',
-  'gguf/q4_1',
-  'gguf/q5_0',
-  'gguf/q5_1',
-  'gguf/q4_k',
-  'gguf/q6_k',
-  'apr/f32',
-  'apr/f16',
-  'apr/int8',
-  'apr/int4',
-  'safetensors/f16',
-  'safetensors/bf16',
-] as const;
-
-export type TargetId = (typeof TARGET_IDS)[number];
-
-/** One target: what a cell asks a converter for. */
-export interface TargetSpec {
-  format: TargetFormat;
-  /** The type half of the id (`q8_0`, `int4`, …), also the name `tmgt convert` and artifact paths use. */
-  type: string;
-  /**
-   * The storage type of the target's quantized 2-D weights before any per-tensor rule (llama-quantize's
-   * output/embedding rule, K-quant fallbacks, aprender's skip list): the ftype's default type.
-   */
-  weightDType: DType;
-  /** GGUF `general.file_type` (`llama_ftype`, formats.md §1.2); undefined for APR and safetensors. */
-  fileType: number | undefined;
-  producer: TargetProducer;
-}
-
-export type Target = TargetSpec & { id: TargetId };
-
-const gguf = (type: string, weightDType: DType, fileType: number, producer: TargetProducer): TargetSpec => ({ format: 'gguf', type, weightDType, fileType, producer });
-const other = (format: 'apr' | 'safetensors', type: string, weightDType: DType): TargetSpec => ({
-  format,
-  type,
-  weightDType,
-  fileType: undefined,
-  producer: format === 'apr' ? 'aprender' : 'save_pretrained',
-});
-
-/**
- * The targets. `fileType` is llama.cpp's `llama_ftype` as `general.file_type` records it: ALL_F32 0,
- * MOSTLY_F16 1, Q4_0 2, Q4_1 3, Q8_0 7, Q5_0 8, Q5_1 9, Q4_K_M 15, Q6_K 18, BF16 32. `gguf/q4_k` is
- * llama-quantize's `Q4_K`, an alias of Q4_K_M (tools/quantize/quantize.cpp QUANT_OPTIONS).
- */
-export const TARGETS: Record<TargetId, TargetSpec> = {
-  'gguf/f32': gguf('f32', 'F32', 0, 'convert_hf_to_gguf'),
-  'gguf/f16': gguf('f16', 'F16', 1, 'convert_hf_to_gguf'),
-  'gguf/bf16': gguf('bf16', 'BF16', 32, 'convert_hf_to_gguf'),
-  'gguf/q8_0': gguf('q8_0', 'Q8_0', 7, 'llama-quantize'),
-  'gguf/q4_0': gguf('q4_0', 'Q4_0', 2, 'llama-quantize'),
-  'gguf/q4_1': gguf('q4_1', 'Q4_1', 3, 'llama-quantize'),
-  'gguf/q5_0': gguf('q5_0', 'Q5_0', 8, 'llama-quantize'),
-  'gguf/q5_1': gguf('q5_1', 'Q5_1', 9, 'llama-quantize'),
-  'gguf/q4_k': gguf('q4_k', 'Q4_K', 15, 'llama-quantize'),
-  'gguf/q6_k': gguf('q6_k', 'Q6_K', 18, 'llama-quantize'),
-  'apr/f32': other('apr', 'f32', 'F32'),
-  'apr/f16': other('apr', 'f16', 'F16'),
-  'apr/int8': other('apr', 'int8', 'APR_Q8'),
-  'apr/int4': other('apr', 'int4', 'APR_Q4'),
-  'safetensors/f16': other('safetensors', 'f16', 'F16'),
-  'safetensors/bf16': other('safetensors', 'bf16', 'BF16'),
-};
+export {
+  MODEL_FORMATS,
+  TARGET_IDS,
+  TARGETS,
+  type ModelFormat,
+  type Target,
+  type TargetFormat,
+  type TargetId,
+  type TargetProducer,
+  type TargetSpec,
+} from '../contracts/targets.js';
+import { TARGET_IDS, TARGETS, type Target, type TargetId } from '../contracts/targets.js';
 
 export function isTargetId(id: string): id is TargetId {
   return Object.hasOwn(TARGETS, id);

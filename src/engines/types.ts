@@ -1,8 +1,10 @@
+import type { ModelFormat } from '../contracts/targets.js';
+
 /** What an engine adapter is asked to do: teacher-force each sequence, optionally continue greedily. */
 export interface EngineRequest {
   artifact: string;
   /** The artifact's format (the engine sniffs the file anyway). */
-  format: 'gguf' | 'apr' | 'safetensors';
+  format: ModelFormat;
   /**
    * The source checkpoint's config.json: where a safetensors artifact's hyperparameters come from (the
    * file has none). Ignored for GGUF and APR, which carry their own.

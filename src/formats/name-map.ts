@@ -4,7 +4,7 @@
  * so tensors of an HF checkpoint and of its GGUF conversion can be compared element by element.
  *
  * This lives in the format layer (the diff tool needs it without the zoo or the converters); the
- * reference converter (src/converters/gguf-names.ts) writes with the same map.
+ * reference converter (src/zoo/gguf-names.ts) writes with the same map.
  */
 
 /** Architectures whose names and layouts are mapped. */

@@ -1,87 +1,46 @@
+/**
+ * Running a cell: plan its claims from the registry, run each over one lazily built cell context, and return
+ * exactly the planned claims — a claim whose prerequisite failed is a failing check carrying that prerequisite's
+ * verdict, and a check that throws is a failing check with F-RUNTIME-003 (the run then exits 2), never a missing one.
+ */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { checkDataQuality } from '../checks/data-quality.js';
-import { checkFile } from '../checks/file.js';
-import { checkLayout } from '../checks/layout.js';
-import { checkLogits } from '../checks/logits.js';
-import { expectedTensors } from '../checks/manifest.js';
-import { converterFailed, engineFailed } from '../checks/runtime.js';
+import type { CellResult, CheckResult, TensorRow } from '../contracts/results.js';
+import type { QuantPolicy } from '../contracts/policy.js';
+import type { Target } from '../contracts/targets.js';
+import { SUITES, type SuiteName, type Verdict } from '../contracts/verdicts.js';
+import { checkRoundtrip } from '../checks/roundtrip.js';
+import { checkDriftOrdering, precisionRank } from '../checks/tokens.js';
 import { TOLERANCES } from '../checks/tolerances.js';
-import { SUITES, type CheckResult, type SuiteName } from '../checks/codes.js';
-import { checkCrossRuntime, crossRuntimeBounds } from '../checks/cross-runtime.js';
-import { checkFidelity } from '../checks/fidelity.js';
-import { checkMetadata } from '../checks/metadata.js';
-import { greedySteps } from '../checks/metrics.js';
-import { checkPolicy } from '../checks/policy.js';
-import type { QuantPolicy } from '../checks/policy-types.js';
-import { checkRoundtrip, roundtripApplies } from '../checks/roundtrip.js';
-import { checkDriftOrdering, checkTokens, precisionRank } from '../checks/tokens.js';
+import type { CommandConverter, ConvertRequest } from '../converters/adapter.js';
 import { referencePolicy } from '../converters/quant-rules.js';
-import { runEngineIsolated } from '../engines/isolated.js';
-
-/** Engine name of llama.cpp (the adapter itself runs in a child process: src/engines/isolated.ts). */
-const LLAMA_CPP_ENGINE = 'llama.cpp';
-import { runCommandConverter, runConverter, type CommandConverter, type ConvertResult } from '../converters/adapter.js';
-import { parseTarget, type Target, type TargetFormat } from '../converters/targets.js';
+import { ggufToHfCheckpoint } from '../converters/gguf-to-hf.js';
+import { convertWith, reconverter, resolveConverter, type ConverterKind } from '../converters/registry.js';
 import { runBundledEngine } from '../engines/bundled.js';
-import { readApr } from '../formats/apr/reader.js';
-import { FileByteSource, type ByteSource } from '../formats/byte-source.js';
-import { readGguf } from '../formats/gguf/reader.js';
-import { readModelFile } from '../formats/read-model.js';
-import { readSafetensors } from '../formats/safetensors/reader.js';
-import type { ModelFile } from '../formats/types.js';
+import { runEngineIsolated } from '../engines/isolated.js';
 import { oracleRecords } from '../oracle/records.js';
 import { buildModel } from '../zoo/build.js';
 import { loadCheckpoint } from '../zoo/checkpoint.js';
+import { ggufTensorMapping } from '../zoo/gguf-names.js';
 import { findModelSpec } from '../zoo/specs.js';
 import { HfTokenizer } from '../zoo/tokenizer.js';
+import type { Arch } from '../zoo/types.js';
+import { planClaims, suiteEntry, claimKey, type Claim } from './claims.js';
+import { CellContext, PrerequisiteFailed, type CellProviders, type ReadArtifact } from './context.js';
+
+export { planClaims, suitesFor, SUITE_REGISTRY } from './claims.js';
+export type { CellResult, CheckResult } from '../contracts/results.js';
+
+/** Engine name of llama.cpp (the adapter itself runs in a child process: src/engines/isolated.ts). */
+const LLAMA_CPP_ENGINE = 'llama.cpp';
 
 export const ALL_SUITES: readonly SuiteName[] = SUITES;
-
-/** Suites judged once per prompt; the others once per cell. */
-export const PROMPT_SUITES: readonly SuiteName[] = ['logits', 'tokens', 'cross-runtime'];
-
-/**
- * The suites that apply to a target: round trips need a lossless or half-precision GGUF (the reference can
- * reproduce it byte for byte), and llama.cpp reads GGUF only.
- */
-export function suitesFor(target: Target, suites: readonly SuiteName[] = ALL_SUITES): SuiteName[] {
-  return suites.filter((s) => {
-    if (s === 'roundtrip') return target.format === 'gguf' && roundtripApplies(target.id);
-    if (s === 'cross-runtime') return target.format === 'gguf';
-    return true;
-  });
-}
-
-/** Every claim of a cell: one per cell-level suite, one per prompt for the prompt-level suites. */
-export function claimsFor(target: Target, prompts: readonly string[], suites: readonly SuiteName[] = ALL_SUITES): { suite: SuiteName; prompt?: string }[] {
-  return suitesFor(target, suites).flatMap((suite) => (PROMPT_SUITES.includes(suite) ? prompts.map((prompt) => ({ suite, prompt })) : [{ suite }]));
-}
-
-/** The quantization policy a cell's artifact is held to: the reference's (and its mutants'), or what a command converter declares. */
-function policyFor(cell: Cell, command: CommandConverter | undefined): QuantPolicy {
-  const reference = referencePolicy(cell.target);
-  if (!command) return reference;
-  return { ...reference, highPrecision: command.keepsHighPrecision ?? reference.highPrecision };
-}
 
 export interface Cell {
   converter: string;
   model: string;
   target: Target;
   engine: 'bundled';
-}
-
-export interface CellResult {
-  converter: string;
-  model: string;
-  target: string;
-  engine: string;
-  artifact?: string;
-  /** Why the cell did not run (converter not installed, target not offered); it then has no checks. */
-  skipped?: string;
-  durationMs: number;
-  checks: CheckResult[];
 }
 
 export interface RunOptions {
@@ -92,148 +51,157 @@ export interface RunOptions {
   suites: readonly SuiteName[];
   /** External converters from tmgt.config.ts, by id. */
   commandConverters?: readonly CommandConverter[];
+  /** Built-in converters as a real `tmgt convert` subprocess rather than in-process. */
+  builtinsInSubprocess?: boolean;
+  /** Replace real parts of the cell (tests inject each prerequisite's failure this way). */
+  providers?: Partial<CellProviders>;
 }
 
-const READERS: Record<TargetFormat, (src: ByteSource) => ModelFile> = { gguf: readGguf, apr: readApr, safetensors: readSafetensors };
-
-/**
- * Read an artifact whatever format it is in (the manifest and engine follow the format found). When no
- * format is recognisable, the reader of the format the cell asked for says what is wrong (its magic, its
- * header), which is more useful than "unknown format".
- */
-function readArtifact(src: ByteSource, asked: TargetFormat): ModelFile {
-  const file = readModelFile(src);
-  return file.format === 'unknown' ? READERS[asked](src) : file;
+/** The quantization policy a cell's artifact is held to: the reference's (and its mutants'), or what a command converter declares. */
+function policyFor(target: Target, conv: ConverterKind): QuantPolicy {
+  const reference = referencePolicy(target);
+  if (conv.kind !== 'command') return reference;
+  return { ...reference, highPrecision: conv.command.keepsHighPrecision ?? reference.highPrecision };
 }
 
-/** Run the cell's converter: built-in ones (reference, mutants) as `tmgt convert`, others through the command adapter. */
-function convertCell(cell: Cell, sourceDir: string, opts: RunOptions): Promise<ConvertResult> {
-  const req = { converter: cell.converter, model: cell.model, sourceDir, target: cell.target, outDir: join(opts.workDir, 'artifacts'), timeoutMs: opts.converterTimeoutMs };
-  const command = opts.commandConverters?.find((c) => c.id === cell.converter);
-  if (!command) return runConverter(req);
-  return runCommandConverter(command, req, () => runConverter({ ...req, converter: 'reference', target: parseTarget('gguf/f32') }));
+function realProviders(cell: Cell, conv: ConverterKind, sourceDir: string, opts: RunOptions): CellProviders {
+  const req: ConvertRequest = {
+    converter: cell.converter,
+    model: cell.model,
+    sourceDir,
+    target: cell.target,
+    outDir: join(opts.workDir, 'artifacts'),
+    timeoutMs: opts.converterTimeoutMs,
+  };
+  const convertOpts = { builtinsInSubprocess: opts.builtinsInSubprocess ?? false };
+  return {
+    convert: () => convertWith(conv, req, convertOpts),
+    oracle: (promptIds, maxNewTokens) => oracleRecords(sourceDir, promptIds, maxNewTokens),
+    engine: async (request) => runBundledEngine(request),
+    llamaCpp: (request) => runEngineIsolated(LLAMA_CPP_ENGINE, request),
+    roundtrip: (artifact) => checkRoundtrip(sourceDir, artifact, opts.workDir, { toHf: ggufToHfCheckpoint, reconvert: reconverter(conv, req, convertOpts) }),
+  };
 }
 
-/** Run every claim of one cell. The converter's or engine's failure becomes verdicts; only harness bugs throw. */
+/** Run one claim; a missing prerequisite or a throw becomes the claim's failing check. */
+async function runClaim(ctx: CellContext, claim: Claim): Promise<CheckResult> {
+  const base = claim.prompt === undefined ? { suite: claim.suite } : { suite: claim.suite, prompt: claim.prompt.text };
+  try {
+    const check = await suiteEntry(claim.suite).run(ctx, claim.prompt);
+    if (claimKey(check) !== claimKey(claim)) throw new Error(`suite '${claim.suite}' answered for ${claimKey(check)}`);
+    return check;
+  } catch (e) {
+    const verdicts: Verdict[] =
+      e instanceof PrerequisiteFailed
+        ? e.verdicts
+        : [
+            {
+              code: 'F-RUNTIME-003',
+              status: 'fail',
+              message: `internal error evaluating ${claim.suite}: ${e instanceof Error ? e.message : String(e)}`,
+              evidence: { error: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+            },
+          ];
+    return { ...base, status: 'fail', verdicts };
+  }
+}
+
+/** Every tensor of the artifact as a report row: its shape, type, bytes, SQNR against its bound, and the codes that name it. */
+function tensorRows(read: ReadArtifact, target: Target, checks: readonly CheckResult[], arch: Arch): TensorRow[] {
+  const fidelity = checks.find((c) => c.suite === 'fidelity')?.metrics ?? {};
+  const bound = TOLERANCES[target.id].weightSqnrMinDb;
+  return read.file.tensors.map((t) => {
+    const row: TensorRow = {
+      name: t.name,
+      shape: t.shape,
+      dtype: t.dtype,
+      bytes: t.byteLength,
+      codes: [...new Set(checks.flatMap((c) => c.verdicts.filter((v) => v.tensor === t.name).map((v) => v.code)))],
+    };
+    const role = read.format === 'gguf' ? t.name : ggufTensorMapping(arch, t.name)?.name;
+    if (role !== undefined) row.role = role;
+    const sqnr = fidelity[`sqnrDb.${t.name}`];
+    if (sqnr !== undefined) {
+      row.sqnrDb = sqnr;
+      if (Number.isFinite(bound)) row.sqnrBoundDb = bound;
+    }
+    const zeros = checks.find((c) => c.suite === 'data-quality')?.metrics?.[`zeroFraction.${t.name}`];
+    if (zeros !== undefined) row.zeroFraction = zeros;
+    return row;
+  });
+}
+
+/** Run every planned claim of one cell. The converter's or engine's failure becomes verdicts; only harness bugs throw. */
 export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult> {
   const start = performance.now();
   const base = { converter: cell.converter, model: cell.model, target: cell.target.id, engine: cell.engine };
+  const conv = resolveConverter(cell.converter, opts.commandConverters);
   const sourceDir = await buildModel(findModelSpec(cell.model));
-  const ckpt = loadCheckpoint(sourceDir);
+  const checkpoint = loadCheckpoint(sourceDir);
   const tokenizer = HfTokenizer.fromDir(sourceDir);
-  const wants = (s: SuiteName) => opts.suites.includes(s);
-
-  const conv = await convertCell(cell, sourceDir, opts);
-  if (conv.status === 'skipped') return { ...base, durationMs: performance.now() - start, skipped: conv.reason, checks: [] };
-  if (conv.status === 'failed') {
-    return { ...base, durationMs: performance.now() - start, checks: [converterFailed(cell.converter, conv)] };
-  }
-
-  const checks: CheckResult[] = [];
-  const src = new FileByteSource(conv.artifact);
+  const claims = planClaims(cell.target, opts.prompts, opts.suites);
+  const providers = { ...realProviders(cell, conv, sourceDir, opts), ...opts.providers };
+  const ctx = new CellContext({
+    target: cell.target,
+    converter: cell.converter,
+    sourceDir,
+    checkpoint,
+    tokenizer,
+    prompts: opts.prompts,
+    maxNewTokens: opts.maxNewTokens,
+    engineNeeds: { greedy: claims.some((c) => c.suite === 'tokens'), layers: claims.some((c) => c.suite === 'logits') },
+    policy: policyFor(cell.target, conv),
+    providers,
+  });
   try {
-    const file = readArtifact(src, cell.target.format);
-    if (wants('file')) checks.push(checkFile(file));
-    const tol = TOLERANCES[cell.target.id];
-    const format = file.format === 'unknown' ? cell.target.format : file.format;
-    if (!file.issues.some((i) => i.fatal)) {
-      // The manifest follows the format the converter actually wrote (its names), not the one asked for.
-      const expected = expectedTensors(ckpt, format);
-      if (wants('metadata')) checks.push(checkMetadata(file, { config: ckpt.config, tokenizer, prompts: opts.prompts }));
-      if (wants('layout')) {
-        const layout = checkLayout(file, expected);
-        const policy = checkPolicy(file, policyFor(cell, opts.commandConverters?.find((c) => c.id === cell.converter)), expected, src);
-        // A tensor whose element count or byte size is already wrong has no meaningful dtype to hold to the
-        // policy: its bytes are not what its header says. One verdict per broken tensor, the first that fires.
-        const broken = new Set(layout.verdicts.filter((v) => v.code === 'F-LAYOUT-CONTRACT-001' || v.code === 'F-LAYOUT-CONTRACT-004').map((v) => v.tensor));
-        const verdicts = [...layout.verdicts, ...policy.verdicts.filter((v) => v.tensor === undefined || !broken.has(v.tensor))];
-        checks.push({ suite: 'layout', status: verdicts.some((v) => v.status === 'fail') ? 'fail' : 'pass', verdicts });
-      }
-      if (wants('data-quality')) checks.push(checkDataQuality(file, src, expected, tol));
-      if (wants('fidelity')) checks.push(checkFidelity(file, src, expected, tol, { config: ckpt.config }));
-    } else if (!wants('file')) {
-      checks.push(checkFile(file));
+    const conversion = await ctx.conversion();
+    if (conversion.status === 'skipped') return { ...base, status: 'skipped', reason: conversion.reason, durationMs: performance.now() - start, checks: [] };
+    const checks: CheckResult[] = [];
+    for (const claim of claims) checks.push(await runClaim(ctx, claim));
+    const result: CellResult = { ...base, status: 'done', durationMs: 0, checks };
+    if (conversion.status === 'ok') {
+      result.artifact = conversion.artifact;
+      const read = await ctx.file().catch(() => undefined);
+      if (read !== undefined) result.tensors = tensorRows(read, cell.target, checks, checkpoint.config.model_type);
     }
-    const needsEngine = wants('logits') || wants('tokens') || wants('cross-runtime');
-    if (needsEngine) {
-      const promptIds = opts.prompts.map((p) => tokenizer.encode(p));
-      const oracle = await oracleRecords(sourceDir, promptIds, opts.maxNewTokens);
-      const request = {
-        artifact: conv.artifact,
-        format,
-        // safetensors carries no hyperparameters: the engine reads the source checkpoint's.
-        configPath: join(sourceDir, 'config.json'),
-        sequences: oracle.map((o) => o.ids),
-        maxNewTokens: wants('tokens') ? opts.maxNewTokens : 0,
-        promptLengths: oracle.map((o) => o.promptIds.length),
-        captureLayers: wants('logits'),
-      };
-      const run = runBundledEngine(request);
-      const decode = (ids: number[]) => tokenizer.decode(ids);
-      opts.prompts.forEach((prompt, i) => {
-        const o = oracle[i];
-        if (!o) return;
-        if (run.status === 'failed') {
-          if (wants('logits')) checks.push(engineFailed(prompt, run.engine, run.message));
-          return;
-        }
-        const got = run.sequences[i];
-        if (wants('logits')) {
-          const layers = got?.layerOutputs ? { oracle: o.layerOutputs, candidate: got.layerOutputs } : undefined;
-          checks.push(checkLogits(prompt, o.logits, got ? got.logits : new Float32Array(0), o.vocabSize, tol, layers));
-        }
-        if (wants('tokens')) {
-          const steps = greedySteps(o.logits, o.vocabSize, o.promptIds.length, o.greedyIds.length);
-          checks.push(checkTokens(prompt, o.greedyIds, got?.greedyIds ?? [], tol, decode, steps));
-        }
-      });
-      // Cross-runtime: the same GGUF through llama.cpp (node-llama-cpp), teacher-forced on the same ids.
-      if (wants('cross-runtime') && format === 'gguf' && run.status === 'ok') {
-        const cpp = await runEngineIsolated(LLAMA_CPP_ENGINE, { ...request, maxNewTokens: 0, captureLayers: false });
-        const bounds = crossRuntimeBounds(ckpt.config.model_type, cell.target.id);
-        opts.prompts.forEach((prompt, i) => {
-          const ours = run.sequences[i];
-          const theirs = cpp.status === 'ok' ? cpp.sequences[i] : undefined;
-          if (!ours) return;
-          if (cpp.status === 'failed' || !theirs) {
-            checks.push({ ...engineFailed(prompt, cpp.engine, cpp.status === 'failed' ? cpp.message : 'no result'), suite: 'cross-runtime' });
-            return;
-          }
-          checks.push(checkCrossRuntime(prompt, ours.logits, theirs.logits, ours.vocabSize, bounds));
-        });
-      }
-    }
-    if (wants('roundtrip') && format === 'gguf' && roundtripApplies(cell.target.id) && !file.issues.some((i) => i.fatal)) {
-      checks.push(await checkRoundtrip(sourceDir, conv.artifact, opts.workDir));
-    }
+    result.durationMs = performance.now() - start;
+    return result;
   } finally {
-    src.close();
+    ctx.close();
   }
-  return { ...base, artifact: conv.artifact, durationMs: performance.now() - start, checks };
 }
 
 /**
- * F-TOKENS-003 across the cells of one converter × model: drift must not grow with precision. Appends one
- * 'tokens' check (prompt "drift ordering") to the highest-precision cell of each group of two or more ranked
- * cells, from the greedy mismatches each cell's tokens checks counted.
+ * F-TOKENS-003 across the cells of one converter × model: drift must not grow with precision. Appends one 'tokens'
+ * check (prompt "drift ordering") to the highest-precision cell of each group of two or more ranked cells that
+ * planned tokens claims, from the greedy mismatches each cell's tokens checks counted. A group in which fewer than
+ * two cells could count them carries the first prerequisite failure instead, so the claim never disappears.
  */
 export function addDriftOrdering(results: CellResult[]): void {
-  const groups = new Map<string, CellResult[]>();
+  const groups = new Map<string, Extract<CellResult, { status: 'done' }>[]>();
   for (const r of results) {
-    if (r.skipped !== undefined || precisionRank(r.target) === undefined) continue;
+    if (r.status !== 'done' || precisionRank(r.target) === undefined) continue;
     if (!r.checks.some((c) => c.suite === 'tokens')) continue;
     const key = `${r.converter}\u0000${r.model}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   for (const cells of groups.values()) {
     if (cells.length < 2) continue;
-    const drift = cells.map((r) => ({
+    const rankOf = (r: CellResult): number => precisionRank(r.target) ?? Infinity; // grouped cells are ranked (filtered above)
+    const top = [...cells].sort((a, b) => rankOf(a) - rankOf(b))[0];
+    if (top === undefined) continue;
+    const counted = cells.filter((r) => r.checks.filter((c) => c.suite === 'tokens').every((c) => c.metrics?.['mismatches'] !== undefined));
+    const prerequisite = cells.flatMap((r) => r.checks.filter((c) => c.suite === 'tokens' && c.metrics?.['mismatches'] === undefined).flatMap((c) => c.verdicts))[0];
+    if (counted.length < 2 && prerequisite !== undefined) {
+      top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: 'fail', verdicts: [prerequisite] });
+      continue;
+    }
+    const drift = counted.map((r) => ({
       target: r.target,
-      precisionRank: precisionRank(r.target) as number,
+      precisionRank: rankOf(r),
       mismatches: r.checks.filter((c) => c.suite === 'tokens').reduce((a, c) => a + (c.metrics?.['mismatches'] ?? 0), 0),
     }));
     const verdicts = checkDriftOrdering(drift);
-    const top = [...cells].sort((a, b) => (precisionRank(a.target) as number) - (precisionRank(b.target) as number))[0] as CellResult;
     top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: verdicts.length ? 'fail' : 'pass', verdicts, metrics: Object.fromEntries(drift.map((d) => [d.target, d.mismatches])) });
   }
 }

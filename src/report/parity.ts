@@ -1,45 +1,49 @@
-import type { CheckResult } from '../checks/codes.js';
+/** `reports/parity.json` and the console lines, from results (pure: results in, data or text out). */
+import type { CellResult, CheckResult, ParityReport, ReportSummary } from '../contracts/results.js';
 
-/** The shape of `reports/parity.json` (schemaVersion 1). */
-export interface ParityReport {
-  schemaVersion: 1;
-  tool: { name: 'tiny-model-ground-truth'; version: string };
-  summary: { checks: number; passed: number; failed: number };
-  cells: {
-    converter: string;
-    model: string;
-    target: string;
-    engine: string;
-    durationMs: number;
-    /** Why the cell did not run (e.g. an external converter not installed); such a cell has no checks. */
-    skipped?: string;
-    checks: CheckResult[];
-  }[];
+export type { ParityReport } from '../contracts/results.js';
+
+/** Counts of checks: one rule for pass/warn/fail, shared by the CLI, the reports and suites/. */
+export function summarize(cells: readonly CellResult[]): ReportSummary {
+  const checks: CheckResult[] = cells.flatMap((c) => c.checks);
+  const count = (s: CheckResult['status']) => checks.filter((c) => c.status === s).length;
+  return { checks: checks.length, passed: count('pass'), warned: count('warn'), failed: count('fail') };
 }
 
-export function summarize(cells: ParityReport['cells']): ParityReport['summary'] {
-  const checks = cells.flatMap((c) => c.checks);
-  const passed = checks.filter((c) => c.status === 'pass').length;
-  return { checks: checks.length, passed, failed: checks.length - passed };
+/** Whether a check counts as holding: pass and warn do, fail does not. */
+export function holds(check: Pick<CheckResult, 'status'>): boolean {
+  return check.status !== 'fail';
 }
 
-export function parityReport(cells: ParityReport['cells'], version: string): ParityReport {
-  return { schemaVersion: 1, tool: { name: 'tiny-model-ground-truth', version }, summary: summarize(cells), cells };
+export function parityReport(cells: CellResult[], version: string, extra: Pick<ParityReport, 'incomplete' | 'mutants'> = {}): ParityReport {
+  const converters: Record<string, ReportSummary> = {};
+  for (const id of new Set(cells.map((c) => c.converter))) converters[id] = summarize(cells.filter((c) => c.converter === id));
+  return { schemaVersion: 2, tool: { name: 'tiny-model-ground-truth', version }, ...extra, summary: summarize(cells), converters, cells };
 }
 
-/** Console lines: one per failing verdict, `error: <CODE> Tensor '<name>': <message>`, then the summary line. */
+/** Characters a terminal would act on (escape sequences, other controls) shown escaped: file-derived strings are hostile. */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Console lines: one per failing verdict, `error: <CODE> Tensor '<name>': <message>` (one `warning:` per warning),
+ * then the summary line `parity: N/M checks passing`.
+ */
 export function consoleLines(report: ParityReport): string[] {
   const lines: string[] = [];
   for (const cell of report.cells) {
-    if (cell.skipped !== undefined) lines.push(`skipped: ${cell.converter} ${cell.model} ${cell.target}: ${cell.skipped}`);
+    if (cell.status === 'skipped') lines.push(`skipped: ${cell.converter} ${cell.model} ${cell.target}: ${terminalSafe(cell.reason)}`);
     for (const check of cell.checks) {
       for (const v of check.verdicts) {
-        if (v.status !== 'fail') continue;
         const where = v.tensor !== undefined ? `Tensor '${v.tensor}'` : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
-        lines.push(`error: ${v.code} ${where}: ${v.message}`);
+        lines.push(terminalSafe(`${v.status === 'fail' ? 'error' : 'warning'}: ${v.code} ${where}: ${v.message}`));
       }
     }
   }
-  lines.push(`parity: ${report.summary.passed}/${report.summary.checks} checks passing`);
+  const { passed, warned, checks } = report.summary;
+  const warnings = warned > 0 ? ` (${warned} with warnings)` : '';
+  lines.push(`parity: ${passed + warned}/${checks} checks passing${warnings}${report.incomplete ? ' — incomplete run' : ''}`);
   return lines;
 }

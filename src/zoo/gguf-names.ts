@@ -4,7 +4,7 @@
  * write) and the expected-tensor manifest (what a file must hold).
  */
 import { hfToGguf, permuteQk, transpose, type LayoutTransform, type NameMapping } from '../formats/name-map.js';
-import { isGpt2, type Arch, type CheckpointTensor, type HfConfig } from '../zoo/types.js';
+import { isGpt2, type Arch, type CheckpointTensor, type HfConfig } from './types.js';
 
 export { permuteQk, transpose };
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConvertedFiles, roleOf, tensorOf, tensorsOf, ZOO_MODELS, type Converted, type Mutate } from '../helpers/converted.js';
 import type { CheckResult, VerdictCode } from '../../src/checks/codes.js';
 import { checkPolicy, isQuantizedDType } from '../../src/checks/policy.js';
-import type { QuantPolicy } from '../../src/checks/policy-types.js';
+import type { QuantPolicy } from '../../src/contracts/policy.js';
 import { referencePolicy } from '../../src/converters/quant-rules.js';
 import { TARGET_IDS, type Target } from '../../src/converters/targets.js';
 

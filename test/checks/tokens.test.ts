@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { greedySteps } from '../../src/checks/metrics.js';
 import { TOLERANCES } from '../../src/checks/tolerances.js';
-import { checkDriftOrdering, checkTokens, compareGreedy, precisionRank, PRECISION_RANK, type DriftCell } from '../../src/checks/tokens.js';
+import { checkDriftOrdering, checkTokens, compareGreedy, precisionRank, type DriftCell } from '../../src/checks/tokens.js';
 import { DEFAULT_PROMPTS } from '../../src/config.js';
 import { requireRole, type ConversionPlan } from '../../src/converters/plan.js';
 import { convertCheckpoint } from '../../src/converters/reference.js';
@@ -130,9 +130,9 @@ describe('checkDriftOrdering', () => {
   it('the rank table: more bits, lower rank; ids and types both resolve', () => {
     expect(precisionRank('gguf/f32')).toBe(0);
     expect(precisionRank('apr/int8')).toBe(precisionRank('gguf/q8_0'));
-    expect(precisionRank('q4_k')).toBe(PRECISION_RANK.int4);
+    expect(precisionRank('gguf/q4_k')).toBe(precisionRank('apr/int4'));
     expect(precisionRank('gguf/iq2_xxs')).toBeUndefined();
-    const order = ['f32', 'f16', 'q8_0', 'q6_k', 'q5_0', 'q4_0'].map((t) => precisionRank(t) ?? NaN);
+    const order = ['gguf/f32', 'gguf/f16', 'gguf/q8_0', 'gguf/q6_k', 'gguf/q5_0', 'gguf/q4_0'].map((t) => precisionRank(t) ?? NaN);
     expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 

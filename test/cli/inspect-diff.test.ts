@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffModels, type DiffReport } from '../../src/cli/diff.js';
 import { openModelFile, type InspectReport } from '../../src/cli/inspect.js';
-import { ggufTensorMapping, permuteQk, transpose } from '../../src/converters/gguf-names.js';
+import { ggufTensorMapping, permuteQk, transpose } from '../../src/zoo/gguf-names.js';
 import { convertCheckpoint } from '../../src/converters/reference.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { aprTensorFromF32, writeAprFile } from '../../src/formats/apr/writer.js';
@@ -237,7 +237,7 @@ describe('tmgt diff', () => {
 describe('name map (src/formats/name-map.ts)', () => {
   const configs = MODELS.map((m) => {
     const spec = findModelSpec(m);
-    if (spec.kind === 'checkpoint') throw new Error(`${m} is not a built-in spec`);
+    if (spec.kind === 'checkpoint' || spec.kind === 'derived') throw new Error(`${m} is not a built-in spec`);
     return [m, spec.config] as const;
   });
 

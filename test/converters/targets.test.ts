@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { QuantPolicy } from '../../src/checks/policy-types.js';
+import type { QuantPolicy } from '../../src/contracts/policy.js';
 import { DEFAULT_PROMPTS } from '../../src/config.js';
 import { llamaCppTensorOrder, llamaQuantizeFallback, llamaQuantizeTypes, referencePolicy } from '../../src/converters/quant-rules.js';
 import { planConversion } from '../../src/converters/reference.js';
@@ -174,7 +174,7 @@ describe('per-target storage types of the reference conversion', () => {
   });
 });
 
-describe('reference converter × every target through runCell (real subprocess): zero verdicts', () => {
+describe('reference converter × every target through runCell (in-process): zero verdicts', () => {
   const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTimeoutMs: 120_000, suites: ALL_SUITES };
   const cells = MODELS.flatMap((model) => TARGET_IDS.map((id) => [model, parseTarget(id)] as [string, Target]));
   for (const [model, target] of cells) {
@@ -184,7 +184,7 @@ describe('reference converter × every target through runCell (real subprocess):
       expect(failing, JSON.stringify(failing, null, 1)).toEqual([]);
       expect(new Set(r.checks.map((c) => c.suite))).toEqual(new Set(suitesFor(target)));
       expect(r.checks.filter((c) => c.suite === 'logits')).toHaveLength(DEFAULT_PROMPTS.length);
-      if (r.artifact === undefined) throw new Error('no artifact');
+      if (r.status !== 'done' || r.artifact === undefined) throw new Error('no artifact');
       const file = readArtifact(r.artifact);
       expect(file.format).toBe(target.format);
       expect(policyViolations(file, referencePolicy(target))).toEqual([]);

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../../src/config.js';
 import { parseTarget } from '../../src/converters/targets.js';
-import { claimsFor } from '../../src/matrix/run.js';
+import { planClaims } from '../../src/matrix/run.js';
 import type { ParityReport } from '../../src/report/parity.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
@@ -36,11 +36,11 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     expect(Number(m?.[2])).toBeGreaterThanOrEqual(6);
     expect(r.exitCode).toBe(0);
     const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
-    expect(report.schemaVersion).toBe(1);
+    expect(report.schemaVersion).toBe(2);
     expect(report.cells.map((c) => `${c.model} ${c.target}`)).toEqual(DEFAULT_MATRIX.models.flatMap((m) => E2E_TARGETS.map((t) => `${m} ${t}`)));
-    expect(report.summary).toEqual({ checks: Number(m?.[2]), passed: Number(m?.[2]), failed: 0 });
+    expect(report.summary).toEqual({ checks: Number(m?.[2]), passed: Number(m?.[2]), warned: 0, failed: 0 });
     for (const cell of report.cells) {
-      const claims = claimsFor(parseTarget(cell.target), DEFAULT_PROMPTS);
+      const claims = planClaims(parseTarget(cell.target), DEFAULT_PROMPTS).map((c) => ({ suite: c.suite, prompt: c.prompt?.text }));
       const got = cell.checks.map((c) => `${c.suite} ${c.prompt ?? ''}`).filter((c) => !c.startsWith('tokens drift'));
       expect(new Set(got)).toEqual(new Set(claims.map((c) => `${c.suite} ${c.prompt ?? ''}`)));
     }
