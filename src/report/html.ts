@@ -216,6 +216,31 @@ function promptViews(cell: CellResult): PromptView[] {
   return out;
 }
 
+/**
+ * The checks of a cell as table rows. Checks whose verdict lines are identical (a prerequisite failure
+ * repeated on every prompt-level claim) collapse into one row naming them all, so the distinct findings
+ * are what the reader sees.
+ */
+function checkRows(cell: CellResult): CellView['checks'] {
+  const rows: (CellView['checks'][number] & { key: string; names: string[] })[] = [];
+  for (const check of cell.checks) {
+    // The cell and prompt are already on screen: a verdict line here is code, tensor and message only.
+    const lines = check.verdicts.map((v) => `${v.code}${v.tensor === undefined ? '' : ` '${v.tensor}'`}: ${v.message}`);
+    const key = JSON.stringify([check.status, lines]);
+    const same = lines.length > 0 ? rows.find((r) => r.key === key) : undefined;
+    if (same) {
+      same.names.push(checkName(check));
+      continue;
+    }
+    rows.push({ key, names: [checkName(check)], suite: check.suite, ...(check.prompt === undefined ? {} : { prompt: check.prompt }), status: check.status, lines });
+  }
+  return rows.map(({ key: _key, names, ...r }) => {
+    if (names.length === 1) return r;
+    const suites = [...new Set(names.map((n) => n.split(' ')[0]))];
+    return { suite: suites.join(', '), prompt: `${names.length} checks with the same verdict`, status: r.status, lines: r.lines };
+  });
+}
+
 function cellView(cell: CellResult, id: string): CellView {
   const worst = worstOf(cell);
   const passed = cell.checks.filter((c) => c.status !== 'fail').length;
@@ -233,13 +258,7 @@ function cellView(cell: CellResult, id: string): CellView {
     total: cell.checks.length,
     seconds: (cell.durationMs / 1000).toFixed(1),
     worst: worst.code ?? '',
-    checks: cell.checks.map((check) => ({
-      suite: check.suite,
-      ...(check.prompt === undefined ? {} : { prompt: check.prompt }),
-      status: check.status,
-      // The cell and prompt are already on screen: a verdict line here is code, tensor and message only.
-      lines: check.verdicts.map((v) => `${v.code}${v.tensor === undefined ? '' : ` '${v.tensor}'`}: ${v.message}`),
-    })),
+    checks: checkRows(cell),
     prompts,
     tensorCount: tensors.length,
     badTensors: tensors.filter((t) => t.codes.length > 0).length,
@@ -262,7 +281,7 @@ function heatmaps(cells: { cell: CellResult; id: string }[]): { converter: strin
       const w = worstOf(first.cell);
       const passed = first.cell.checks.filter((c) => c.status !== 'fail').length;
       const label = first.cell.status === 'skipped' ? 'skipped' : `${passed}/${first.cell.checks.length}`;
-      const worst = w.code === undefined ? '' : w.code.replace(/^F-/, '');
+      const worst = w.code === undefined ? '' : w.code.replace(/^F-/, '').replace('-CONTRACT-', '-');
       const title = first.cell.status === 'skipped'
         ? `${model} × ${target}: skipped — ${first.cell.reason}`
         : `${model} × ${target}: ${label} checks passing${w.code ? `; first failure ${w.code} (${CODES[w.code].title})` : ''}`;
@@ -327,6 +346,13 @@ function mutantMatrix(report: ParityReport): {
   return { columns, rows, killed: m.filter((x) => x.killed).length, total: m.length };
 }
 
+/** The first verdict line of a group without its `error: CODE` prefix, capped: the diagnosis a reader wants first. */
+function firstMessage(g: FailureGroup): string {
+  const line = g.lines[0] ?? '';
+  const rest = line.replace(/^(error|warning): \S+ /, '');
+  return rest.length > 220 ? `${rest.slice(0, 219)}…` : rest;
+}
+
 /** JSON for an inline `<script type="application/json">`: `<`, `>`, `&` and U+2028/U+2029 as `\u` escapes (still valid JSON). */
 export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -386,6 +412,7 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
       cells: new Set(g.rows.map((r) => `${r.model}|${r.target}`)).size,
       verdicts: g.lines.length,
       first: g.rows[0],
+      message: firstMessage(g),
       cause: g.likelyCauseOf === undefined ? undefined : g.likelyCauseOf + 1,
       href: firstCellOf(g),
     })),
