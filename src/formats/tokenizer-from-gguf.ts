@@ -16,18 +16,21 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import type { MetaValue } from './types.js';
 
 /** llama.cpp's pre-tokenizer families whose regexes are modelled here (`llm_tokenizer_bpe` constructor). */
-export const PRE_FAMILIES = ['default', 'gpt2', 'qwen2', 'llama3', 'starcoder', 'falcon'] as const;
+export const PRE_FAMILIES = ['default', 'gpt2', 'qwen2', 'llama3', 'smaug', 'starcoder', 'falcon'] as const;
 export type PreFamily = (typeof PRE_FAMILIES)[number];
 
 const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 const CONTRACTIONS = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])";
+
+const LLAMA3_REGEX = `${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`;
 
 /** The regexes of each family, verbatim from llama-vocab.cpp (the `adapted` forms llama.cpp runs). */
 const FAMILY_REGEXES: Record<PreFamily, readonly string[]> = {
   default: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2_REGEX, '\\p{N}+', '[0-9][0-9][0-9]'],
   gpt2: [GPT2_REGEX],
   qwen2: [`${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`],
-  llama3: [`${CONTRACTIONS}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+`],
+  llama3: [LLAMA3_REGEX],
+  smaug: [LLAMA3_REGEX],
   starcoder: ['\\p{N}', GPT2_REGEX],
   falcon: ['[\\p{P}\\$\\+<=>\\^~\\|`]+', GPT2_REGEX, '[0-9][0-9][0-9]'],
 };
@@ -38,6 +41,8 @@ const FAMILY_FLAGS: Record<PreFamily, { ignoreMerges: boolean; addBos: boolean }
   gpt2: { ignoreMerges: false, addBos: false },
   qwen2: { ignoreMerges: false, addBos: false },
   llama3: { ignoreMerges: true, addBos: true },
+  // LLAMA_VOCAB_PRE_TYPE_SMAUG / DBRX: Llama-3's regex, but neither ignore_merges nor add_bos.
+  smaug: { ignoreMerges: false, addBos: false },
   starcoder: { ignoreMerges: false, addBos: false },
   falcon: { ignoreMerges: false, addBos: false },
 };
@@ -50,6 +55,7 @@ const PRE_NAMES: Record<string, PreFamily> = {
   qwen2: 'qwen2', 'deepseek-r1-qwen': 'qwen2', kormo: 'qwen2', f2llmv2: 'qwen2', megrez: 'qwen2', stablelm2: 'qwen2', hunyuan: 'qwen2', 'solar-open': 'qwen2',
   llama3: 'llama3', 'llama-v3': 'llama3', 'llama-bpe': 'llama3', falcon3: 'llama3', 'falcon-h1': 'llama3', pixtral: 'llama3', 'midm-2.0': 'llama3', lfm2: 'llama3', 'jina-v5-nano': 'llama3',
   starcoder: 'starcoder', refact: 'starcoder', 'command-r': 'starcoder', smollm: 'starcoder', codeshell: 'starcoder', exaone: 'starcoder', 'minerva-7b': 'starcoder', mellum2: 'starcoder',
+  'smaug-bpe': 'smaug', dbrx: 'smaug',
   falcon: 'falcon',
 };
 
@@ -59,7 +65,7 @@ const PRE_NAMES: Record<string, PreFamily> = {
  */
 const KNOWN_UNMODELLED_PRE = new Set([
   'minicpm5', 'deepseek-llm', 'deepseek-coder', 'deepseek-v3', 'spark2_5', 'youtu', 'jais-2', 'gemma4', 'granite-embed-multi-311m', 'sarvam-moe',
-  'jina-v1-en', 'jina-v2-code', 'roberta-bpe', 'whitespace', 'qwen35', 'dbrx', 'smaug-bpe', 'poro-chat', 'glm4', 'chatglm-bpe', 'viking', 'tekken',
+  'jina-v1-en', 'jina-v2-code', 'roberta-bpe', 'whitespace', 'qwen35', 'poro-chat', 'glm4', 'chatglm-bpe', 'viking', 'tekken',
   'bloom', 'gpt3-finnish', 'exaone-moe', 'chameleon', 'gpt-4o', 'llama4', 'kanana2', 'talkie', 'granite-embed-multi-97m', 'tiny_aya', 'cohere2moe',
   'superbpe', 'bailingmoe', 'bailingmoe2', 'llada-moe', 'seed-coder', 'hunyuan-dense', 'hy_v4', 'joyai-llm', 'kimi-k2', 'ufakzeka', 'grok-2', 'afmoe',
   'laguna', 'minimax-m2',
@@ -93,6 +99,10 @@ export interface FileTokenizer {
   tokenTypes: number[] | undefined;
   /** Merges as stored, `"left right"`. */
   merges: string[];
+  /** `tokenizer.ggml.scores` (SentencePiece family: the merge priority), undefined when absent. */
+  scores?: number[] | undefined;
+  /** `tokenizer.ggml.add_space_prefix`, undefined when absent (llama.cpp's SPM default is true). */
+  addSpacePrefix?: boolean | undefined;
   bosId: number | undefined;
   eosId: number | undefined;
   /** The explicit add-BOS flag, undefined when the file does not say. */
@@ -113,6 +123,7 @@ function strings(v: MetaValue | undefined): string[] | undefined {
 function ints(v: MetaValue | undefined): number[] | undefined {
   return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
 }
+const bool = (v: MetaValue | undefined): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
 
 /** The tokenizer a GGUF declares; undefined when it has no `tokenizer.ggml.tokens` string array. */
 export function ggufTokenizer(meta: ReadonlyMap<string, MetaValue>): FileTokenizer | undefined {
@@ -125,6 +136,8 @@ export function ggufTokenizer(meta: ReadonlyMap<string, MetaValue>): FileTokeniz
     tokens,
     tokenTypes: ints(meta.get('tokenizer.ggml.token_type')),
     merges: strings(meta.get('tokenizer.ggml.merges')) ?? [],
+    scores: ints(meta.get('tokenizer.ggml.scores')),
+    addSpacePrefix: bool(meta.get('tokenizer.ggml.add_space_prefix')),
     bosId: int(meta.get('tokenizer.ggml.bos_token_id')),
     eosId: int(meta.get('tokenizer.ggml.eos_token_id')),
     addBos: typeof addBos === 'boolean' ? addBos : undefined,
@@ -250,6 +263,65 @@ export function tokenizerJson(t: FileTokenizer, preTokenizer: PreTokenizerJson, 
   };
 }
 
+/**
+ * llama.cpp's SentencePiece tokenizer (`llm_tokenizer_spm_session`) as an HF tokenizer.json: text escaped (a
+ * leading space when `add_space_prefix`, every space as U+2581), split into characters, then the adjacent pair
+ * whose concatenation is the highest-scoring token merged first (leftmost on ties), again and again; what stays
+ * unknown falls back to `<0xXX>` byte tokens. llama.cpp merges any pair whose concatenation is a token, so
+ * every split of every token is a merge here, ranked by the token's score — transformers' SentencePiece
+ * converter builds a Llama tokenizer.json the same way. Control and user-defined tokens are added tokens.
+ */
+export function spmTokenizerJson(t: FileTokenizer): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  t.tokens.forEach((tok, id) => {
+    if (!Object.hasOwn(vocab, tok)) vocab[tok] = id;
+  });
+  const scores = t.scores ?? [];
+  const candidates: { a: string; b: string; score: number; id: number }[] = [];
+  t.tokens.forEach((tok, id) => {
+    const chars = Array.from(tok);
+    if (chars.length < 2 || vocab[tok] !== id) return;
+    let left = '';
+    for (let i = 1; i < chars.length; i++) {
+      left += chars[i - 1] as string;
+      const right = tok.slice(left.length);
+      if (Object.hasOwn(vocab, left) && Object.hasOwn(vocab, right)) candidates.push({ a: left, b: right, score: scores[id] ?? 0, id });
+    }
+  });
+  // Highest score first; the sort is stable, so equal scores keep token-id order.
+  candidates.sort((x, y) => y.score - x.score);
+  const added = t.tokens.flatMap((tok, id) => {
+    const type = t.tokenTypes?.[id];
+    return type === 3 || type === 4 ? [{ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === 3 }] : [];
+  });
+  const escape = [{ type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }];
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: { type: 'Sequence', normalizers: t.addSpacePrefix === false ? escape : [{ type: 'Prepend', prepend: '\u2581' }, ...escape] },
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: {
+      type: 'Sequence',
+      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: candidates.map((c) => [c.a, c.b]),
+    },
+  };
+}
+
 /** Encodes text with a file's own tokenizer. */
 export interface FileTokenizerEncoder {
   /** Token ids of `text`, with BOS prepended when `addBos`. */
@@ -263,9 +335,14 @@ export interface FileTokenizerEncoder {
  * file has one), as llama.cpp's `tokenize(text, add_special = true)` does.
  */
 export function fileTokenizerEncoder(t: FileTokenizer, preTokenizer: PreTokenizerJson, opts: { ignoreMerges: boolean; addBos: boolean }): FileTokenizerEncoder {
-  const json = tokenizerJson(t, preTokenizer, opts.ignoreMerges);
+  const json = t.model === 'llama' ? spmTokenizerJson(t) : tokenizerJson(t, preTokenizer, opts.ignoreMerges);
+  return encoderFromJson(json, opts.addBos ? t.bosId : undefined);
+}
+
+/** An encoder for any tokenizer.json object (no post-processor applied), prepending `bosId` when given. */
+export function encoderFromJson(json: Record<string, unknown>, bosId: number | undefined): FileTokenizerEncoder {
   const tok = new Tokenizer(json, {});
-  const bos = opts.addBos ? t.bosId : undefined;
+  const bos = bosId;
   return {
     json,
     addBos: bos !== undefined,
@@ -285,7 +362,13 @@ export function tokenizerFromGguf(
 ): { ok: true; tokenizer: FileTokenizer; encoder: FileTokenizerEncoder; pre: Extract<PreResolution, { kind: 'modelled' }> } | { ok: false; tokenizer: FileTokenizer | undefined; reason: string; pre?: PreResolution } {
   const t = ggufTokenizer(meta);
   if (t === undefined) return { ok: false, tokenizer: undefined, reason: 'no tokenizer.ggml.tokens string array' };
-  if (t.model !== 'gpt2') return { ok: false, tokenizer: t, reason: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, not "gpt2" (byte-level BPE)` };
+  if (t.model === 'llama') {
+    // SPM: pre type 'default', BOS added unless the file says otherwise (llama-vocab.cpp, LLAMA_VOCAB_TYPE_SPM).
+    const spmPre = { kind: 'modelled', family: 'default', regexes: [], ignoreMerges: false, addBos: true } as const;
+    const encoder = fileTokenizerEncoder(t, {}, { ignoreMerges: false, addBos: t.addBos ?? true });
+    return { ok: true, tokenizer: t, encoder, pre: spmPre };
+  }
+  if (t.model !== 'gpt2') return { ok: false, tokenizer: t, reason: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, not "gpt2" (byte-level BPE) or "llama" (SentencePiece)` };
   const pre = resolveLlamaCppPre(t.pre);
   if (pre.kind === 'unknown') return { ok: false, tokenizer: t, pre, reason: `llama.cpp rejects tokenizer.ggml.pre '${pre.name}': unknown pre-tokenizer type` };
   if (pre.kind === 'unmodelled') return { ok: false, tokenizer: t, pre, reason: `tokenizer.ggml.pre '${pre.name}' is known to llama.cpp but its regexes are not modelled here` };

@@ -1,10 +1,24 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { sha256, sha256File } from '../cache.js';
 import { HarnessError } from '../errors.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { dequantize } from '../formats/codecs/index.js';
 import { readSafetensors } from '../formats/safetensors/reader.js';
-import { commonDims, hasQkvBias, headDim, isGpt2, type Checkpoint, type CheckpointTensor, type Gpt2HfConfig, type HfConfig, type LlamaHfConfig } from './types.js';
+import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
+import type { TensorEntry } from '../formats/types.js';
+import { Prng } from './prng.js';
+import {
+  commonDims,
+  hasQkvBias,
+  headDim,
+  isGpt2,
+  type Checkpoint,
+  type CheckpointTensor,
+  type Gpt2HfConfig,
+  type HfConfig,
+  type LlamaHfConfig,
+} from './types.js';
 
 /** HF tensor names and shapes of a checkpoint of any zoo architecture, in a stable order. */
 export function hfTensorShapes(config: HfConfig): Map<string, number[]> {
@@ -73,9 +87,149 @@ export function llamaTensorShapes(config: LlamaHfConfig): Map<string, number[]> 
   return shapes;
 }
 
+/** The single-file weights name, and the index the Hub's sharded checkpoints ship instead. */
+export const WEIGHTS_FILE = 'model.safetensors';
+export const WEIGHTS_INDEX_FILE = 'model.safetensors.index.json';
+
+/** Named limits on a sharded checkpoint's index (a user's file: bounded before it is trusted). */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024; // Llama-3-70B's index is ~60 kB; 1000× that is not an index
+const MAX_SHARDS = 4096; // the largest Hub checkpoints ship a few hundred shards
+
+/** Where a checkpoint's weights are: one file, or the shards an index names (each listed once, in index order). */
+export type CheckpointWeights =
+  | { kind: 'single'; files: [string] }
+  | { kind: 'sharded'; index: string; files: string[]; weightMap: Map<string, string> };
+
 /**
- * Load `config.json` + `model.safetensors` of an HF checkpoint directory into memory as f32
- * (or a given config and weights file, for trained weights committed in models/).
+ * Find a checkpoint directory's weights: `model.safetensors` when present (what save_pretrained writes below its
+ * shard size), else `model.safetensors.index.json`'s `weight_map` (tensor name → shard file). Shard names must be
+ * plain file names in the directory. Throws a HarnessError (E-CHECKPOINT) naming what is wrong.
+ */
+export function checkpointWeights(dir: string, weightsFile = WEIGHTS_FILE): CheckpointWeights {
+  const single = join(dir, weightsFile);
+  if (existsSync(single)) return { kind: 'single', files: [single] };
+  const indexPath = join(dir, WEIGHTS_INDEX_FILE);
+  if (!existsSync(indexPath))
+    throw new HarnessError('E-CHECKPOINT', `cannot open ${single}: no such file, and no ${WEIGHTS_INDEX_FILE} beside it`);
+  const size = statSync(indexPath).size;
+  if (size > MAX_INDEX_BYTES)
+    throw new HarnessError('E-CHECKPOINT', `${indexPath}: ${size} bytes, above the ${MAX_INDEX_BYTES}-byte limit for an index`);
+  let index: unknown;
+  try {
+    index = JSON.parse(readFileSync(indexPath, 'utf8'));
+  } catch (e) {
+    throw new HarnessError('E-CHECKPOINT', `${indexPath}: not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const map = (index as { weight_map?: unknown } | null)?.weight_map;
+  if (map === null || typeof map !== 'object' || Array.isArray(map))
+    throw new HarnessError('E-CHECKPOINT', `${indexPath}: no "weight_map" object`);
+  const weightMap = new Map<string, string>();
+  const files: string[] = [];
+  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof file !== 'string' || file === '' || basename(file) !== file || file === '.' || file === '..') {
+      throw new HarnessError(
+        'E-CHECKPOINT',
+        `${indexPath}: tensor '${name}' maps to ${JSON.stringify(file)}, not a file name in the checkpoint directory`,
+      );
+    }
+    if (!files.includes(file)) {
+      if (files.length >= MAX_SHARDS) throw new HarnessError('E-CHECKPOINT', `${indexPath}: more than ${MAX_SHARDS} shards`);
+      files.push(file);
+    }
+    weightMap.set(name, file);
+  }
+  if (files.length === 0) throw new HarnessError('E-CHECKPOINT', `${indexPath}: "weight_map" is empty`);
+  for (const f of files) {
+    if (!existsSync(join(dir, f))) throw new HarnessError('E-CHECKPOINT', `${indexPath}: shard ${f} is missing from ${dir}`);
+  }
+  return { kind: 'sharded', index: indexPath, files: files.map((f) => join(dir, f)), weightMap };
+}
+
+/**
+ * A digest of the weights for content-addressed caches: a single file's sha256 (so an unsharded checkpoint keys
+ * exactly as before), or the sha256 of the index and every shard's sha256.
+ */
+export function checkpointWeightsSha256(dir: string, weightsFile = WEIGHTS_FILE): string {
+  const w = checkpointWeights(dir, weightsFile);
+  if (w.kind === 'single') return sha256File(w.files[0]);
+  return sha256([sha256File(w.index), ...w.files.map((f) => `${basename(f)}:${sha256File(f)}`)].join('\n'));
+}
+
+/** One tensor of a checkpoint's weights, where it lives. */
+export interface WeightEntry {
+  src: FileByteSource;
+  entry: TensorEntry;
+}
+
+/** Every tensor of a checkpoint's weights (all shards), each read through the bounds-checked safetensors reader. */
+export interface OpenWeights {
+  entries: Map<string, WeightEntry>;
+  /** f32 values of a tensor (the same codec for every caller: converter, oracle and fidelity read the same values). */
+  read(name: string): CheckpointTensor | undefined;
+  close(): void;
+}
+
+/**
+ * Open a checkpoint's weights. Sharded: every shard through `readSafetensors`; a tensor in two shards, a tensor a
+ * shard holds that the index does not map to it, or an index entry its shard lacks is an E-CHECKPOINT error.
+ */
+export function openCheckpointWeights(dir: string, weightsFile = WEIGHTS_FILE): OpenWeights {
+  const w = checkpointWeights(dir, weightsFile);
+  const sources: FileByteSource[] = [];
+  const entries = new Map<string, WeightEntry>();
+  const close = (): void => sources.forEach((s) => s.close());
+  try {
+    for (const path of w.files) {
+      let src: FileByteSource;
+      try {
+        src = new FileByteSource(path);
+      } catch (e) {
+        throw new HarnessError('E-CHECKPOINT', `cannot open ${path}: ${(e as Error).message}`, { cause: e });
+      }
+      sources.push(src);
+      const file = readSafetensors(src);
+      const fatal = file.issues.find((i) => i.fatal);
+      if (fatal) throw new HarnessError('E-CHECKPOINT', `${path}: ${fatal.code} ${fatal.message}`);
+      for (const t of file.tensors) {
+        const prev = entries.get(t.name);
+        if (prev)
+          throw new HarnessError('E-CHECKPOINT', `tensor '${t.name}' is in two shards: ${basename(prev.src.path)} and ${basename(path)}`);
+        if (w.kind === 'sharded' && w.weightMap.get(t.name) !== basename(path)) {
+          const mapped = w.weightMap.get(t.name);
+          throw new HarnessError(
+            'E-CHECKPOINT',
+            `${basename(path)} holds '${t.name}', which ${WEIGHTS_INDEX_FILE} ${mapped === undefined ? 'does not list' : `maps to ${mapped}`}`,
+          );
+        }
+        entries.set(t.name, { src, entry: t });
+      }
+    }
+    if (w.kind === 'sharded') {
+      for (const [name, file] of w.weightMap) {
+        if (!entries.has(name))
+          throw new HarnessError('E-CHECKPOINT', `${WEIGHTS_INDEX_FILE} maps '${name}' to ${file}, which does not hold it`);
+      }
+    }
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return {
+    entries,
+    read(name) {
+      const e = entries.get(name);
+      if (e === undefined) return undefined;
+      const count = e.entry.shape.reduce((a, b) => a * b, 1);
+      return { shape: [...e.entry.shape], data: dequantize(e.entry.dtype, e.src.read(e.entry.offset, e.entry.byteLength), count) };
+    },
+    close,
+  };
+}
+
+/**
+ * Load `config.json` + the weights (`model.safetensors`, or the shards of `model.safetensors.index.json`) of an
+ * HF checkpoint directory into memory as f32 (or a given config and weights file, for trained weights committed
+ * in models/).
  */
 export function loadCheckpoint(dir: string, opts: { config?: HfConfig; weightsFile?: string } = {}): Checkpoint {
   let config: HfConfig;
@@ -84,24 +238,79 @@ export function loadCheckpoint(dir: string, opts: { config?: HfConfig; weightsFi
   } catch (e) {
     throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`, { cause: e });
   }
-  const path = join(dir, opts.weightsFile ?? 'model.safetensors');
-  let src: FileByteSource;
+  const weights = openCheckpointWeights(dir, opts.weightsFile);
   try {
-    src = new FileByteSource(path);
-  } catch (e) {
-    throw new HarnessError('E-CHECKPOINT', `cannot open ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    const file = readSafetensors(src);
-    const fatal = file.issues.find((i) => i.fatal);
-    if (fatal) throw new HarnessError('E-CHECKPOINT', `${path}: ${fatal.code} ${fatal.message}`);
     const tensors = new Map<string, CheckpointTensor>();
-    for (const t of file.tensors) {
-      const count = t.shape.reduce((a, b) => a * b, 1);
-      tensors.set(t.name, { shape: t.shape, data: dequantize(t.dtype, src.read(t.offset, t.byteLength), count) });
-    }
+    for (const name of weights.entries.keys()) tensors.set(name, weights.read(name) as CheckpointTensor);
     return { config, tensors };
   } finally {
-    src.close();
+    weights.close();
   }
+}
+
+/** The HF names of the embedding and the untied output matrix, per architecture. */
+const VOCAB_ROWS: Record<HfConfig['model_type'], readonly string[]> = {
+  llama: ['model.embed_tokens.weight', 'lm_head.weight'],
+  qwen2: ['model.embed_tokens.weight', 'lm_head.weight'],
+  gpt2: ['wte.weight', 'transformer.wte.weight', 'lm_head.weight'],
+};
+
+/**
+ * A checkpoint with its vocabulary resized to `vocabSize` (a real tokenizer's), as `resize_token_embeddings`
+ * does: rows below the old size kept, new rows drawn from a seeded normal with the old rows' standard deviation,
+ * so the result is deterministic. `bos`/`eos` set the config's special ids.
+ */
+export function resizeVocabulary(ckpt: Checkpoint, vocabSize: number, ids: { bos: number; eos: number }, seed = 1234): Checkpoint {
+  const rng = new Prng(seed);
+  const tensors = new Map<string, CheckpointTensor>();
+  for (const [name, t] of ckpt.tensors) {
+    if (!VOCAB_ROWS[ckpt.config.model_type].includes(name)) {
+      tensors.set(name, t);
+      continue;
+    }
+    const [oldRows, cols] = t.shape as [number, number];
+    let sq = 0;
+    for (const v of t.data) sq += v * v;
+    const std = Math.sqrt(sq / Math.max(1, t.data.length));
+    const data = new Float32Array(vocabSize * cols);
+    data.set(t.data.subarray(0, Math.min(oldRows, vocabSize) * cols));
+    for (let i = Math.min(oldRows, vocabSize) * cols; i < data.length; i++) data[i] = rng.normal() * std;
+    tensors.set(name, { shape: [vocabSize, cols], data });
+  }
+  const config = { ...ckpt.config, vocab_size: vocabSize, bos_token_id: ids.bos, eos_token_id: ids.eos } as HfConfig;
+  return { config, tensors };
+}
+
+/** Shard file names as save_pretrained spells them: `model-00001-of-00003.safetensors`. */
+export function shardName(i: number, n: number): string {
+  return `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+}
+
+/**
+ * Write a checkpoint's tensors (f32) as `nShards` safetensors shards plus `model.safetensors.index.json`, the way the
+ * Hub ships larger models: tensors in checkpoint order, split into runs of about equal bytes.
+ */
+export function writeShardedWeights(dir: string, ckpt: Checkpoint, nShards: number): string[] {
+  const all = [...ckpt.tensors];
+  const total = all.reduce((n, [, t]) => n + t.data.byteLength, 0);
+  const shards: [string, CheckpointTensor][][] = Array.from({ length: nShards }, () => []);
+  let done = 0;
+  for (const entry of all) {
+    const i = Math.min(nShards - 1, Math.floor((done * nShards) / total));
+    shards[i]?.push(entry);
+    done += entry[1].data.byteLength;
+  }
+  const weightMap: Record<string, string> = {};
+  const files = shards.map((tensors, i) => {
+    const file = shardName(i, nShards);
+    writeSafetensorsFile(
+      join(dir, file),
+      tensors.map(([name, t]) => ({ name, shape: t.shape, dtype: 'F32' as const, data: f32Bytes(t.data) })),
+      { format: 'pt' },
+    );
+    for (const [name] of tensors) weightMap[name] = file;
+    return file;
+  });
+  writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  return files;
 }

@@ -22,6 +22,55 @@ export const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}
 
 export const SPECIAL_TOKEN = '<|endoftext|>';
 
+/** One entry of `added_tokens` in an HF `tokenizer.json`. */
+export interface HfAddedToken {
+  id: number;
+  content: string;
+  single_word?: boolean;
+  lstrip?: boolean;
+  rstrip?: boolean;
+  normalized?: boolean;
+  special?: boolean;
+}
+
+/**
+ * Any HF `tokenizer.json` the harness reads (a user's checkpoint: SentencePiece-derived BPE with byte fallback,
+ * byte-level BPE with its own pre-tokenizer, …): only the fields read here are typed. Merges come as
+ * `"left right"` strings, or (transformers ≥ 4.45, so that a part may contain a space) as `[left, right]` pairs.
+ */
+export interface HfTokenizerJson {
+  added_tokens?: HfAddedToken[];
+  normalizer?: unknown;
+  pre_tokenizer?: unknown;
+  post_processor?: unknown;
+  decoder?: unknown;
+  model: {
+    type: string;
+    vocab: Record<string, number>;
+    merges?: (string | [string, string])[];
+    byte_fallback?: boolean;
+    ignore_merges?: boolean;
+    unk_token?: string | null;
+  };
+}
+
+/** A space inside a merge part, as SpecialVocab encodes it (`chr(ord(' ') + 256)`, GPT-2's byte map of 0x20). */
+const MERGE_SPACE = String.fromCodePoint(0x20 + 256);
+
+/** tokenizer.json merges as SpecialVocab writes them: strings as they are, `[a, b]` pairs joined with a space. */
+export function mergesAsWritten(json: HfTokenizerJson): string[] {
+  const merges = json.model.merges ?? [];
+  return merges.map((m) => (typeof m === 'string' ? m : m.map((part) => part.replaceAll(' ', MERGE_SPACE)).join(' ')));
+}
+
+/** `_set_vocab_llama_hf`'s test: a BPE with byte fallback and a Sequence decoder is a converted SentencePiece model. */
+export function isSentencePieceBpe(json: HfTokenizerJson): boolean {
+  const m = json.model;
+  const isLlama3 = m.type === 'BPE' && m.ignore_merges === true && m.byte_fallback !== true;
+  const decoder = json.decoder as { type?: unknown } | null | undefined;
+  return !isLlama3 && m.type === 'BPE' && m.byte_fallback === true && decoder?.type === 'Sequence';
+}
+
 /** HF `tokenizer.json` for a byte-level BPE (the fields the zoo writes). */
 export interface TokenizerJson {
   version: '1.0';
@@ -155,6 +204,7 @@ export function tokenizerTable(json: TokenizerJson, vocabSize: number, bosId: nu
       tokenTypes[i] = 5;
     }
   }
+  // A pair's parts may contain spaces only in the pair form; the zoo's never do (bytes map to printable characters).
   return { tokens, merges: json.model.merges.map(([a, b]) => `${a} ${b}`), tokenTypes, bosId, eosId };
 }
 
@@ -162,13 +212,13 @@ export function tokenizerTable(json: TokenizerJson, vocabSize: number, bosId: nu
 export class HfTokenizer {
   private readonly tok: Tokenizer;
   constructor(
-    readonly json: TokenizerJson,
-    config: Record<string, unknown> = {},
+    readonly json: HfTokenizerJson,
+    readonly config: Record<string, unknown> = {},
   ) {
     this.tok = new Tokenizer(json, config);
   }
   static fromDir(dir: string): HfTokenizer {
-    const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
+    const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as HfTokenizerJson;
     let config: Record<string, unknown> = {};
     try {
       config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
@@ -177,8 +227,13 @@ export class HfTokenizer {
     }
     return new HfTokenizer(json, config);
   }
+  /** Token ids of `text` without special tokens (no BOS/EOS from the post-processor). */
   encode(text: string): number[] {
     return this.tok.encode(text, { add_special_tokens: false }).ids;
+  }
+  /** Token ids of `text` as `tokenizer(text)` gives them: the post-processor's special tokens included. */
+  encodeWithSpecial(text: string): number[] {
+    return this.tok.encode(text, { add_special_tokens: true }).ids;
   }
   decode(ids: number[]): string {
     return this.tok.decode(ids, { skip_special_tokens: false });

@@ -91,7 +91,8 @@ class Cursor {
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
   private view: DataView = new DataView(new ArrayBuffer(0));
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  // ignoreBOM: a string that is exactly U+FEFF (Llama-2's token 31759) must not decode as "".
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
   constructor(private readonly src: ByteSource) {}
 
