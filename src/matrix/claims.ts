@@ -145,6 +145,7 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
     needs: ['readable file', 'oracle', 'bundled engine', 'llama.cpp'],
     run: async (ctx, p) => {
       const { index, text } = promptOf(p);
+      await ctx.oracle(index); // both engines are teacher-forced on the oracle's ids
       const ours = await ctx.engine(index);
       const theirs = await ctx.llamaCpp(index);
       const bounds = crossRuntimeBounds(ctx.inputs.checkpoint.config.model_type, ctx.inputs.target.id);
