@@ -17,12 +17,12 @@
  */
 import type { GgufKv } from '../formats/gguf/writer.js';
 import { loadCheckpoint } from '../zoo/checkpoint.js';
-import { HfTokenizer, tokenizerTable, type TokenizerJson, type TokenizerTable } from '../zoo/tokenizer.js';
-import { commonDims, headDim, isGpt2, type Arch, type Checkpoint, type CheckpointTensor, type HfConfig } from '../zoo/types.js';
-import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout, type GgufTensorMapping } from './gguf-names.js';
+import { commonDims, headDim, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from '../zoo/types.js';
+import { ggufTensorMapping, isIgnoredSourceTensor, toGgufLayout, type GgufTensorMapping } from '../zoo/gguf-names.js';
 import { artifactName, type AprPlan, type ConversionPlan, type GgufPlan, type PlannedTensor, type SafetensorsPlan } from './plan.js';
 import { aprType, convertType, llamaCppTensorOrder, llamaQuantizeTypes } from './quant-rules.js';
 import type { Target } from './targets.js';
+import { aprTokenizerMetadata, cachedTokenizerExport, ggufTokenizerKvs, type TokenizerExport } from './tokenizer-export.js';
 import { writeArtifact } from './write-artifact.js';
 
 export { referencePolicy } from './quant-rules.js';
@@ -31,23 +31,6 @@ export type { ConversionPlan, GgufPlan, AprPlan, SafetensorsPlan, PlannedTensor 
 
 function kv(key: string, type: GgufKv['type'], value: unknown, itemType?: GgufKv['itemType']): GgufKv {
   return (itemType === undefined ? { key, type, value } : { key, type, value, itemType }) as GgufKv;
-}
-
-/** `tokenizer.ggml.pre` per arch for a pre-tokenizer the converter does not recognise (the arch's usual one). */
-const TOKENIZER_PRE: Record<Arch, string> = { llama: 'default', qwen2: 'qwen2', gpt2: 'gpt-2' };
-
-/**
- * `tokenizer.ggml.pre`: the llama.cpp pre-tokenizer that splits text as the checkpoint's tokenizer does.
- * convert_hf_to_gguf (`get_vocab_base_pre`) identifies it by hashing the HF tokenizer's output on a test
- * text; what that hash stands for is the pre-tokenizer. A `ByteLevel` pre-tokenizer with its regex on is
- * GPT-2's split (every zoo tokenizer, whatever the arch), which llama.cpp knows as 'gpt-2' — 'default'
- * would split ` 2` into ` ` + `2` and 'qwen2' would split digit runs, so neither tokenizes the prompts as
- * the source does. Anything else falls back to the arch's usual name.
- */
-function ggufPreTokenizer(json: { pre_tokenizer?: unknown }, arch: Arch): string {
-  const pre = json.pre_tokenizer as { type?: unknown; use_regex?: unknown } | null | undefined;
-  if (pre && pre.type === 'ByteLevel' && pre.use_regex !== false) return 'gpt-2';
-  return TOKENIZER_PRE[arch];
 }
 
 /** GGML_QNT_VERSION: convert_hf_to_gguf (`prepare_metadata`) and llama-quantize both always write it. */
@@ -85,9 +68,9 @@ function hparamKvs(c: HfConfig): GgufKv[] {
   ];
 }
 
-function tokenizerOf(ckpt: Checkpoint, json: TokenizerJson): TokenizerTable {
-  const c = ckpt.config;
-  return tokenizerTable(json, c.vocab_size, c.bos_token_id, c.eos_token_id);
+/** The checkpoint's tokenizer as the converter exports it (tokenizer-export.ts). */
+function tokenizerOf(ckpt: Checkpoint, sourceDir: string): TokenizerExport {
+  return cachedTokenizerExport(sourceDir, ckpt.config.model_type, commonDims(ckpt.config).vocab);
 }
 
 const modelName = (sourceDir: string): string => sourceDir.split('/').filter(Boolean).pop() ?? 'model';
@@ -117,23 +100,14 @@ export function planGguf(ckpt: Checkpoint, sourceDir: string, target: Target): G
   if (target.format !== 'gguf' || target.fileType === undefined) throw new Error(`planGguf: ${target.id} is not a GGUF target`);
   const c = ckpt.config;
   const arch = c.model_type;
-  const json = HfTokenizer.fromDir(sourceDir).json;
-  const tok = tokenizerOf(ckpt, json);
-  const pre = ggufPreTokenizer(json, arch);
+  const tok = tokenizerOf(ckpt, sourceDir);
   const kvs: GgufKv[] = [
     kv('general.architecture', 'string', arch),
     kv('general.name', 'string', modelName(sourceDir)),
     kv('general.file_type', 'u32', target.fileType),
     kv('general.quantization_version', 'u32', GGML_QUANT_VERSION),
     ...hparamKvs(c),
-    kv('tokenizer.ggml.model', 'string', 'gpt2'),
-    kv('tokenizer.ggml.pre', 'string', pre),
-    kv('tokenizer.ggml.tokens', 'array', tok.tokens, 'string'),
-    kv('tokenizer.ggml.token_type', 'array', tok.tokenTypes, 'i32'),
-    kv('tokenizer.ggml.merges', 'array', tok.merges, 'string'),
-    kv('tokenizer.ggml.bos_token_id', 'u32', tok.bosId),
-    kv('tokenizer.ggml.eos_token_id', 'u32', tok.eosId),
-    kv('tokenizer.ggml.add_bos_token', 'bool', false),
+    ...ggufTokenizerKvs(tok),
   ];
   const isQuantize = target.producer === 'llama-quantize';
   // convert_hf_to_gguf's out type; llama-quantize starts from the f32 conversion.
@@ -204,16 +178,10 @@ export function planApr(ckpt: Checkpoint, sourceDir: string, target: Target): Ap
   if (isTied && embd) raw.push({ name: artifactName('apr', arch, LM_HEAD_ROLE), role: LM_HEAD_ROLE, shape: [...embd.shape], values: embd.values });
   const tensors: PlannedTensor[] = raw.map((t) => ({ ...t, dtype: aprType(t.name, t.shape, target) }));
 
-  const tok = tokenizerOf(ckpt, HfTokenizer.fromDir(sourceDir).json);
   const custom: Record<string, unknown> = {
     tensor_shapes: Object.fromEntries([...tensors].sort((a, b) => (a.name < b.name ? -1 : 1)).map((t) => [t.name, t.shape])),
     ...(isTied ? { tied_embeddings: true } : {}),
-    'tokenizer.vocabulary': tok.tokens,
-    'tokenizer.vocab_size': tok.tokens.length,
-    'tokenizer.model_type': 'bpe',
-    'tokenizer.bos_token_id': tok.bosId,
-    'tokenizer.eos_token_id': tok.eosId,
-    'tokenizer.merges': tok.merges,
+    ...aprTokenizerMetadata(tokenizerOf(ckpt, sourceDir)),
   };
   const quantization = APR_QUANTIZATION[target.type];
   const metadata: Record<string, unknown> = {
