@@ -42,8 +42,21 @@ bench: $(NODE_STAMP) $(WASM)
 	@mkdir -p reports
 	npx tsx bench/run.ts
 
+# Every reader and the sniffing dispatcher over 100,000 malformed inputs each (FUZZ_INPUTS to change), in
+# memory-capped children with a per-input time bound; one `fuzz <target>: …` line each, exit 1 on any crash
+# or hang. Interesting inputs go to test/fuzz-corpus/, which `make test` replays.
+.PHONY: fuzz
+fuzz: $(NODE_STAMP)
+	node --import tsx fuzz/main.ts
+
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
+
+# Headless Chromium for the dashboard's browser test (test/report/dashboard-browser.test.ts): Debian's own
+# package, installed only when missing (~90 s), so playwright-core never downloads a browser.
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 clean:
 	rm -rf .cache reports/*.json reports/*.html reports/*.xml
