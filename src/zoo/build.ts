@@ -6,7 +6,8 @@ import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js
 import { hfTensorShapes, loadCheckpoint } from './checkpoint.js';
 import { writeSeededSafetensorsStreaming, writeShapeTokenizer } from './shape-faithful.js';
 import { Prng, seedFor } from './prng.js';
-import { MODELS_DIR, TOKENIZER_PATH, type ModelSpec, type SeededInit } from './specs.js';
+import { HEAVY_TAIL_VERSION, heavyTailed } from './heavy-tail.js';
+import { findModelSpec, MODELS_DIR, TOKENIZER_PATH, type ModelSpec, type SeededInit } from './specs.js';
 import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from './types.js';
 
 /** Bump when the build recipe changes, so cached checkpoints are rebuilt. */
@@ -56,6 +57,15 @@ export async function buildModel(spec: ModelSpec): Promise<string> {
   if (spec.kind === 'checkpoint') {
     if (!existsSync(join(spec.dir, 'config.json'))) throw new HarnessError('E-CHECKPOINT', `model '${spec.name}': ${spec.dir} has no config.json`);
     return spec.dir;
+  }
+  if (spec.kind === 'derived') {
+    // Keyed by what the base model built to (its weights, config, tokenizer), so retraining it rebuilds this.
+    const base = await buildModel(findModelSpec(spec.from));
+    const baseKey = ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => sha256(readFileSync(join(base, f))));
+    const key = sha256(JSON.stringify({ BUILD_VERSION, HEAVY_TAIL_VERSION, baseKey, recipe: spec.heavyTail })).slice(0, 16);
+    return cachedDir('models', `${spec.name}-${key}`, (dir) => {
+      writeCheckpointDir(dir, heavyTailed(loadCheckpoint(base), spec.heavyTail).checkpoint, join(base, 'tokenizer.json'));
+    });
   }
   const tokenizer = sha256(readFileSync(TOKENIZER_PATH));
   if (spec.kind === 'trained') {

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import type { HeavyTailRecipe } from './heavy-tail.js';
 import type { TokenizerSource } from './shape-faithful.js';
 import type { Arch, HfConfig } from './types.js';
 
@@ -28,7 +29,9 @@ export type ModelSpec =
     }
   /** Trained weights committed in models/ (`weights`, a safetensors path relative to models/). */
   | { name: string; description: string; arch: Arch; kind: 'trained'; config: HfConfig; weights: string }
-  | { name: string; description: string; arch: Arch; kind: 'checkpoint'; dir: string };
+  | { name: string; description: string; arch: Arch; kind: 'checkpoint'; dir: string }
+  /** Derived from another zoo model's built checkpoint (`derivedFrom`) by a seeded edit: heavy-tailed variants. */
+  | { name: string; description: string; arch: Arch; kind: 'derived'; from: string; heavyTail: HeavyTailRecipe };
 
 export const ARCHS: readonly Arch[] = ['llama', 'qwen2', 'gpt2'];
 
@@ -52,11 +55,23 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   const arch = raw['arch'] as Arch;
   if (!ARCHS.includes(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
   if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
+  if (typeof raw['derivedFrom'] === 'string') return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
   if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
   const spec: ModelSpec = { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
   if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource;
   if (raw['nightly'] === true) spec.nightly = true;
   return spec;
+}
+
+function parseHeavyTail(raw: unknown, file: string): HeavyTailRecipe {
+  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const num = (k: string) => typeof r[k] === 'number' && Number.isFinite(r[k]);
+  const range = (k: string) => Array.isArray(r[k]) && r[k].length === 2 && r[k].every((x) => typeof x === 'number' && x > 0);
+  const bad = [...['seed', 'entryFraction', 'channels'].filter((k) => !num(k)), ...['entryScale', 'channelScale'].filter((k) => !range(k))];
+  if (typeof r['compensate'] !== 'boolean') bad.push('compensate');
+  if (bad.length > 0) throw new UsageError(`models/${file}: "heavyTail" needs ${bad.join(', ')} (see src/zoo/heavy-tail.ts)`);
+  // Checked field by field just above.
+  return r as unknown as HeavyTailRecipe;
 }
 
 /** Specs registered at run time (e.g. `tmgt check --models mine=/path/to/hf-dir`), ahead of models/. */

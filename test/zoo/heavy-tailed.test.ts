@@ -1,0 +1,104 @@
+/**
+ * The heavy-tailed zoo member (models/llama-tiny-heavy.json, src/zoo/heavy-tail.ts): derived deterministically
+ * from the committed llama-tiny weights, its linear weights carry real-LLM-like outliers (kurtosis and max/RMS far
+ * above the Gaussian-like source), the outlier channels are compensated exactly (same function), and it still
+ * passes the peakedness contract of test/zoo/peakedness.test.ts under the onnxruntime oracle.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runOracle } from '../../src/oracle/run.js';
+import { buildModel } from '../../src/zoo/build.js';
+import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
+import { heavyTailed, linearWeightNames, tailStats } from '../../src/zoo/heavy-tail.js';
+import { findModelSpec, type ModelSpec } from '../../src/zoo/specs.js';
+import { HfTokenizer } from '../../src/zoo/tokenizer.js';
+import { measurePeakedness, readHeldout } from '../../src/zoo/train/peakedness.js';
+
+const HEAVY = ['llama-tiny-heavy'] as const;
+
+function derived(name: string): Extract<ModelSpec, { kind: 'derived' }> {
+  const spec = findModelSpec(name);
+  if (spec.kind !== 'derived') throw new Error(`${name} is a '${spec.kind}' spec, expected 'derived'`);
+  return spec;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+describe.each(HEAVY)('%s', (name) => {
+  const spec = derived(name);
+
+  it('is built deterministically from its base model: same recipe, same bytes; another seed, other bytes', async () => {
+    const dir = await buildModel(spec);
+    const base = loadCheckpoint(await buildModel(findModelSpec(spec.from)));
+    const again = heavyTailed(base, spec.heavyTail).checkpoint;
+    const built = loadCheckpoint(dir);
+    for (const [n, t] of built.tensors) expect(Buffer.from(t.data.buffer).equals(Buffer.from(again.tensors.get(n)!.data.buffer)), n).toBe(true);
+    const other = heavyTailed(base, { ...spec.heavyTail, seed: spec.heavyTail.seed + 1 }).checkpoint;
+    const q = linearWeightNames(base)[0]!;
+    expect(Buffer.from(other.tensors.get(q)!.data.buffer).equals(Buffer.from(again.tensors.get(q)!.data.buffer))).toBe(false);
+    // The base checkpoint is not modified in place.
+    expect(Buffer.from(base.tensors.get(q)!.data.buffer).equals(Buffer.from(loadCheckpoint(await buildModel(findModelSpec(spec.from))).tensors.get(q)!.data.buffer))).toBe(true);
+    expect(readFileSync(join(dir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(await buildModel(findModelSpec(spec.from)), 'tokenizer.json'), 'utf8'));
+  });
+
+  it('has heavy-tailed linear weights: per-tensor kurtosis and max/RMS far above the source model', async () => {
+    const base = loadCheckpoint(await buildModel(findModelSpec(spec.from)));
+    const heavy = loadCheckpoint(await buildModel(spec));
+    const rows = linearWeightNames(base).map((n) => ({ n, before: tailStats(base.tensors.get(n)!.data), after: tailStats(heavy.tensors.get(n)!.data) }));
+    console.log(`[${name}] per-tensor kurtosis and max/RMS, ${spec.from} → ${name}`);
+    for (const r of rows) {
+      const k = `${r.before.kurtosis.toFixed(1)} → ${r.after.kurtosis.toFixed(1)}`;
+      console.log(`  ${r.n.padEnd(40)} kurtosis ${k.padEnd(16)} max/rms ${r.before.maxOverRms.toFixed(1)} → ${r.after.maxOverRms.toFixed(1)}`);
+    }
+    // The trained source is Gaussian-like (kurtosis ≈ 3, max/RMS ≈ 4); real LLM weights are not.
+    expect(median(rows.map((r) => r.before.kurtosis))).toBeLessThan(4);
+    for (const r of rows) {
+      expect(r.after.kurtosis, r.n).toBeGreaterThan(3 * r.before.kurtosis);
+      expect(r.after.maxOverRms, r.n).toBeGreaterThan(2 * r.before.maxOverRms);
+    }
+    expect(median(rows.map((r) => r.after.maxOverRms))).toBeGreaterThan(10);
+    // Embeddings and norms other than the compensated gains are untouched.
+    expect(heavy.tensors.get('model.embed_tokens.weight')!.data).toEqual(base.tensors.get('model.embed_tokens.weight')!.data);
+  });
+
+  it('compensated outlier channels keep the function: channels only (no entry outliers) → same oracle logits', async () => {
+    const baseDir = await buildModel(findModelSpec(spec.from));
+    const base = loadCheckpoint(baseDir);
+    const channelsOnly = heavyTailed(base, { ...spec.heavyTail, entryFraction: 0 });
+    expect(channelsOnly.edits.channels.length).toBeGreaterThan(0);
+    expect(channelsOnly.edits.channels.every((c) => c.compensated)).toBe(true);
+    const tok = HfTokenizer.fromDir(baseDir);
+    const docs = readHeldout().slice(0, 6).map((d) => tok.encode(d));
+    const [a, b] = await Promise.all([runOracle(base, docs, { maxNewTokens: 0 }), runOracle(channelsOnly.checkpoint, docs, { maxNewTokens: 0 })]);
+    let num = 0;
+    let den = 0;
+    a.forEach((r, i) => r.logits.forEach((v, j) => {
+      const d = v - b[i]!.logits[j]!;
+      num += d * d;
+      den += v * v;
+    }));
+    console.log(`[${name}] channels only vs ${spec.from}: logits NMSE ${(num / den).toExponential(2)}`);
+    // f32 rounding of x·s·(1/s) only; an uncompensated (or wrongly compensated) channel gives NMSE ≫ 1e-6.
+    expect(num / den).toBeLessThan(1e-8);
+    const uncompensated = heavyTailed(base, { ...spec.heavyTail, entryFraction: 0, compensate: false }).checkpoint;
+    const c = await runOracle(uncompensated, docs, { maxNewTokens: 0 });
+    let numU = 0;
+    a.forEach((r, i) => r.logits.forEach((v, j) => (numU += (v - c[i]!.logits[j]!) ** 2)));
+    expect(numU / den).toBeGreaterThan(1e-4);
+  });
+
+  it('stays a good model: the peakedness contract (mean top-1 p ≥ 0.5 on held-out text under the oracle, France → Paris)', async () => {
+    const [p, source] = await Promise.all([
+      measurePeakedness(spec, { prompts: ['The capital of France is'] }),
+      measurePeakedness(findModelSpec(spec.from), { prompts: ['The capital of France is'] }),
+    ]);
+    const fmt = (x: typeof p) => `top-1 p ${x.meanTop1Prob.toFixed(3)}, top-1 acc ${x.top1Accuracy.toFixed(3)}, p(next) ${x.meanTargetProb.toFixed(3)}`;
+    console.log(`[${name}] ${fmt(p)} (${spec.from}: ${fmt(source)}) over ${p.positions} held-out positions`);
+    expect(p.positions).toBeGreaterThan(200);
+    expect(p.meanTop1Prob).toBeGreaterThanOrEqual(0.5);
+    expect(p.meanTargetProb).toBeGreaterThanOrEqual(0.5);
+    expect(p.top1Accuracy).toBeGreaterThanOrEqual(0.5);
+    expect(p.continuations[0]?.text).toContain('Paris');
+  });
+});
