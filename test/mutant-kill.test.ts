@@ -21,7 +21,6 @@ import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../src/config.js';
 import { findMutant, MUTANTS, mutantArchs } from '../src/converters/mutants.js';
 import { isTargetId, parseTarget } from '../src/converters/targets.js';
 import { checkFile } from '../src/checks/file.js';
-import { converterFailed } from '../src/checks/runtime.js';
 import { runConverter } from '../src/converters/adapter.js';
 import { aprTensorFromF32, encodeApr } from '../src/formats/apr/writer.js';
 import { BufferByteSource } from '../src/formats/byte-source.js';
@@ -237,15 +236,19 @@ describe('tmgt mutants (subprocess)', () => {
 describe('codes no mutant cell is built for', () => {
   const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: DEFAULT_MATRIX.maxNewTokens, converterTimeoutMs: 60_000, suites: ALL_SUITES };
 
-  it('F-RUNTIME-001: a converter that exits non-zero becomes a verdict, not a crash', async () => {
+  it('F-RUNTIME-001: a converter that exits non-zero becomes a verdict of every planned claim, not a crash', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'tmgt-empty-'));
-    const r = await runConverter({ converter: 'reference', model: 'empty', sourceDir: empty, target: parseTarget('gguf/f32'), outDir: workDir, timeoutMs: 60_000 });
-    expect(r.status).toBe('failed');
-    if (r.status !== 'failed') return;
-    expect(r.exitCode).toBe(2);
-    const check = converterFailed('reference', r);
-    check.verdicts.forEach((v) => produced.add(v.code));
-    expect(check.verdicts[0]?.code).toBe('F-RUNTIME-001');
+    // The real `tmgt convert` subprocess, pointed at an empty directory: it exits 2.
+    const convert = () => runConverter({ converter: 'reference', model: 'empty', sourceDir: empty, target: parseTarget('gguf/f32'), outDir: workDir, timeoutMs: 60_000 });
+    const r = record(await runCell({ converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/f32'), engine: 'bundled' }, { ...opts, providers: { convert } }));
+    expect(r.checks.length).toBeGreaterThan(0);
+    for (const c of r.checks) expect(c.verdicts.map((v) => [v.code, v.evidence['exitCode']])).toEqual([['F-RUNTIME-001', 2]]);
+  });
+
+  it('F-RUNTIME-003: a claim the harness cannot evaluate (no oracle record) fails with it, never disappears', async () => {
+    const r = record(await runCell({ converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/q8_0'), engine: 'bundled' }, { ...opts, suites: ['logits'], providers: { oracle: async () => [] } }));
+    expect(r.checks).toHaveLength(DEFAULT_PROMPTS.length);
+    for (const c of r.checks) expect(c.verdicts.map((v) => v.code)).toEqual(['F-RUNTIME-003']);
   });
 
   it('F-FILE-001/002: a truncated and a bad-magic reference GGUF give file verdicts', async () => {
