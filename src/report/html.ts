@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { CellResult, CheckResult, ParityReport, ReportSummary, TensorRow } from '../contracts/results.js';
 import { CODES, type VerdictCode } from '../contracts/verdicts.js';
@@ -22,7 +23,7 @@ import { sortCells } from './merge.js';
 import { failureGroups, firingRank, groupTitle, type FailureGroup } from './ticket.js';
 
 const TEMPLATES = new URL('./templates/', import.meta.url);
-const eta = new Eta({ views: TEMPLATES.pathname, autoEscape: true, autoTrim: [false, 'nl'], cache: true, useWith: false });
+const eta = new Eta({ views: fileURLToPath(TEMPLATES), autoEscape: true, autoTrim: [false, 'nl'], cache: true, useWith: false });
 
 type HeatStatus = 'pass' | 'warn' | 'fail' | 'skipped';
 

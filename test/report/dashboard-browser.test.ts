@@ -105,6 +105,8 @@ describe('dashboard in chromium', () => {
     await expect.poll(() => details.count()).toBe(1);
     const rows = details.locator('table.tensors tbody tr');
     await expect.poll(() => rows.count()).toBe(target.tensors.length);
+    await details.scrollIntoViewIfNeeded();
+    await details.screenshot({ path: join(REPORTS, 'dashboard-drilldown.png') });
     // Failing tensors sort first; the filter narrows the table to what matches.
     const failing = target.tensors.filter((t: TensorRow) => t.codes.length > 0);
     expect(await rows.first().getAttribute('class')).toBe('bad');
@@ -122,8 +124,6 @@ describe('dashboard in chromium', () => {
     const withText = target.checks.find((c) => c.detail?.oracleText !== undefined);
     if (withText?.detail?.oracleText !== undefined) expect(await details.locator('.texts').count()).toBeGreaterThan(0);
     if (target.checks.some((c) => (c.detail?.klPerPosition?.length ?? 0) > 1)) expect(await details.locator('svg.kl').count()).toBeGreaterThan(0);
-    await details.scrollIntoViewIfNeeded();
-    await details.screenshot({ path: join(REPORTS, 'dashboard-drilldown.png') });
 
     // The JUnit file of the same report is well-formed XML with one testcase per check (plus skipped cells).
     // Page-side code as a string: the test's tsconfig has no DOM lib (and should not, for src/).

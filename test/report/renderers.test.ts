@@ -115,4 +115,23 @@ describe('HTML', () => {
     expect(scriptJson({ s: '</script><!-- & \u2028' })).toBe('{"s":"\\u003c/script\\u003e\\u003c!-- \\u0026 \\u2028"}');
     expect(JSON.parse(scriptJson({ s: '</script>' }))).toEqual({ s: '</script>' });
   });
+
+  it('lists the checks newly failing and newly passing against the previous run', () => {
+    const r = fixture('report.json');
+    const previous = fixture('previous.json');
+    const key = (c: CellResult, k: CellResult['checks'][number]) => JSON.stringify([c.converter, c.model, c.target, c.engine, k.suite, k.prompt]);
+    const before = new Map(previous.cells.flatMap((c) => c.checks.map((k) => [key(c, k), k.status] as const)));
+    const now = r.cells.flatMap((c) => c.checks.map((k) => [key(c, k), k.status] as const));
+    const newlyFailing = now.filter(([k, s]) => s === 'fail' && before.has(k) && before.get(k) !== 'fail').length;
+    const newlyPassing = now.filter(([k, s]) => s !== 'fail' && before.get(k) === 'fail').length;
+    expect(newlyFailing).toBeGreaterThan(0);
+    const html = renderHtml(r, { previous });
+    const list = (id: string) => (new RegExp(`<ul id="${id}">(.*?)</ul>`).exec(html)?.[1] ?? '').match(/<li>/g)?.length ?? 0;
+    expect(list('newly-failing')).toBe(Math.min(50, newlyFailing));
+    expect(list('newly-passing')).toBe(newlyPassing);
+    expect(html).toContain(`${newlyFailing} newly failing, ${newlyPassing} newly passing`);
+    // The reverse comparison swaps them.
+    const back = renderHtml(previous, { previous: r });
+    expect(back).toContain(`${newlyPassing} newly failing, ${newlyFailing} newly passing`);
+  });
 });
