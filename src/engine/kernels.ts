@@ -65,10 +65,10 @@ export interface KernelExports {
   mv_bf16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_q8_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
   mv_q4_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
-  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
   mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
-  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
-  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
+  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
   mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
@@ -217,6 +217,7 @@ export class WasmMatVec implements MatVec {
   private scratch = { ptr: 0, n: 0 };
   private aq = { ptr: 0, n: 0 };
   private ad = { ptr: 0, n: 0 };
+  private xs = { ptr: 0, n: 0 };
 
   prepare(w: Weight): Weight {
     if (this.placed.has(w) || !isWasmDType(w.dtype)) return w;
@@ -291,6 +292,9 @@ export class WasmMatVec implements MatVec {
   private rowProduct(p: Placed, w: Weight, xPtr: number, outPtr: number): void {
     const k = this.arena.k;
     const args = [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr] as const;
+    // Q4_1, Q5_1, Q4_K take the input's per-32 sums (their min/offset term) in a scratch region.
+    const xs = this.ensure(this.xs, Math.ceil(w.cols / 32), 4);
+    const withSums = [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, xs, outPtr] as const;
     switch (p.type) {
       case WASM_TYPE.F32:
         return k.mv_f32(...args);
@@ -299,13 +303,13 @@ export class WasmMatVec implements MatVec {
       case WASM_TYPE.BF16:
         return k.mv_bf16(...args);
       case WASM_TYPE.Q4_1:
-        return k.mv_q4_1(...args);
+        return k.mv_q4_1(...withSums);
       case WASM_TYPE.Q5_0:
         return k.mv_q5_0(...args);
       case WASM_TYPE.Q5_1:
-        return k.mv_q5_1(...args);
+        return k.mv_q5_1(...withSums);
       case WASM_TYPE.Q4_K:
-        return k.mv_q4_k(...args);
+        return k.mv_q4_k(...withSums);
       case WASM_TYPE.Q6_K:
         return k.mv_q6_k(...args);
       case WASM_TYPE.APR_Q8:

@@ -47,6 +47,26 @@ export function init(table: usize): void {
   return f32x4.add(acc, f32x4.mul(w3, v128.load(x, 48)));
 }
 
+/** acc + Σ_k f32(q[k])·x[k] over 16 signed bytes q: the block scale is applied once per block, not per element. */
+@inline function qdot16(q: v128, x: usize, acc: v128): v128 {
+  const lo = i16x8.extend_low_i8x16_s(q);
+  const hi = i16x8.extend_high_i8x16_s(q);
+  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), v128.load(x)));
+  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), v128.load(x, 16)));
+  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), v128.load(x, 32)));
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), v128.load(x, 48)));
+}
+
+/** Σ x over each 32-element group of x[0..n) → xs (n/32 f32): the min/offset terms of Q4_1, Q5_1 and Q4_K. */
+function groupSums(x: usize, n: i32, xs: usize): void {
+  for (let g = 0; g < (n >> 5); g++) {
+    const p = x + (<usize>g << 7);
+    let a = f32x4.add(f32x4.add(v128.load(p), v128.load(p, 16)), f32x4.add(v128.load(p, 32), v128.load(p, 48)));
+    a = f32x4.add(a, f32x4.add(f32x4.add(v128.load(p, 64), v128.load(p, 80)), f32x4.add(v128.load(p, 96), v128.load(p, 112))));
+    store<f32>(xs + (<usize>g << 2), hsum(a));
+  }
+}
+
 /** The f32 values of 16 signed bytes, f32(q)·d + m, stored at y. */
 @inline function deq16(q: v128, d: v128, m: v128, y: usize): void {
   const lo = i16x8.extend_low_i8x16_s(q);
@@ -202,25 +222,29 @@ export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
 
 // ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 × f32
 
-/** Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): y = q·d + m. */
-@inline function dotQ4_1(w: usize, x: usize, nb: i32): f32 {
+/**
+ * Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): y = q·d + m, so Σ y·x = d·Σ q·x + m·Σ x, with Σ x per
+ * block from `xs` (groupSums). Factoring changes only the f32 rounding, far inside NMSE 1e-10.
+ */
+@inline function dotQ4_1(w: usize, x: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
+  let off: f32 = 0;
   const mask = i8x16.splat(0x0f);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 20;
-    const d = f32x4.splat(h2f(p));
-    const m = f32x4.splat(h2f(p + 2));
     const v = v128.load(p + 4);
     const xb = x + (<usize>b << 7);
-    acc = dot16(v128.and(v, mask), d, m, xb, acc);
-    acc = dot16(i8x16.shr_u(v, 4), d, m, xb + 64, acc);
+    const s = qdot16(i8x16.shr_u(v, 4), xb + 64, qdot16(v128.and(v, mask), xb, f32x4.splat(0)));
+    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
-  return hsum(acc);
+  return hsum(acc) + off;
 }
 
-export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, x, nb));
+  groupSums(x, n, xs);
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, x, xs, nb));
 }
 
 @inline function q4_1Block(p: usize, y: usize): void {
@@ -250,19 +274,17 @@ const BIT_MASKS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 
   return v128.or(i8x16.shr_u(v, 4), highBits(qh, true));
 }
 
-/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes): y = (q − 16)·d. */
+/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes): y = (q − 16)·d, d applied once per block. */
 @inline function dotQ5_0(w: usize, x: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   const sixteen = i8x16.splat(16);
-  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 22;
-    const d = f32x4.splat(h2f(p));
     const qh = load<u32>(p + 2);
     const v = v128.load(p + 6);
     const xb = x + (<usize>b << 7);
-    acc = dot16(i8x16.sub(q5Lo(v, qh), sixteen), d, z, xb, acc);
-    acc = dot16(i8x16.sub(q5Hi(v, qh), sixteen), d, z, xb + 64, acc);
+    const s = qdot16(i8x16.sub(q5Hi(v, qh), sixteen), xb + 64, qdot16(i8x16.sub(q5Lo(v, qh), sixteen), xb, f32x4.splat(0)));
+    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
   }
   return hsum(acc);
 }
@@ -281,25 +303,26 @@ export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
   deq16(i8x16.sub(q5Hi(v, qh), sixteen), d, f32x4.splat(-0.0), y + 64);
 }
 
-/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes): y = q·d + m. */
-@inline function dotQ5_1(w: usize, x: usize, nb: i32): f32 {
+/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes): y = q·d + m, factored as Q4_1. */
+@inline function dotQ5_1(w: usize, x: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
+  let off: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 24;
-    const d = f32x4.splat(h2f(p));
-    const m = f32x4.splat(h2f(p + 2));
     const qh = load<u32>(p + 4);
     const v = v128.load(p + 8);
     const xb = x + (<usize>b << 7);
-    acc = dot16(q5Lo(v, qh), d, m, xb, acc);
-    acc = dot16(q5Hi(v, qh), d, m, xb + 64, acc);
+    const s = qdot16(q5Hi(v, qh), xb + 64, qdot16(q5Lo(v, qh), xb, f32x4.splat(0)));
+    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
-  return hsum(acc);
+  return hsum(acc) + off;
 }
 
-export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, x, nb));
+  groupSums(x, n, xs);
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, x, xs, nb));
 }
 
 @inline function q5_1Block(p: usize, y: usize): void {
@@ -324,36 +347,38 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
 
 /**
  * Q4_K (144 bytes: fp16 d, fp16 dmin, 12 scale bytes, 128 nibble bytes), per 64-element chunk c:
- * y = f32(d·sc)·q − f32(dmin·m), low nibbles first (scale 2c), then high (scale 2c+1).
+ * y = f32(d·sc)·q − f32(dmin·m), low nibbles first (scale 2c), then high (scale 2c+1); computed as
+ * Σ_sub f32(d·sc)·Σ q·x − f32(dmin·m)·Σ x, with Σ x per 32-group from `xs` (groupSums).
  */
-@inline function dotQ4_K(w: usize, x: usize, nb: i32): f32 {
+@inline function dotQ4_K(w: usize, x: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
+  let off: f32 = 0;
   const mask = i8x16.splat(0x0f);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 144;
     const d = h2f(p);
     const dmin = h2f(p + 2);
+    const xsb = xs + (<usize>b << 5);
     for (let c = 0; c < 4; c++) {
-      const d1 = f32x4.splat(d * scaleK4(p + 4, 2 * c, false));
-      const m1 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c, true)));
-      const d2 = f32x4.splat(d * scaleK4(p + 4, 2 * c + 1, false));
-      const m2 = f32x4.splat(-(dmin * scaleK4(p + 4, 2 * c + 1, true)));
       const q = p + 16 + (<usize>c << 5);
       const xc = x + (<usize>b << 10) + (<usize>c << 8);
       const v0 = v128.load(q);
       const v1 = v128.load(q, 16);
-      acc = dot16(v128.and(v0, mask), d1, m1, xc, acc);
-      acc = dot16(v128.and(v1, mask), d1, m1, xc + 64, acc);
-      acc = dot16(i8x16.shr_u(v0, 4), d2, m2, xc + 128, acc);
-      acc = dot16(i8x16.shr_u(v1, 4), d2, m2, xc + 192, acc);
+      const s1 = qdot16(v128.and(v1, mask), xc + 64, qdot16(v128.and(v0, mask), xc, f32x4.splat(0)));
+      const s2 = qdot16(i8x16.shr_u(v1, 4), xc + 192, qdot16(i8x16.shr_u(v0, 4), xc + 128, f32x4.splat(0)));
+      acc = f32x4.add(acc, f32x4.mul(s1, f32x4.splat(d * scaleK4(p + 4, 2 * c, false))));
+      acc = f32x4.add(acc, f32x4.mul(s2, f32x4.splat(d * scaleK4(p + 4, 2 * c + 1, false))));
+      off += dmin * scaleK4(p + 4, 2 * c, true) * load<f32>(xsb + (<usize>c << 3));
+      off += dmin * scaleK4(p + 4, 2 * c + 1, true) * load<f32>(xsb + (<usize>c << 3) + 4);
     }
   }
-  return hsum(acc);
+  return hsum(acc) - off;
 }
 
-export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
   const nb = n >> 8;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, x, nb));
+  groupSums(x, n, xs);
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, x, xs, nb));
 }
 
 function q4_KBlock(p: usize, y: usize): void {
@@ -386,7 +411,6 @@ function q4_KBlock(p: usize, y: usize): void {
   const mask = i8x16.splat(0x0f);
   const three = i8x16.splat(3);
   const off = i8x16.splat(32);
-  const z = f32x4.splat(-0.0); // x + (−0) = x for every x, −0 included (the codecs keep −0)
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 210;
     const d = h2f(p + 208);
@@ -405,10 +429,11 @@ function q4_KBlock(p: usize, y: usize): void {
         const q3 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
         const q4 = i8x16.sub(v128.or(i8x16.shr_u(bb, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
         const xl = xh + (l << 2);
-        acc = dot16(q1, f32x4.splat(d * <f32>load<i8>(sc + <usize>g)), z, xl, acc);
-        acc = dot16(q2, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 2)), z, xl + 128, acc);
-        acc = dot16(q3, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 4)), z, xl + 256, acc);
-        acc = dot16(q4, f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 6)), z, xl + 384, acc);
+        // The 16-element run's scale f32(d·sc) applied once to Σ q·x.
+        acc = f32x4.add(acc, f32x4.mul(qdot16(q1, xl, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g))));
+        acc = f32x4.add(acc, f32x4.mul(qdot16(q2, xl + 128, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 2))));
+        acc = f32x4.add(acc, f32x4.mul(qdot16(q3, xl + 256, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 4))));
+        acc = f32x4.add(acc, f32x4.mul(qdot16(q4, xl + 384, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 6))));
       }
     }
   }
