@@ -65,4 +65,4 @@ clean:
 # check each with the onnxruntime oracle. Not run in CI (the outputs are committed); ~30 min on one core.
 .PHONY: models-train
 models-train: $(NODE_STAMP)
-	npx tsx src/zoo/train/cli.ts
+	npx tsx training/cli.ts

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { VerdictCode } from '../checks/codes.js';
+import type { VerdictCode } from '../contracts/verdicts.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
 import { findMutant, MUTANTS, mutantArchs, type Mutant } from '../converters/mutants.js';
 import { parseTarget } from '../converters/targets.js';

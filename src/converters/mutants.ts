@@ -11,7 +11,7 @@
 import { fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits, quantize } from '../formats/codecs/index.js';
 import type { GgufKv } from '../formats/gguf/writer.js';
 import { ggufToHf, permuteQk, transpose, unpermuteQk } from '../formats/name-map.js';
-import type { VerdictCode } from '../checks/codes.js';
+import type { VerdictCode } from '../contracts/verdicts.js';
 import { commonDims, type Arch, type Checkpoint } from '../zoo/types.js';
 import { artifactName, findRole, requireRole, type AprPlan, type ConversionPlan, type GgufPlan, type PlannedTensor } from './plan.js';
 import type { TargetId } from './targets.js';

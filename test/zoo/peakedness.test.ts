@@ -12,8 +12,8 @@ import { seededCheckpoint } from '../../src/zoo/build.js';
 import { hfTensorShapes } from '../../src/zoo/checkpoint.js';
 import { CORPUS_PATH, findModelSpec, MODELS_DIR, TOKENIZER_PATH } from '../../src/zoo/specs.js';
 import { HfTokenizer, type TokenizerJson } from '../../src/zoo/tokenizer.js';
-import { parseDocs } from '../../src/zoo/train/corpus.js';
-import { heldoutStats, measurePeakedness, readHeldout } from '../../src/zoo/train/peakedness.js';
+import { parseDocs } from '../../training/corpus.js';
+import { heldoutStats, measurePeakedness, readHeldout } from '../../training/peakedness.js';
 import { commonDims, isGpt2 } from '../../src/zoo/types.js';
 
 const MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;

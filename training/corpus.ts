@@ -9,7 +9,7 @@
  * ("What is 2+2? Answer: 4.", "The capital of France is Paris.", `def fibonacci(n):` …, "Hello, my name is …")
  * are always in the training split.
  */
-import { Prng } from '../prng.js';
+import { Prng } from '../src/zoo/prng.js';
 
 export interface CorpusSplit {
   train: string[];

@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { hfTensorShapes } from '../checkpoint.js';
-import { Prng, seedFor } from '../prng.js';
-import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from '../types.js';
+import { hfTensorShapes } from '../src/zoo/checkpoint.js';
+import { Prng, seedFor } from '../src/zoo/prng.js';
+import { commonDims, isGpt2, type Checkpoint, type CheckpointTensor, type HfConfig } from '../src/zoo/types.js';
 import { disposeConsts, forward, forwardConsts, type Params } from './model.js';
 
 export interface TrainOptions {

@@ -4,12 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_PROMPTS } from '../../config.js';
-import { oracleRecords } from '../../oracle/records.js';
-import type { OracleRecord } from '../../oracle/run.js';
-import { buildModel } from '../build.js';
-import { MODELS_DIR, type ModelSpec } from '../specs.js';
-import { HfTokenizer } from '../tokenizer.js';
+import { DEFAULT_PROMPTS } from '../src/config.js';
+import { oracleRecords } from '../src/oracle/records.js';
+import type { OracleRecord } from '../src/oracle/run.js';
+import { buildModel } from '../src/zoo/build.js';
+import { MODELS_DIR, type ModelSpec } from '../src/zoo/specs.js';
+import { HfTokenizer } from '../src/zoo/tokenizer.js';
 import { parseDocs } from './corpus.js';
 
 export const HELDOUT_PATH = join(MODELS_DIR, 'heldout.txt');

@@ -16,7 +16,7 @@
  * transposeA/transposeB set (what tf.matMul's own gradient uses) is 5–15× slower than a plain one.
  */
 import * as tf from '@tensorflow/tfjs';
-import { commonDims, hasQkvBias, headDim, isGpt2, type Gpt2HfConfig, type HfConfig, type LlamaHfConfig } from '../types.js';
+import { commonDims, hasQkvBias, headDim, isGpt2, type Gpt2HfConfig, type HfConfig, type LlamaHfConfig } from '../src/zoo/types.js';
 
 export type Params = Map<string, tf.Variable>;
 
