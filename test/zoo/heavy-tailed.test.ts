@@ -13,9 +13,9 @@ import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
 import { heavyTailed, linearWeightNames, tailStats } from '../../src/zoo/heavy-tail.js';
 import { findModelSpec, type ModelSpec } from '../../src/zoo/specs.js';
 import { HfTokenizer } from '../../src/zoo/tokenizer.js';
-import { measurePeakedness, readHeldout } from '../../src/zoo/train/peakedness.js';
+import { measurePeakedness, readHeldout } from '../../training/peakedness.js';
 
-const HEAVY = ['llama-tiny-heavy'] as const;
+const HEAVY = ['llama-tiny-heavy', 'qwen2-tiny-heavy', 'gpt2-tiny-heavy'] as const;
 
 function derived(name: string): Extract<ModelSpec, { kind: 'derived' }> {
   const spec = findModelSpec(name);
@@ -53,13 +53,22 @@ describe.each(HEAVY)('%s', (name) => {
     }
     // The trained source is Gaussian-like (kurtosis ≈ 3, max/RMS ≈ 4); real LLM weights are not.
     expect(median(rows.map((r) => r.before.kurtosis))).toBeLessThan(4);
+    // Tensors with outlier channels are far heavier; those with entry outliers only (GPT-2's mlp.c_proj, whose input
+    // comes through gelu and cannot be compensated) are heavier by less.
+    const channelsOnly = heavyTailed(base, { ...spec.heavyTail, entryFraction: 0 }).checkpoint;
+    const hasChannels = (n: string) => !Buffer.from(channelsOnly.tensors.get(n)!.data.buffer).equals(Buffer.from(base.tensors.get(n)!.data.buffer));
+    expect(rows.filter((r) => hasChannels(r.n)).length).toBeGreaterThanOrEqual(rows.length * 0.75);
     for (const r of rows) {
-      expect(r.after.kurtosis, r.n).toBeGreaterThan(3 * r.before.kurtosis);
-      expect(r.after.maxOverRms, r.n).toBeGreaterThan(2 * r.before.maxOverRms);
+      const [k, m] = hasChannels(r.n) ? [3, 2] : [1.2, 1.5];
+      expect(r.after.kurtosis, r.n).toBeGreaterThan(k * r.before.kurtosis);
+      expect(r.after.maxOverRms, r.n).toBeGreaterThan(m * r.before.maxOverRms);
     }
     expect(median(rows.map((r) => r.after.maxOverRms))).toBeGreaterThan(10);
-    // Embeddings and norms other than the compensated gains are untouched.
-    expect(heavy.tensors.get('model.embed_tokens.weight')!.data).toEqual(base.tensors.get('model.embed_tokens.weight')!.data);
+    // Embeddings (and with them a tied head) are untouched.
+    const linear = new Set(linearWeightNames(base));
+    const others = [...base.tensors].filter(([n, t]) => t.shape.length === 2 && !linear.has(n));
+    expect(others.length).toBeGreaterThan(0);
+    for (const [n, t] of others) expect(heavy.tensors.get(n)!.data, n).toEqual(t.data);
   });
 
   it('compensated outlier channels keep the function: channels only (no entry outliers) → same oracle logits', async () => {
