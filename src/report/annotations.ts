@@ -36,15 +36,23 @@ export function githubAnnotations(report: ParityReport, opts: { maxPerKind?: num
           continue;
         }
         shown[kind]++;
-        const where = [cell.converter, cell.model, cell.target, check.suite, check.prompt === undefined ? undefined : JSON.stringify(check.prompt)]
-          .filter((x) => x !== undefined).join(' ');
+        const where = [
+          cell.converter,
+          cell.model,
+          cell.target,
+          check.suite,
+          check.prompt === undefined ? undefined : JSON.stringify(check.prompt),
+        ]
+          .filter((x) => x !== undefined)
+          .join(' ');
         const tensor = v.tensor !== undefined ? `Tensor '${v.tensor}': ` : '';
         out.push(`::${kind} title=${escapeProperty(v.code)}::${escapeData(`${where}: ${tensor}${v.message}`)}`);
       }
     }
   }
   const { passed, checks } = report.summary;
-  const more = hidden.error + hidden.warning > 0 ? ` (${hidden.error} more errors and ${hidden.warning} more warnings in reports/junit.xml)` : '';
+  const more =
+    hidden.error + hidden.warning > 0 ? ` (${hidden.error} more errors and ${hidden.warning} more warnings in reports/junit.xml)` : '';
   out.push(`::notice title=${escapeProperty('parity')}::${escapeData(`${passed}/${checks} checks passing${more}`)}`);
   return out;
 }

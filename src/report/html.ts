@@ -122,7 +122,11 @@ function worstOf(cell: CellResult): { status: HeatStatus; code?: VerdictCode } {
 }
 
 const fmtMetric = (v: number): string =>
-  Number.isInteger(v) ? v.toLocaleString('en-US') : v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5) ? v.toExponential(2) : v.toPrecision(4);
+  Number.isInteger(v)
+    ? v.toLocaleString('en-US')
+    : v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)
+      ? v.toExponential(2)
+      : v.toPrecision(4);
 
 /** Static SVG of KL per position, log-scaled (KL spans 1e-9 … 10 across a good and a broken run). */
 function klChart(kl: number[]): Chart | undefined {
@@ -160,7 +164,16 @@ function klChart(kl: number[]): Chart | undefined {
   });
   const wv = kl[wi] as number; // wi < kl.length
   return {
-    width, height, left, bottom, path, area, meanY: y(mean), meanLabel: `mean ${fmtMetric(mean)}`, yTicks, xTicks,
+    width,
+    height,
+    left,
+    bottom,
+    path,
+    area,
+    meanY: y(mean),
+    meanLabel: `mean ${fmtMetric(mean)}`,
+    yTicks,
+    xTicks,
     worst: { x: x(wi), y: y(wv), label: `max ${fmtMetric(wv)} @ ${wi}` },
   };
 }
@@ -207,7 +220,8 @@ function promptViews(cell: CellResult): PromptView[] {
         const chart = klChart(d.klPerPosition);
         if (chart) {
           view.chart = chart;
-          view.chartTitle = check.suite === 'cross-runtime' ? 'KL(bundled ‖ llama.cpp) per position' : 'KL(oracle ‖ candidate) per position';
+          view.chartTitle =
+            check.suite === 'cross-runtime' ? 'KL(bundled ‖ llama.cpp) per position' : 'KL(oracle ‖ candidate) per position';
         }
       }
       if (d.oracleText !== undefined && d.candidateText !== undefined) view.text = splitText(d.oracleText, d.candidateText);
@@ -233,7 +247,14 @@ function checkRows(cell: CellResult): CellView['checks'] {
       same.names.push(checkName(check));
       continue;
     }
-    rows.push({ key, names: [checkName(check)], suite: check.suite, ...(check.prompt === undefined ? {} : { prompt: check.prompt }), status: check.status, lines });
+    rows.push({
+      key,
+      names: [checkName(check)],
+      suite: check.suite,
+      ...(check.prompt === undefined ? {} : { prompt: check.prompt }),
+      status: check.status,
+      lines,
+    });
   }
   return rows.map(({ key: _key, names, ...r }) => {
     if (names.length === 1) return r;
@@ -269,30 +290,39 @@ function cellView(cell: CellResult, id: string): CellView {
   return view;
 }
 
-function heatmaps(cells: { cell: CellResult; id: string }[]): { converter: string; models: string[]; targets: string[]; grid: (HeatCell | null)[][] }[] {
+function heatmaps(
+  cells: { cell: CellResult; id: string }[],
+): { converter: string; models: string[]; targets: string[]; grid: (HeatCell | null)[][] }[] {
   const converters = [...new Set(cells.map((c) => c.cell.converter))];
   return converters.map((converter) => {
     const mine = cells.filter((c) => c.cell.converter === converter);
     const models = [...new Set(mine.map((c) => c.cell.model))];
     const targets = [...new Set(mine.map((c) => c.cell.target))];
-    const grid = models.map((model) => targets.map((target): HeatCell | null => {
-      const found = mine.filter((c) => c.cell.model === model && c.cell.target === target);
-      const first = found[0];
-      if (!first) return null;
-      const w = worstOf(first.cell);
-      const passed = first.cell.checks.filter((c) => c.status !== 'fail').length;
-      const label = first.cell.status === 'skipped' ? 'skipped' : `${passed}/${first.cell.checks.length}`;
-      const worst = w.code === undefined ? '' : w.code.replace(/^F-/, '').replace('-CONTRACT-', '-');
-      const title = first.cell.status === 'skipped'
-        ? `${model} × ${target}: skipped — ${first.cell.reason}`
-        : `${model} × ${target}: ${label} checks passing${w.code ? `; first failure ${w.code} (${CODES[w.code].title})` : ''}`;
-      return { id: first.id, status: w.status, label, worst, title };
-    }));
+    const grid = models.map((model) =>
+      targets.map((target): HeatCell | null => {
+        const found = mine.filter((c) => c.cell.model === model && c.cell.target === target);
+        const first = found[0];
+        if (!first) return null;
+        const w = worstOf(first.cell);
+        const passed = first.cell.checks.filter((c) => c.status !== 'fail').length;
+        const label = first.cell.status === 'skipped' ? 'skipped' : `${passed}/${first.cell.checks.length}`;
+        const worst = w.code === undefined ? '' : w.code.replace(/^F-/, '').replace('-CONTRACT-', '-');
+        const title =
+          first.cell.status === 'skipped'
+            ? `${model} × ${target}: skipped — ${first.cell.reason}`
+            : `${model} × ${target}: ${label} checks passing${w.code ? `; first failure ${w.code} (${CODES[w.code].title})` : ''}`;
+        return { id: first.id, status: w.status, label, worst, title };
+      }),
+    );
     return { converter, models, targets, grid };
   });
 }
 
-function trend(report: ParityReport, previous: ParityReport, ids: Map<CellResult, string>): { newlyFailing: TrendRow[]; newlyPassing: TrendRow[]; added: number; removed: number } {
+function trend(
+  report: ParityReport,
+  previous: ParityReport,
+  ids: Map<CellResult, string>,
+): { newlyFailing: TrendRow[]; newlyPassing: TrendRow[]; added: number; removed: number } {
   const before = new Map<string, CheckResult>();
   for (const cell of previous.cells) for (const check of cell.checks) before.set(checkKey(cell, check), check);
   const seen = new Set<string>();
@@ -308,7 +338,13 @@ function trend(report: ParityReport, previous: ParityReport, ids: Map<CellResult
         added++;
         continue;
       }
-      const row: TrendRow = { converter: cell.converter, model: cell.model, target: cell.target, check: checkName(check), id: ids.get(cell) ?? '' };
+      const row: TrendRow = {
+        converter: cell.converter,
+        model: cell.model,
+        target: cell.target,
+        check: checkName(check),
+        id: ids.get(cell) ?? '',
+      };
       const code = check.verdicts.find((v) => v.status === 'fail')?.code;
       if (check.status === 'fail' && was.status !== 'fail') newlyFailing.push(code === undefined ? row : { ...row, code });
       if (check.status !== 'fail' && was.status === 'fail') {
@@ -321,12 +357,14 @@ function trend(report: ParityReport, previous: ParityReport, ids: Map<CellResult
   return { newlyFailing, newlyPassing, added, removed };
 }
 
-function mutantMatrix(report: ParityReport): {
-  columns: string[];
-  rows: { mutant: string; expected: string; entries: ({ killed: boolean; got: string; title: string } | null)[] }[];
-  killed: number;
-  total: number;
-} | undefined {
+function mutantMatrix(report: ParityReport):
+  | {
+      columns: string[];
+      rows: { mutant: string; expected: string; entries: ({ killed: boolean; got: string; title: string } | null)[] }[];
+      killed: number;
+      total: number;
+    }
+  | undefined {
   const m = report.mutants;
   if (!m || m.length === 0) return undefined;
   const columns = [...new Set(m.map((x) => x.model))];
@@ -374,7 +412,9 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
   });
   const groups: FailureGroup[] = failureGroups(report);
   const firstCellOf = (g: FailureGroup): string => {
-    const hit = withIds.find(({ cell }) => cell.converter === g.converter && g.rows.some((r) => r.model === cell.model && r.target === cell.target));
+    const hit = withIds.find(
+      ({ cell }) => cell.converter === g.converter && g.rows.some((r) => r.model === cell.model && r.target === cell.target),
+    );
     return hit?.id ?? '';
   };
   const tensors: Record<string, TensorRow[]> = {};
@@ -383,7 +423,14 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
   const script = readFileSync(new URL('dashboard.js', TEMPLATES), 'utf8');
   const css = readFileSync(new URL('dashboard.css', TEMPLATES), 'utf8');
   const scriptHash = createHash('sha256').update(script, 'utf8').digest('base64');
-  const csp = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${scriptHash}'; img-src data:; base-uri 'none'; form-action 'none'`;
+  const csp = [
+    "default-src 'none'",
+    "style-src 'unsafe-inline'",
+    `script-src 'sha256-${scriptHash}'`,
+    'img-src data:',
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
 
   const prev = opts.previous;
   const view = {

@@ -8,20 +8,32 @@ import { Eta } from 'eta';
 import type { CellResult, CheckResult, ParityReport } from '../contracts/results.js';
 import { verdictLine } from './ticket.js';
 
-const eta = new Eta({ autoEscape: true, autoTrim: false, useWith: false });
+const eta = new Eta({ autoEscape: true, autoTrim: [false, 'nl'], useWith: false });
 
+// eta trims the newline after each tag (autoTrim 'nl'): a line that is only a tag leaves nothing behind.
 const TEMPLATE = `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="tiny-model-ground-truth" tests="<%= it.tests %>" failures="<%= it.failures %>" skipped="<%= it.skipped %>" time="<%= it.time %>">
-<% for (const s of it.suites) { %>  <testsuite name="<%= s.name %>" tests="<%= s.cases.length %>" failures="<%= s.failures %>" skipped="<%= s.skipped %>" time="<%= s.time %>">
-<% for (const c of s.cases) { %>    <testcase classname="<%= c.classname %>" name="<%= c.name %>" time="<%= c.time %>"><% if (c.failure) { %>
+<testsuites name="tiny-model-ground-truth" tests="<%= it.tests %>" failures="<%= it.failures %>"
+    skipped="<%= it.skipped %>" time="<%= it.time %>">
+<% for (const s of it.suites) { %>
+  <testsuite name="<%= s.name %>" tests="<%= s.cases.length %>" failures="<%= s.failures %>"
+      skipped="<%= s.skipped %>" time="<%= s.time %>">
+<% for (const c of s.cases) { %>
+<% const empty = !c.failure && c.skipped === undefined && !c.output; %>
+    <testcase classname="<%= c.classname %>" name="<%= c.name %>" time="<%= c.time %>"<% if (empty) { %>/>
+<% } else { %>>
+<% if (c.failure) { %>
       <failure message="<%= c.failure.message %>" type="<%= c.failure.type %>"><%= c.failure.body %></failure>
-    <% } else if (c.skipped !== undefined) { %>
+<% } else if (c.skipped !== undefined) { %>
       <skipped message="<%= c.skipped %>"/>
-    <% } else if (c.output) { %>
+<% } else { %>
       <system-out><%= c.output %></system-out>
-    <% } %></testcase>
-<% } %>  </testsuite>
-<% } %></testsuites>
+<% } %>
+    </testcase>
+<% } %>
+<% } %>
+  </testsuite>
+<% } %>
+</testsuites>
 `;
 
 interface Case {
@@ -54,7 +66,11 @@ function casesOf(cell: CellResult): Case[] {
     const failing = check.verdicts.filter((v) => v.status === 'fail');
     if (check.status === 'fail') {
       const first = failing[0] ?? check.verdicts[0];
-      c.failure = { message: xml(first ? `${first.code}: ${first.message}` : 'failed'), type: first?.code ?? 'fail', body: xml(lines.join('\n')) };
+      c.failure = {
+        message: xml(first ? `${first.code}: ${first.message}` : 'failed'),
+        type: first?.code ?? 'fail',
+        body: xml(lines.join('\n')),
+      };
     } else if (lines.length > 0) c.output = xml(lines.join('\n'));
     return c;
   });

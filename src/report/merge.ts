@@ -36,8 +36,13 @@ export function compareCells(a: CellKey, b: CellKey, targetOrder: readonly strin
     const i = targetOrder.indexOf(t);
     return i < 0 ? targetOrder.length : i;
   };
-  return cmp(a.converter, b.converter) || cmp(a.model, b.model) || rank(a.target) - rank(b.target) || cmp(a.target, b.target)
-    || cmp(a.engine ?? '', b.engine ?? '');
+  return (
+    cmp(a.converter, b.converter) ||
+    cmp(a.model, b.model) ||
+    rank(a.target) - rank(b.target) ||
+    cmp(a.target, b.target) ||
+    cmp(a.engine ?? '', b.engine ?? '')
+  );
 }
 
 /** A copy of `cells` in the canonical order. */
@@ -150,7 +155,8 @@ export function mergeReports(reports: readonly ParityReport[], opts: { targetOrd
     if (r.incomplete) incomplete = true;
     for (const c of r.cells) {
       const key = JSON.stringify([c.converter, c.model, c.target, c.engine]);
-      if (seen.has(key)) throw new MergeError(`cell ${c.converter} × ${c.model} × ${c.target} (${c.engine}) appears in more than one report`);
+      if (seen.has(key))
+        throw new MergeError(`cell ${c.converter} × ${c.model} × ${c.target} (${c.engine}) appears in more than one report`);
       seen.add(key);
       cells.push(c);
     }
@@ -169,8 +175,12 @@ export function mergeReports(reports: readonly ParityReport[], opts: { targetOrd
   const merged: ParityReport = { schemaVersion: 2, tool: first.tool, summary, converters, cells: sorted };
   if (incomplete) merged.incomplete = true;
   if (hasMutants) {
-    merged.mutants = [...mutants.values()].sort((a, b) => cmp(a.mutant, b.mutant) || cmp(a.model, b.model)
-      || compareCells({ converter: '', model: '', target: a.target }, { converter: '', model: '', target: b.target }, opts.targetOrder));
+    merged.mutants = [...mutants.values()].sort(
+      (a, b) =>
+        cmp(a.mutant, b.mutant) ||
+        cmp(a.model, b.model) ||
+        compareCells({ converter: '', model: '', target: a.target }, { converter: '', model: '', target: b.target }, opts.targetOrder),
+    );
   }
   return merged;
 }

@@ -41,7 +41,15 @@ export function firingRank(code: VerdictCode): number {
   if (code === 'F-RUNTIME-001') return 0;
   if (code === 'F-RUNTIME-002') return 5.5;
   const order: Record<Level, number> = {
-    runtime: 0, 'L0 file': 1, 'L1 metadata': 2, 'L2 layout': 3, 'L3 data quality': 4, 'L4 fidelity': 5, 'L5 logits': 6, 'L6 tokens': 7, cross: 8,
+    runtime: 0,
+    'L0 file': 1,
+    'L1 metadata': 2,
+    'L2 layout': 3,
+    'L3 data quality': 4,
+    'L4 fidelity': 5,
+    'L5 logits': 6,
+    'L6 tokens': 7,
+    cross: 8,
   };
   return order[CODES[code].level];
 }
@@ -74,7 +82,8 @@ export interface FailureGroup {
   likelyCauseOf?: number;
 }
 
-const fmtNum = (n: number): string => (Number.isInteger(n) ? n.toLocaleString('en-US') : Math.abs(n) >= 1e-3 && Math.abs(n) < 1e5 ? n.toPrecision(4) : n.toExponential(3));
+const fmtNum = (n: number): string =>
+  Number.isInteger(n) ? n.toLocaleString('en-US') : Math.abs(n) >= 1e-3 && Math.abs(n) < 1e5 ? n.toPrecision(4) : n.toExponential(3);
 
 function fmt(v: unknown): string {
   if (typeof v === 'number') return fmtNum(v);
@@ -96,9 +105,11 @@ export function expectedGot(v: Verdict): { expected: string; got: string } {
   }
   if (has('expected') || has('got')) return { expected: fmt(ev['expected']), got: fmt(ev['got']) };
   const pairs = Object.keys(ev).filter((k) => k.startsWith('expected') && has(`got${k.slice('expected'.length)}`));
-  const pair = ['expectedElements', 'expectedShape', 'expectedBytes'].find((k) => pairs.includes(k)) ?? pairs.find((k) => !k.endsWith('Ids'));
+  const pair =
+    ['expectedElements', 'expectedShape', 'expectedBytes'].find((k) => pairs.includes(k)) ?? pairs.find((k) => !k.endsWith('Ids'));
   if (pair !== undefined) return { expected: fmt(ev[pair]), got: fmt(ev[`got${pair.slice('expected'.length)}`]) };
-  if (typeof ev['sqnrDb'] === 'number' && ev['boundDb'] !== undefined) return { expected: `SQNR ≥ ${fmt(ev['boundDb'])} dB`, got: `${fmt(ev['sqnrDb'])} dB` };
+  if (typeof ev['sqnrDb'] === 'number' && ev['boundDb'] !== undefined)
+    return { expected: `SQNR ≥ ${fmt(ev['boundDb'])} dB`, got: `${fmt(ev['sqnrDb'])} dB` };
   for (const k of Object.keys(ev)) {
     if (!k.endsWith('Bound') || typeof ev[k] !== 'number') continue;
     const metric = k.slice(0, -'Bound'.length);
@@ -113,9 +124,10 @@ export function expectedGot(v: Verdict): { expected: string; got: string } {
 
 /** `error: <CODE> Tensor '<name>': <message>` (the console's line), or the cell and claim when no tensor is named. */
 export function verdictLine(cell: CellResult, check: CheckResult, v: Verdict): string {
-  const where = v.tensor !== undefined
-    ? `Tensor '${v.tensor}'`
-    : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
+  const where =
+    v.tensor !== undefined
+      ? `Tensor '${v.tensor}'`
+      : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
   return `${v.status === 'fail' ? 'error' : 'warning'}: ${v.code} ${where}: ${v.message}`;
 }
 
@@ -161,13 +173,24 @@ export function failureGroups(report: ParityReport, opts: { includeWarnings?: bo
     }
   }
   const severityOrder: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-  const list = [...groups.values()].sort((a, b) => (a.status === b.status ? 0 : a.status === 'fail' ? -1 : 1)
-    || firingRank(a.code) - firingRank(b.code) || severityOrder[a.severity] - severityOrder[b.severity]
-    || b.cells.size - a.cells.size || (a.converter < b.converter ? -1 : a.converter > b.converter ? 1 : 0)
-    || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
+  const list = [...groups.values()].sort(
+    (a, b) =>
+      (a.status === b.status ? 0 : a.status === 'fail' ? -1 : 1) ||
+      firingRank(a.code) - firingRank(b.code) ||
+      severityOrder[a.severity] - severityOrder[b.severity] ||
+      b.cells.size - a.cells.size ||
+      (a.converter < b.converter ? -1 : a.converter > b.converter ? 1 : 0) ||
+      (a.role < b.role ? -1 : a.role > b.role ? 1 : 0),
+  );
   list.forEach((g, i) => {
-    const cause = list.findIndex((c, j) => j < i && c.converter === g.converter && c.status === 'fail'
-      && firingRank(c.code) < firingRank(g.code) && [...g.cells].every((k) => c.cells.has(k)));
+    const cause = list.findIndex(
+      (c, j) =>
+        j < i &&
+        c.converter === g.converter &&
+        c.status === 'fail' &&
+        firingRank(c.code) < firingRank(g.code) &&
+        [...g.cells].every((k) => c.cells.has(k)),
+    );
     if (cause >= 0) g.likelyCauseOf = cause;
   });
   return list.map(({ cells: _cells, ...g }) => g);
@@ -205,7 +228,9 @@ export function reproduceCommands(g: FailureGroup, command = 'npx tmgt check'): 
     const key = [...targets].join(',');
     byTargets.set(key, [...(byTargets.get(key) ?? []), model]);
   }
-  return [...byTargets].map(([targets, models]) => `${command} --models ${models.join(',')} --targets ${targets} --converter ${g.converter}`);
+  return [...byTargets].map(
+    ([targets, models]) => `${command} --models ${models.join(',')} --targets ${targets} --converter ${g.converter}`,
+  );
 }
 
 const MAX_LINES = 12;
@@ -226,9 +251,16 @@ export function renderTicket(report: ParityReport, opts: { command?: string } = 
     out.push('Every check passed: nothing to file.', '');
     return out.join('\n');
   }
-  out.push(`Found by ${source}, ${report.tool.name} ${report.tool.version}. Each section below is one issue: same verdict code on the same`);
-  out.push('tensor role, across models and targets. Sections are in the order the checks fire, so the first is usually the root cause.', '');
-  groups.forEach((g, i) => out.push(`${i + 1}. ${groupTitle(g)}${g.likelyCauseOf !== undefined ? ` (likely a consequence of ${g.likelyCauseOf + 1})` : ''}`));
+  out.push(
+    `Found by ${source}, ${report.tool.name} ${report.tool.version}. Each section below is one issue: same verdict code on the same`,
+  );
+  out.push(
+    'tensor role, across models and targets. Sections are in the order the checks fire, so the first is usually the root cause.',
+    '',
+  );
+  groups.forEach((g, i) =>
+    out.push(`${i + 1}. ${groupTitle(g)}${g.likelyCauseOf !== undefined ? ` (likely a consequence of ${g.likelyCauseOf + 1})` : ''}`),
+  );
   out.push('');
   groups.forEach((g, i) => {
     out.push('---', '', `## ${i + 1}. ${groupTitle(g)}`, '');
@@ -237,7 +269,12 @@ export function renderTicket(report: ParityReport, opts: { command?: string } = 
     out.push(`**Converter:** \`${g.converter}\``);
     if (g.likelyCauseOf !== undefined) {
       const cause = groups[g.likelyCauseOf];
-      if (cause) out.push('', `> Likely a consequence of section ${g.likelyCauseOf + 1} (${cause.code} on ${cause.role}), which fails first in every affected cell.`);
+      if (cause)
+        out.push(
+          '',
+          `> Likely a consequence of section ${g.likelyCauseOf + 1} (${cause.code} on ${cause.role}), ` +
+            'which fails first in every affected cell.',
+        );
     }
     out.push('', '### Affected models', '', '| Model | Target | Tensor | Expected | Got | Code |', '|---|---|---|---|---|---|');
     for (const r of g.rows) {

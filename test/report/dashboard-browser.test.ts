@@ -20,9 +20,18 @@ import { summarizeCells } from '../../src/report/merge.js';
 import { validateReport } from '../../src/report/schema.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const REPORTS = join(import.meta.dirname, '..', '..', 'reports');
-const fixture = (name: string): ParityReport => JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
+const fixture = (name: string): ParityReport =>
+  JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
 
 /** Everything a page did that a self-contained, script-free-of-surprises dashboard must not. */
 interface Watch {
@@ -41,7 +50,12 @@ beforeAll(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), 'tmgt-chromium-'));
   work = mkdtempSync(join(tmpdir(), 'tmgt-dashboard-'));
   // A fresh profile per run: no extension, cache or service worker from a previous run can make a request.
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+  });
 });
 
 afterAll(async () => {
@@ -95,12 +109,15 @@ describe('dashboard in chromium', () => {
     await page.screenshot({ path: join(REPORTS, 'dashboard.png') });
 
     // Drill down into the first failing cell that has a tensor table.
-    const target = report.cells.find((c): c is Extract<CellResult, { status: 'done' }> =>
-      c.status === 'done' && (c.tensors?.some((t) => t.codes.length > 0) ?? false));
+    const target = report.cells.find(
+      (c): c is Extract<CellResult, { status: 'done' }> => c.status === 'done' && (c.tensors?.some((t) => t.codes.length > 0) ?? false),
+    );
     if (!target?.tensors) throw new Error('the fixture has no failing cell with a tensor table');
     const square = page.locator(`table.heat[data-converter="${target.converter}"] a.sq`).filter({ hasText: `/${target.checks.length}` });
-    const sq = page.locator('table.heat a.sq', { has: page.locator('.l') }).and(page.locator(`[title^="${target.model} × ${target.target}:"]`));
-    await (await sq.count() > 0 ? sq : square).first().click();
+    const sq = page
+      .locator('table.heat a.sq', { has: page.locator('.l') })
+      .and(page.locator(`[title^="${target.model} × ${target.target}:"]`));
+    await ((await sq.count()) > 0 ? sq : square).first().click();
     const details = page.locator('details.cell[open]');
     await expect.poll(() => details.count()).toBe(1);
     const rows = details.locator('table.tensors tbody tr');
@@ -113,17 +130,23 @@ describe('dashboard in chromium', () => {
     expect(await rows.locator('td.name').first().textContent()).toBe([...failing].sort((a, b) => b.codes.length - a.codes.length)[0]?.name);
     const q = (failing[0]?.role ?? failing[0]?.name ?? '').replace(/^blk\.\d+\./, '');
     await details.locator('input.filter').fill(q);
-    const expected = target.tensors.filter((t) => [t.name, t.role ?? '', t.dtype, t.codes.join(' ')].join(' ').toLowerCase().includes(q.toLowerCase()));
+    const expected = target.tensors.filter((t) =>
+      [t.name, t.role ?? '', t.dtype, t.codes.join(' ')].join(' ').toLowerCase().includes(q.toLowerCase()),
+    );
     await expect.poll(() => rows.count()).toBe(expected.length);
     await details.locator('input.filter').fill('');
     await details.locator('button.sort', { hasText: 'Bytes' }).click();
     const bytes = await rows.locator('td.bytes').allTextContents();
-    const sorted = [...target.tensors].map((t) => t.bytes).sort((a, b) => b - a).map((b) => b.toLocaleString('en-US'));
+    const sorted = [...target.tensors]
+      .map((t) => t.bytes)
+      .sort((a, b) => b - a)
+      .map((b) => b.toLocaleString('en-US'));
     expect(bytes).toEqual(sorted);
     // The KL chart and the greedy continuation beside the oracle's are there when the cell has them.
     const withText = target.checks.find((c) => c.detail?.oracleText !== undefined);
     if (withText?.detail?.oracleText !== undefined) expect(await details.locator('.texts').count()).toBeGreaterThan(0);
-    if (target.checks.some((c) => (c.detail?.klPerPosition?.length ?? 0) > 1)) expect(await details.locator('svg.kl').count()).toBeGreaterThan(0);
+    if (target.checks.some((c) => (c.detail?.klPerPosition?.length ?? 0) > 1))
+      expect(await details.locator('svg.kl').count()).toBeGreaterThan(0);
 
     // The JUnit file of the same report is well-formed XML with one testcase per check (plus skipped cells).
     // Page-side code as a string: the test's tsconfig has no DOM lib (and should not, for src/).
@@ -159,17 +182,52 @@ describe('dashboard in chromium', () => {
     expect(modelName).toBe(img);
     expect(gguf.tensors.map((t) => t.name)).toEqual(names);
 
-    const tensors: TensorRow[] = gguf.tensors.map((t) => ({ name: t.name, role: t.name, shape: t.shape, dtype: t.dtype, bytes: t.byteLength, codes: ['F-LAYOUT-CONTRACT-006'] }));
+    const tensors: TensorRow[] = gguf.tensors.map((t) => ({
+      name: t.name,
+      role: t.name,
+      shape: t.shape,
+      dtype: t.dtype,
+      bytes: t.byteLength,
+      codes: ['F-LAYOUT-CONTRACT-006'],
+    }));
     const cell: CellResult = {
-      converter: `mutant:${attr}`, model: modelName, target: 'gguf/f32', engine: 'bundled', durationMs: 1, status: 'done', tensors,
+      converter: `mutant:${attr}`,
+      model: modelName,
+      target: 'gguf/f32',
+      engine: 'bundled',
+      durationMs: 1,
+      status: 'done',
+      tensors,
       checks: [
-        { suite: 'layout', status: 'fail', verdicts: gguf.tensors.map((t) => ({ code: 'F-LAYOUT-CONTRACT-006' as const, status: 'fail' as const, tensor: t.name, message: `unexpected tensor ${t.name} in ${description}`, evidence: { expected: description, got: t.name } })) },
-        { suite: 'tokens', prompt: img, status: 'fail', verdicts: [{ code: 'F-TOKENS-002', status: 'fail', message: closer, evidence: {} }],
-          detail: { oracleText: img, candidateText: closer, firstDivergingLayer: attr, klPerPosition: [0.1, 0.2, 0.05] } },
+        {
+          suite: 'layout',
+          status: 'fail',
+          verdicts: gguf.tensors.map((t) => ({
+            code: 'F-LAYOUT-CONTRACT-006' as const,
+            status: 'fail' as const,
+            tensor: t.name,
+            message: `unexpected tensor ${t.name} in ${description}`,
+            evidence: { expected: description, got: t.name },
+          })),
+        },
+        {
+          suite: 'tokens',
+          prompt: img,
+          status: 'fail',
+          verdicts: [{ code: 'F-TOKENS-002', status: 'fail', message: closer, evidence: {} }],
+          detail: { oracleText: img, candidateText: closer, firstDivergingLayer: attr, klPerPosition: [0.1, 0.2, 0.05] },
+        },
       ],
     };
-    const report: ParityReport = { schemaVersion: 2, tool: { name: 'tiny-model-ground-truth', version: '0.1.0' }, ...summarizeCells([cell]), cells: [cell],
-      mutants: [{ mutant: `mutant:${img}`, model: modelName, target: 'gguf/f32', expected: closer, got: ['F-LAYOUT-CONTRACT-006'], killed: false }] };
+    const report: ParityReport = {
+      schemaVersion: 2,
+      tool: { name: 'tiny-model-ground-truth', version: '0.1.0' },
+      ...summarizeCells([cell]),
+      cells: [cell],
+      mutants: [
+        { mutant: `mutant:${img}`, model: modelName, target: 'gguf/f32', expected: closer, got: ['F-LAYOUT-CONTRACT-006'], killed: false },
+      ],
+    };
     expect(validateReport(report)).toEqual([]);
     const html = renderHtml(report, { previous: report });
     expect(html).not.toContain(img);

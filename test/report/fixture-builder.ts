@@ -82,11 +82,7 @@ function detailOf(check: V1Report['cells'][number]['checks'][number]): PromptDet
   return Object.keys(detail).length > 0 ? detail : undefined;
 }
 
-function tensorRows(
-  cell: V1Report['cells'][number],
-  inspected: InspectedTensor[],
-  bound: number | undefined,
-): TensorRow[] {
+function tensorRows(cell: V1Report['cells'][number], inspected: InspectedTensor[], bound: number | undefined): TensorRow[] {
   const arch = archOf(cell.model);
   const sqnr = new Map<string, number>();
   const codes = new Map<string, Set<string>>();
@@ -156,10 +152,20 @@ export function upgradeReport(input: V1Report | ParityReport, opts: UpgradeOptio
 export function skipInapplicable(cells: CellResult[]): CellResult[] {
   return cells.map((c) => {
     const first = c.checks[0]?.verdicts[0];
-    const m = first?.code === 'F-RUNTIME-001' ? /applies to ([a-z0-9, ]+), not ([a-z0-9]+)/.exec(str(first.evidence['logTail']) ?? '') : null;
+    const m =
+      first?.code === 'F-RUNTIME-001' ? /applies to ([a-z0-9, ]+), not ([a-z0-9]+)/.exec(str(first.evidence['logTail']) ?? '') : null;
     if (!m) return c;
     const { converter, model, target, engine, durationMs } = c;
-    return { converter, model, target, engine, durationMs, status: 'skipped', reason: `${converter} applies to ${m[1]}, not ${m[2]}`, checks: [] };
+    return {
+      converter,
+      model,
+      target,
+      engine,
+      durationMs,
+      status: 'skipped',
+      reason: `${converter} applies to ${m[1]}, not ${m[2]}`,
+      checks: [],
+    };
   });
 }
 

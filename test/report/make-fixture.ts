@@ -50,10 +50,22 @@ function run(models: string, targets: string, converter: string): ParityReport {
 }
 
 const mutantsJson = JSON.parse(
-  tmgt(['mutants', '--json', '--mutants', 'mutant:lm-head-int8-as-f32,mutant:qk-permute-skipped,mutant:lm-head-zeros', '--models', 'llama-tiny,qwen2-tiny']),
+  tmgt([
+    'mutants',
+    '--json',
+    '--mutants',
+    'mutant:lm-head-int8-as-f32,mutant:qk-permute-skipped,mutant:lm-head-zeros',
+    '--models',
+    'llama-tiny,qwen2-tiny',
+  ]),
 ) as { mutants: { mutant: string; model: string; target: string; expected: string[]; got: string[]; killed: boolean }[] };
 const mutants = mutantsJson.mutants.map(({ mutant, model, target, expected, got, killed }) => ({
-  mutant, model, target, expected: expected.join(','), got, killed,
+  mutant,
+  model,
+  target,
+  expected: expected.join(','),
+  got,
+  killed,
 }));
 
 const report = mergeReports([
@@ -68,4 +80,7 @@ delete previous.mutants;
 mkdirSync(OUT, { recursive: true });
 writeFileSync(join(OUT, 'report.json'), `${JSON.stringify(report)}\n`);
 writeFileSync(join(OUT, 'previous.json'), `${JSON.stringify(previous)}\n`);
-console.log(`report: ${report.summary.passed}/${report.summary.checks} passing, ${report.cells.length} cells; previous: ${previous.summary.passed}/${previous.summary.checks}`);
+console.log(
+  `report: ${report.summary.passed}/${report.summary.checks} passing, ${report.cells.length} cells; ` +
+    `previous: ${previous.summary.passed}/${previous.summary.checks}`,
+);

@@ -32,7 +32,11 @@ describe('shard and merge', () => {
       expect(validateReport(s)).toEqual([]);
     }
     // Shard reports arrive in any order and their cells in any order: the merge restores the canonical order.
-    const merged = mergeReports([shards[2] as ParityReport, { ...(shards[0] as ParityReport), cells: [...(shards[0] as ParityReport).cells].reverse() }, shards[1] as ParityReport]);
+    const merged = mergeReports([
+      shards[2] as ParityReport,
+      { ...(shards[0] as ParityReport), cells: [...(shards[0] as ParityReport).cells].reverse() },
+      shards[1] as ParityReport,
+    ]);
     expect(validateReport(merged)).toEqual([]);
     expect(withoutTimings(merged)).toEqual(withoutTimings(r));
     expect(merged.summary).toEqual(r.summary);
@@ -43,7 +47,12 @@ describe('shard and merge', () => {
       fc.property(fc.array(fc.integer({ min: 1, max: 100 }), { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), (costs, n) => {
         const cells = costs.map((cost, id) => ({ id, cost }));
         const shards = Array.from({ length: n }, (_, i) => shardCells(cells, i + 1, n, (c) => c.cost));
-        expect(shards.flat().map((c) => c.id).sort((a, b) => a - b)).toEqual(cells.map((c) => c.id));
+        expect(
+          shards
+            .flat()
+            .map((c) => c.id)
+            .sort((a, b) => a - b),
+        ).toEqual(cells.map((c) => c.id));
         expect(Array.from({ length: n }, (_, i) => shardCells(cells, i + 1, n, (c) => c.cost))).toEqual(shards);
         for (const s of shards) expect(s.map((c) => c.id)).toEqual([...s.map((c) => c.id)].sort((a, b) => a - b));
         // LPT: no shard exceeds the ideal share by more than the largest single cost.
@@ -55,7 +64,8 @@ describe('shard and merge', () => {
   });
 
   it('a shape-faithful model is not stacked on one shard with others', () => {
-    const cells = ['smollm-135m', 'qwen2-0.5b', 'gpt2-124m'].flatMap((model) => ['gguf/q8_0', 'gguf/q4_0'].map((target) => ({ model, target })))
+    const cells = ['smollm-135m', 'qwen2-0.5b', 'gpt2-124m']
+      .flatMap((model) => ['gguf/q8_0', 'gguf/q4_0'].map((target) => ({ model, target })))
       .concat(['llama-tiny', 'qwen2-tiny'].map((model) => ({ model, target: 'gguf/f32' })));
     const loads = [1, 2, 3].map((i) => shardCells(cells, i, 3, estimateCellCost).reduce((a, c) => a + estimateCellCost(c), 0));
     expect(Math.max(...loads) / Math.min(...loads)).toBeLessThan(1.2);

@@ -8,7 +8,8 @@ import { renderJunit } from '../../src/report/junit.js';
 import { summarizeCells } from '../../src/report/merge.js';
 import { expectedGot, failureGroups, renderTicket, roleKind } from '../../src/report/ticket.js';
 
-const fixture = (name: string): ParityReport => JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
+const fixture = (name: string): ParityReport =>
+  JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
 const failingVerdicts = (r: ParityReport) => r.cells.flatMap((c) => c.checks.flatMap((k) => k.verdicts.filter((v) => v.status === 'fail')));
 
 describe('JUnit', () => {
@@ -23,14 +24,32 @@ describe('JUnit', () => {
     expect((xml.match(/<skipped /g) ?? []).length).toBe(skipped.length);
     const classnames = new Set(cases.map((m) => m[1]));
     for (const c of r.cells) expect(classnames.has(`${c.converter}.${c.model}.${c.target}`)).toBe(true);
-    expect(xml).toContain("error: F-LAYOUT-CONTRACT-001 Tensor &#39;output.weight&#39;: Shape mismatch: got 9217, expected 36864");
-    expect(xml).toMatch(new RegExp(`<testsuites name="tiny-model-ground-truth" tests="${cases.length}" failures="${r.summary.failed}"`));
+    expect(xml).toContain('error: F-LAYOUT-CONTRACT-001 Tensor &#39;output.weight&#39;: Shape mismatch: got 9217, expected 36864');
+    expect(xml).toMatch(new RegExp(`<testsuites name="tiny-model-ground-truth" tests="${cases.length}" failures="${r.summary.failed}"\\s`));
   });
 
   it('escapes markup and drops characters XML cannot carry', () => {
-    const cell: CellResult = { converter: 'c<"&>', model: 'm', target: 'gguf/f32', engine: 'bundled', durationMs: 10, status: 'done',
-      checks: [{ suite: 'layout', status: 'fail', verdicts: [{ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: 'a]]>\u0001<b>', message: 'x & y', evidence: {} }] }] };
-    const xml = renderJunit({ schemaVersion: 2, tool: { name: 'tiny-model-ground-truth', version: '0' }, ...summarizeCells([cell]), cells: [cell] });
+    const cell: CellResult = {
+      converter: 'c<"&>',
+      model: 'm',
+      target: 'gguf/f32',
+      engine: 'bundled',
+      durationMs: 10,
+      status: 'done',
+      checks: [
+        {
+          suite: 'layout',
+          status: 'fail',
+          verdicts: [{ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: 'a]]>\u0001<b>', message: 'x & y', evidence: {} }],
+        },
+      ],
+    };
+    const xml = renderJunit({
+      schemaVersion: 2,
+      tool: { name: 'tiny-model-ground-truth', version: '0' },
+      ...summarizeCells([cell]),
+      cells: [cell],
+    });
     expect(xml).not.toContain('<b>');
     expect(xml).not.toContain('\u0001');
     expect(xml).toContain('c&lt;&quot;&amp;&gt;.m.gguf/f32');
@@ -43,7 +62,10 @@ describe('GitHub annotations', () => {
     const r = fixture('report.json');
     const lines = githubAnnotations(r, { maxPerKind: 1000 });
     expect(lines.filter((l) => l.startsWith('::error ')).length).toBe(failingVerdicts(r).length);
-    expect(lines).toContain("::error title=F-LAYOUT-CONTRACT-001::mutant:lm-head-int8-as-f32 llama-tiny gguf/q8_0 layout: Tensor 'output.weight': Shape mismatch: got 9217, expected 36864");
+    expect(lines).toContain(
+      '::error title=F-LAYOUT-CONTRACT-001::mutant:lm-head-int8-as-f32 llama-tiny gguf/q8_0 layout: ' +
+        "Tensor 'output.weight': Shape mismatch: got 9217, expected 36864",
+    );
     expect(lines.at(-1)).toBe(`::notice title=parity::${r.summary.passed}/${r.summary.checks} checks passing`);
     const capped = githubAnnotations(r);
     expect(capped.filter((l) => l.startsWith('::error ')).length).toBe(10);
@@ -53,9 +75,27 @@ describe('GitHub annotations', () => {
   it('escapes per the workflow-command rules, so a message cannot start a new command', () => {
     expect(escapeData('50%\r\n::error::x')).toBe('50%25%0D%0A::error::x');
     expect(escapeProperty('a:b,c%\n')).toBe('a%3Ab%2Cc%25%0A');
-    const cell: CellResult = { converter: 'c', model: 'm', target: 'gguf/f32', engine: 'bundled', durationMs: 1, status: 'done',
-      checks: [{ suite: 'layout', status: 'fail', verdicts: [{ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: 'x\n::error title=FAKE::pwned', message: 'm', evidence: {} }] }] };
-    const lines = githubAnnotations({ schemaVersion: 2, tool: { name: 'tiny-model-ground-truth', version: '0' }, ...summarizeCells([cell]), cells: [cell] });
+    const cell: CellResult = {
+      converter: 'c',
+      model: 'm',
+      target: 'gguf/f32',
+      engine: 'bundled',
+      durationMs: 1,
+      status: 'done',
+      checks: [
+        {
+          suite: 'layout',
+          status: 'fail',
+          verdicts: [{ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: 'x\n::error title=FAKE::pwned', message: 'm', evidence: {} }],
+        },
+      ],
+    };
+    const lines = githubAnnotations({
+      schemaVersion: 2,
+      tool: { name: 'tiny-model-ground-truth', version: '0' },
+      ...summarizeCells([cell]),
+      cells: [cell],
+    });
     for (const l of lines) expect(l).not.toContain('\n');
     expect(lines[0]).toContain('%0A::error title=FAKE::pwned');
   });
@@ -88,11 +128,25 @@ describe('TICKET.md', () => {
   });
 
   it('reads expected/got from the evidence as documented', () => {
-    const v = (code: 'F-LAYOUT-CONTRACT-001' | 'F-FIDELITY-001' | 'F-LOGITS-003', evidence: Record<string, unknown>) => ({ code, status: 'fail' as const, message: '', evidence });
-    expect(expectedGot(v('F-LAYOUT-CONTRACT-001', { expected: 28311552, got: 7077889 }))).toEqual({ expected: '28,311,552', got: '7,077,889' });
-    expect(expectedGot(v('F-LAYOUT-CONTRACT-001', { expectedElements: 28311552, gotElements: 7077889 }))).toEqual({ expected: '28,311,552', got: '7,077,889' });
+    const v = (code: 'F-LAYOUT-CONTRACT-001' | 'F-FIDELITY-001' | 'F-LOGITS-003', evidence: Record<string, unknown>) => ({
+      code,
+      status: 'fail' as const,
+      message: '',
+      evidence,
+    });
+    expect(expectedGot(v('F-LAYOUT-CONTRACT-001', { expected: 28311552, got: 7077889 }))).toEqual({
+      expected: '28,311,552',
+      got: '7,077,889',
+    });
+    expect(expectedGot(v('F-LAYOUT-CONTRACT-001', { expectedElements: 28311552, gotElements: 7077889 }))).toEqual({
+      expected: '28,311,552',
+      got: '7,077,889',
+    });
     expect(expectedGot(v('F-FIDELITY-001', { sqnrDb: 12.5, boundDb: 40 }))).toEqual({ expected: 'SQNR ≥ 40 dB', got: '12.50 dB' });
-    expect(expectedGot(v('F-LOGITS-003', { klMean: 2.1, klMeanBound: 0.003 }))).toEqual({ expected: 'klMean ≤ 0.003000', got: 'klMean 2.100' });
+    expect(expectedGot(v('F-LOGITS-003', { klMean: 2.1, klMeanBound: 0.003 }))).toEqual({
+      expected: 'klMean ≤ 0.003000',
+      got: 'klMean 2.100',
+    });
     expect(roleKind('blk.12.attn_k.weight')).toBe('blk.*.attn_k.weight');
     expect(roleKind('model.layers.3.mlp.up_proj.weight')).toBe('model.layers.*.mlp.up_proj.weight');
     expect(roleKind('output.weight')).toBe('output.weight');
@@ -111,7 +165,12 @@ describe('HTML', () => {
     const a = renderHtml(r);
     expect(renderHtml(r)).toBe(a);
     expect(a).not.toMatch(/\s(src|href)="(https?:)?\/\//);
-    expect(a).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; script-src &#39;sha256-/);
+    expect(a).toMatch(
+      new RegExp(
+        '<meta http-equiv="Content-Security-Policy" content="' +
+          'default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;; script-src &#39;sha256-',
+      ),
+    );
     expect(scriptJson({ s: '</script><!-- & \u2028' })).toBe('{"s":"\\u003c/script\\u003e\\u003c!-- \\u0026 \\u2028"}');
     expect(JSON.parse(scriptJson({ s: '</script>' }))).toEqual({ s: '</script>' });
   });
@@ -119,7 +178,8 @@ describe('HTML', () => {
   it('lists the checks newly failing and newly passing against the previous run', () => {
     const r = fixture('report.json');
     const previous = fixture('previous.json');
-    const key = (c: CellResult, k: CellResult['checks'][number]) => JSON.stringify([c.converter, c.model, c.target, c.engine, k.suite, k.prompt]);
+    const key = (c: CellResult, k: CellResult['checks'][number]) =>
+      JSON.stringify([c.converter, c.model, c.target, c.engine, k.suite, k.prompt]);
     const before = new Map(previous.cells.flatMap((c) => c.checks.map((k) => [key(c, k), k.status] as const)));
     const now = r.cells.flatMap((c) => c.checks.map((k) => [key(c, k), k.status] as const));
     const newlyFailing = now.filter(([k, s]) => s === 'fail' && before.has(k) && before.get(k) !== 'fail').length;

@@ -5,7 +5,8 @@ import type { ParityReport } from '../../src/contracts/results.js';
 import { CODES, SUITES } from '../../src/contracts/verdicts.js';
 import { REPORT_SCHEMA_PATH, validateReport } from '../../src/report/schema.js';
 
-const fixture = (name: string): ParityReport => JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
+const fixture = (name: string): ParityReport =>
+  JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
 
 describe('reports/parity.schema.json', () => {
   it('accepts the reports built from real runs', () => {
@@ -28,18 +29,35 @@ describe('reports/parity.schema.json', () => {
 
   it('rejects a skipped cell with checks, a failing check without a failing verdict, an unknown field', () => {
     const r = fixture('report.json');
-    const skipped = { converter: 'c', model: 'm', target: 'gguf/f32', engine: 'bundled', durationMs: 0, status: 'skipped', reason: 'x',
-      checks: [{ suite: 'file', status: 'pass', verdicts: [] }] };
+    const skipped = {
+      converter: 'c',
+      model: 'm',
+      target: 'gguf/f32',
+      engine: 'bundled',
+      durationMs: 0,
+      status: 'skipped',
+      reason: 'x',
+      checks: [{ suite: 'file', status: 'pass', verdicts: [] }],
+    };
     expect(validateReport({ ...r, cells: [skipped] })).not.toEqual([]);
-    const done = { converter: 'c', model: 'm', target: 'gguf/f32', engine: 'bundled', durationMs: 0, status: 'done',
-      checks: [{ suite: 'file', status: 'fail', verdicts: [] }] };
+    const done = {
+      converter: 'c',
+      model: 'm',
+      target: 'gguf/f32',
+      engine: 'bundled',
+      durationMs: 0,
+      status: 'done',
+      checks: [{ suite: 'file', status: 'fail', verdicts: [] }],
+    };
     expect(validateReport({ ...r, cells: [done] })).not.toEqual([]);
     expect(validateReport({ ...r, extra: 1 })).not.toEqual([]);
     expect(validateReport({ ...r, schemaVersion: 1 })).not.toEqual([]);
   });
 
   it('agrees with the contracts: every suite, every verdict code', () => {
-    const schema = JSON.parse(readFileSync(REPORT_SCHEMA_PATH, 'utf8')) as { $defs: { suite: { enum: string[] }; code: { pattern: string } } };
+    const schema = JSON.parse(readFileSync(REPORT_SCHEMA_PATH, 'utf8')) as {
+      $defs: { suite: { enum: string[] }; code: { pattern: string } };
+    };
     expect(schema.$defs.suite.enum).toEqual([...SUITES]);
     const code = new RegExp(schema.$defs.code.pattern);
     for (const c of Object.keys(CODES)) expect(c).toMatch(code);

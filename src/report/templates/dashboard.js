@@ -5,9 +5,15 @@
   const data = source ? JSON.parse(source.textContent || '{}') : {};
   const tensors = data.tensors || {};
   const COLUMNS = [
-    ['name', 'Tensor', 'text'], ['role', 'Role', 'text'], ['shape', 'Shape', 'shape'], ['dtype', 'DType', 'text'],
-    ['bytes', 'Bytes', 'num'], ['sqnrDb', 'SQNR dB', 'num'], ['sqnrBoundDb', 'Bound dB', 'num'],
-    ['zeroFraction', 'Zeros', 'num'], ['codes', 'Verdicts', 'codes'],
+    ['name', 'Tensor', 'text'],
+    ['role', 'Role', 'text'],
+    ['shape', 'Shape', 'shape'],
+    ['dtype', 'DType', 'text'],
+    ['bytes', 'Bytes', 'num'],
+    ['sqnrDb', 'SQNR dB', 'num'],
+    ['sqnrBoundDb', 'Bound dB', 'num'],
+    ['zeroFraction', 'Zeros', 'num'],
+    ['codes', 'Verdicts', 'codes'],
   ];
   const fmt = (key, v) => {
     if (v === undefined || v === null) return '';
@@ -75,28 +81,32 @@
     function draw() {
       const q = filter.value.trim().toLowerCase();
       const kind = (COLUMNS.find((c) => c[0] === state.key) || [])[2];
-      const shown = order.filter((i) => {
-        const r = rows[i];
-        if (box.checked && r.codes.length === 0) return false;
-        if (!q) return true;
-        return [r.name, r.role || '', r.dtype, r.codes.join(' ')].join(' ').toLowerCase().includes(q);
-      }).sort((a, b) => {
-        const x = sortValue(kind, rows[a][state.key]);
-        const y = sortValue(kind, rows[b][state.key]);
-        const c = x < y ? -1 : x > y ? 1 : 0;
-        return c * state.dir || a - b;
-      });
+      const shown = order
+        .filter((i) => {
+          const r = rows[i];
+          if (box.checked && r.codes.length === 0) return false;
+          if (!q) return true;
+          return [r.name, r.role || '', r.dtype, r.codes.join(' ')].join(' ').toLowerCase().includes(q);
+        })
+        .sort((a, b) => {
+          const x = sortValue(kind, rows[a][state.key]);
+          const y = sortValue(kind, rows[b][state.key]);
+          const c = x < y ? -1 : x > y ? 1 : 0;
+          return c * state.dir || a - b;
+        });
       for (const [key, th] of ths) th.setAttribute('aria-sort', key === state.key ? (state.dir > 0 ? 'ascending' : 'descending') : 'none');
-      tbody.replaceChildren(...shown.map((i) => {
-        const r = rows[i];
-        const tr = el('tr', r.codes.length ? 'bad' : '');
-        for (const [key, , kind] of COLUMNS) {
-          const td = el('td', kind === 'text' || kind === 'codes' ? key : 'num ' + key, fmt(key, r[key]));
-          if (key === 'sqnrDb' && r.sqnrBoundDb !== undefined && r.sqnrDb < r.sqnrBoundDb) td.classList.add('below');
-          tr.append(td);
-        }
-        return tr;
-      }));
+      tbody.replaceChildren(
+        ...shown.map((i) => {
+          const r = rows[i];
+          const tr = el('tr', r.codes.length ? 'bad' : '');
+          for (const [key, , kind] of COLUMNS) {
+            const td = el('td', kind === 'text' || kind === 'codes' ? key : 'num ' + key, fmt(key, r[key]));
+            if (key === 'sqnrDb' && r.sqnrBoundDb !== undefined && r.sqnrDb < r.sqnrBoundDb) td.classList.add('below');
+            tr.append(td);
+          }
+          return tr;
+        }),
+      );
       count.textContent = shown.length + ' of ' + rows.length + ' tensors';
     }
     filter.addEventListener('input', draw);
