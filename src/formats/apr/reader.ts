@@ -16,6 +16,7 @@
 import type { ByteSource } from '../byte-source.js';
 import { canDequantize, dequantize } from '../codecs/index.js';
 import { readTensorBytes, TensorReadError } from '../gguf/reader.js';
+import { exceedsJsonDepth, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
 import type { FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import { crc32 } from './crc32.js';
 import {
@@ -248,7 +249,10 @@ function parseMetadata(src: ByteSource, header: AprHeader, out: AprFile): void {
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(Number(start), header.metadata_size)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(src.read(Number(start), header.metadata_size));
+    // aprender's serde_json refuses this; JSON.parse would build it at any cost (see json-depth.ts).
+    if (exceedsJsonDepth(text)) throw new Error(`recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`);
+    json = JSON.parse(text);
   } catch (e) {
     out.issues.push(issue('F-FILE-001', `metadata is not valid UTF-8 JSON: ${(e as Error).message}`, false, { evidence: { metadata_size: header.metadata_size } }));
     return;
@@ -295,7 +299,7 @@ function parseIndex(src: ByteSource, header: AprHeader, out: AprFile): number {
     );
   }
   const cur = new IndexCursor(src, Number(start));
-  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
   for (let i = 0; i < count; i++) {
     const entryAt = cur.pos;
     const nameLen = view(cur.take(2, `name_len of index entry ${i}`)).getUint16(0, true);

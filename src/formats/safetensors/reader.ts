@@ -20,6 +20,7 @@
 import type { ByteSource } from '../byte-source.js';
 import { canDequantize, dequantize } from '../codecs/index.js';
 import { readTensorBytes, TensorReadError } from '../gguf/reader.js';
+import { exceedsJsonDepth, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
 import type { FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import { isSafetensorsDType, safetensorsByteLength, safetensorsDTypeRank, type SafetensorsDType } from './dtypes.js';
 
@@ -97,6 +98,9 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
       text = new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, headerBytes));
     } catch {
       return fatal('F-FILE-001', 'header is not valid UTF-8 (InvalidHeader)');
+    }
+    if (exceedsJsonDepth(text)) {
+      return fatal('F-FILE-001', `header is not valid JSON (InvalidHeaderDeserialization): recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`);
     }
     let header: unknown;
     try {
