@@ -1,6 +1,8 @@
+import { statusOf } from './codes.js';
 import { DEFAULT_PROMPTS } from '../config.js';
 import {
   aprTokenizer,
+  encoderFromJson,
   fileTokenizerEncoder,
   ggufTokenizer,
   regexPreTokenizer,
@@ -11,7 +13,7 @@ import {
   type PreTokenizerJson,
 } from '../formats/tokenizer-from-gguf.js';
 import type { MetaValue, ModelFile } from '../formats/types.js';
-import type { HfTokenizer } from '../zoo/tokenizer.js';
+import { isSentencePieceBpe, mergesAsWritten, type HfTokenizer, type HfTokenizerJson } from '../zoo/tokenizer.js';
 import { commonDims, isGpt2, type Arch, type HfConfig } from '../zoo/types.js';
 import type { CheckResult, Verdict, VerdictCode } from './codes.js';
 
@@ -20,7 +22,9 @@ import type { CheckResult, Verdict, VerdictCode } from './codes.js';
  * leading, repeated and trailing spaces, tabs and newlines, digits (runs, decimals, digit triples),
  * contractions, punctuation runs after a space, mixed case, and multi-byte UTF-8 (accents, CJK, emoji).
  * Each one separates pre-tokenizers that agree on plain words (llama.cpp's 'default' splits ` 2` into
- * ` ` + `2`, 'qwen2' splits digits, GPT-2 keeps ` 12345` whole).
+ * ` ` + `2`, 'qwen2' splits digits, GPT-2 keeps ` 12345` whole); a leading U+FEFF (a token of its own in
+ * Llama-2, lost by a decoder that strips BOMs), and characters only byte fallback can spell separate SPM
+ * vocabularies (scores, byte tokens).
  */
 export const EDGE_PROBES = [
   ' leading space',
@@ -34,6 +38,10 @@ export const EDGE_PROBES = [
   'UPPER lower MiXeD CamelCase',
   'café naïve Straße Ωmega 日本語 🤖👍',
   '    indented(x):\n\treturn x**2',
+  '\ufeffa leading byte-order mark',
+  'digit runs 3333333 12345678901 0.000001',
+  '中文测试：你好，世界！ 한국어 текст',
+  'rare bytes ☃ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🦙🦙 \u200d',
 ] as const;
 
 /** The source the artifact's metadata is judged against. */
@@ -112,31 +120,63 @@ class Collector {
   }
 }
 
-/** Whether the source tokenizer's post-processor prepends BOS (a TemplateProcessing starting with a special token). */
+/** Whether the source tokenizer's post-processor prepends BOS (a TemplateProcessing, alone or in a Sequence, starting with a special token). */
 function sourceAddsBos(json: unknown): boolean {
-  const pp = (json as { post_processor?: { type?: string; single?: unknown[] } | null }).post_processor;
-  if (!pp || pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return false;
-  const first = pp.single[0] as { SpecialToken?: unknown } | undefined;
-  return first !== undefined && first.SpecialToken !== undefined;
+  const pp = (json as { post_processor?: { type?: string; processors?: unknown[] } | null }).post_processor;
+  const procs = (pp?.type === 'Sequence' && Array.isArray(pp.processors) ? pp.processors : pp ? [pp] : []) as { type?: string; single?: unknown[] }[];
+  return procs.some((p) => {
+    if (p.type !== 'TemplateProcessing' || !Array.isArray(p.single)) return false;
+    const first = p.single[0] as { SpecialToken?: unknown } | undefined;
+    return first !== undefined && first.SpecialToken !== undefined;
+  });
 }
 
-/** The source's token text per id: model vocab plus added tokens. */
-function sourceVocab(json: unknown): Map<number, string> {
-  const j = json as { model?: { vocab?: Record<string, number> }; added_tokens?: { id: number; content: string }[] };
+/**
+ * The source's token text per id, as convert_hf_to_gguf writes it: model vocab plus added tokens, a
+ * non-special added token's U+2581 written as a space (llama.cpp expects user-defined tokens pre-normalized).
+ */
+function sourceVocab(json: HfTokenizerJson): Map<number, string> {
   const out = new Map<number, string>();
-  for (const [tok, id] of Object.entries(j.model?.vocab ?? {})) out.set(id, tok);
-  for (const t of j.added_tokens ?? []) out.set(t.id, t.content);
+  for (const [tok, id] of Object.entries(json.model.vocab)) out.set(id, tok);
+  for (const t of json.added_tokens ?? []) out.set(t.id, t.special === true || looksSpecial(t.content) ? t.content : t.content.replaceAll('\u2581', ' '));
   return out;
 }
 
-function sourceMerges(json: unknown): string[] {
-  const merges = (json as { model?: { merges?: unknown[] } }).model?.merges ?? [];
-  return merges.map((m) => (Array.isArray(m) ? m.join(' ') : String(m)));
+/** convert_hf_to_gguf's `does_token_look_special`: added tokens typed control although not marked special. */
+function looksSpecial(t: string): boolean {
+  return ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) || (t.startsWith('<|') && t.endsWith('|>')) || (t.startsWith('<｜') && t.endsWith('｜>')) || (t.startsWith('<unused') && t.endsWith('>'));
+}
+
+/** `tokenizer.ggml.model` the source calls for: 'llama' for a llama checkpoint's SentencePiece-derived BPE, else 'gpt2'. */
+function expectedTokenizerModel(source: MetadataSource): 'llama' | 'gpt2' {
+  return source.config.model_type === 'llama' && isSentencePieceBpe(source.tokenizer.json) ? 'llama' : 'gpt2';
+}
+
+const TOKEN_TYPE_NAME: Record<number, string> = { 1: 'normal', 2: 'unknown', 3: 'control', 4: 'user-defined', 5: 'unused', 6: 'byte' };
+
+/**
+ * The token types a file must declare, per id, from the source (llama.cpp's token attributes come from them:
+ * a byte token typed normal decodes as the text `<0x41>`, a control token typed normal is printed). Each entry
+ * lists the accepted types: the unknown token may be 2 (from tokenizer.model) or 3 (LlamaHfVocab).
+ */
+function expectedTokenTypes(source: MetadataSource, vocab: number, model: 'llama' | 'gpt2'): (readonly number[])[] {
+  const json = source.tokenizer.json;
+  const out: (readonly number[])[] = new Array<readonly number[]>(vocab).fill([5]);
+  for (const [tok, id] of Object.entries(json.model.vocab)) if (id < vocab) out[id] = model === 'llama' && /^<0x[0-9A-Fa-f]{2}>$/.test(tok) ? [6] : [1];
+  const unk = json.model.unk_token;
+  for (const a of json.added_tokens ?? []) {
+    if (a.id >= vocab) continue;
+    const isControl = a.special === true || looksSpecial(a.content);
+    out[a.id] = model === 'llama' && a.content === unk ? [2, 3] : isControl ? [3] : [4];
+  }
+  return out;
 }
 
 /** Where a format keeps its tokenizer fields (for messages and evidence). */
 interface TokenizerKeys {
   tokensKey: string;
+  /** Where token types are (GGUF only: `apr import` stores none). */
+  tokenTypeKey?: string;
   mergesKey: string;
   bosKey: string;
   eosKey: string;
@@ -144,6 +184,7 @@ interface TokenizerKeys {
 }
 const GGUF_TOKENIZER_KEYS: TokenizerKeys = {
   tokensKey: 'tokenizer.ggml.tokens',
+  tokenTypeKey: 'tokenizer.ggml.token_type',
   mergesKey: 'tokenizer.ggml.merges',
   bosKey: 'tokenizer.ggml.bos_token_id',
   eosKey: 'tokenizer.ggml.eos_token_id',
@@ -156,6 +197,30 @@ const APR_TOKENIZER_KEYS: TokenizerKeys = {
   eosKey: 'tokenizer.eos_token_id',
   preKey: 'tokenizer.pre_type',
 };
+
+/** How the file's tokenizer is rebuilt to encode the probes: llama.cpp's regexes, a whole encoder, or why it cannot be. */
+type TokenizerRecipe =
+  | { tokenizer: PreTokenizerJson; ignoreMerges: boolean; addBos: boolean; label: string }
+  | { json: (t: FileTokenizer) => FileTokenizerEncoder; label: string }
+  | { error: string; isFatal: boolean };
+
+/**
+ * The source's tokenizer.json with the file's vocabulary and merges in place of its own (normalizer,
+ * pre-tokenizer, byte fallback and decoder kept; added tokens at the file's ids): how a runtime that reads
+ * only vocabulary and merges from the file (APR) tokenizes, when the file declares no pre-tokenizer.
+ */
+function sourceShapedJson(src: HfTokenizerJson, t: FileTokenizer): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  t.tokens.forEach((tok, id) => {
+    if (!Object.hasOwn(vocab, tok)) vocab[tok] = id;
+  });
+  const merges = t.merges.flatMap((m) => {
+    const i = m.indexOf(' ', 1);
+    return i < 0 ? [] : [[m.slice(0, i), m.slice(i + 1)]];
+  });
+  const added = (src.added_tokens ?? []).flatMap((a) => (Object.hasOwn(vocab, a.content) ? [{ ...a, id: vocab[a.content] }] : []));
+  return { ...src, added_tokens: added, post_processor: null, model: { ...src.model, vocab, merges } };
+}
 
 const abbreviate = (ids: number[]): string => (ids.length <= 24 ? `[${ids.join(', ')}]` : `[${ids.slice(0, 24).join(', ')}, … ${ids.length} ids]`);
 
@@ -170,7 +235,7 @@ function checkTokenizer(
   t: FileTokenizer | undefined,
   where: TokenizerKeys,
   source: MetadataSource,
-  pre: { tokenizer: PreTokenizerJson; ignoreMerges: boolean; addBos: boolean; label: string } | { error: string; isFatal: boolean },
+  pre: TokenizerRecipe,
 ): { probes: number; probeMismatches: number } {
   const code = 'F-META-004';
   const cfg = source.config;
@@ -211,8 +276,34 @@ function checkTokenizer(
       count: wrongIds.length,
     });
   }
+  if (t.tokenTypes !== undefined && where.tokenTypeKey !== undefined) {
+    const want = expectedTokenTypes(source, d.vocab, t.model === 'llama' ? 'llama' : 'gpt2');
+    const wrong: { id: number; token: string | null; got: number | null; expected: readonly number[] }[] = [];
+    want.forEach((ok, id) => {
+      const got = t.tokenTypes?.[id];
+      if (got === undefined || !ok.includes(got)) wrong.push({ id, token: t.tokens[id] ?? null, got: got ?? null, expected: ok });
+    });
+    if (wrong.length > 0) {
+      const w = wrong[0] as (typeof wrong)[number];
+      const name = (x: number | null): string => (x === null ? 'missing' : `${x} (${TOKEN_TYPE_NAME[x] ?? 'undefined'})`);
+      c.fail(code, `${where.tokenTypeKey}: ${wrong.length} id(s) typed unlike the source, e.g. id ${w.id} ${JSON.stringify(w.token)}: got ${name(w.got)}, expected ${w.expected.map(name).join(' or ')}`, {
+        key: where.tokenTypeKey,
+        mismatches: wrong.slice(0, 50),
+        count: wrong.length,
+      });
+    }
+  }
+  // SentencePiece in GGUF: no merges (convert_hf_to_gguf writes none); the scores are the merge priority.
+  const isSpmGguf = t.model === 'llama' && where.tokenTypeKey !== undefined;
+  if (isSpmGguf && (t.scores === undefined || t.scores.length !== t.tokens.length)) {
+    c.fail(code, `tokenizer.ggml.scores: ${t.scores === undefined ? 'missing' : `${t.scores.length} scores for ${t.tokens.length} tokens`}: llama.cpp's SentencePiece tokenizer merges by score (all 0 without them)`, {
+      key: 'tokenizer.ggml.scores',
+      got: t.scores?.length ?? null,
+      expected: t.tokens.length,
+    });
+  }
   // The merges, rank by rank (BPE applies them in this order).
-  const want = sourceMerges(source.tokenizer.json);
+  const want = isSpmGguf ? [] : mergesAsWritten(source.tokenizer.json);
   const gotMerges = t.merges;
   let firstDiff = -1;
   for (let i = 0; i < Math.max(want.length, gotMerges.length); i++) {
@@ -246,7 +337,7 @@ function checkTokenizer(
   }
   let encoder: FileTokenizerEncoder;
   try {
-    encoder = fileTokenizerEncoder(t, pre.tokenizer, { ignoreMerges: pre.ignoreMerges, addBos: pre.addBos });
+    encoder = 'json' in pre ? pre.json(t) : fileTokenizerEncoder(t, pre.tokenizer, { ignoreMerges: pre.ignoreMerges, addBos: pre.addBos });
   } catch (e) {
     c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${(e as Error).message}`, { error: (e as Error).message });
     return { probes: 0, probeMismatches: 0 };
@@ -336,9 +427,14 @@ function checkGgufMetadata(c: Collector, file: ModelFile, source: MetadataSource
     c.expect(meta, { key: k('rope.dimension_count'), code: 'F-META-003', sourceField: 'head_dim', expected: d.headDim, isRequired: false, defaultValue: defaultHeadDim, defaultNote: 'llama.cpp (embedding_length / head_count)' });
   }
   const t = ggufTokenizer(meta);
-  let pre: Parameters<typeof checkTokenizer>[4];
-  if (t !== undefined && t.model !== 'gpt2') {
-    pre = { error: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, expected "gpt2" (the source is a byte-level BPE)`, isFatal: true };
+  const wantModel = expectedTokenizerModel(source);
+  let pre: TokenizerRecipe;
+  if (t !== undefined && t.model !== wantModel) {
+    const what = wantModel === 'llama' ? 'a SentencePiece-derived vocabulary: scores and byte tokens' : 'a byte-level BPE: merges';
+    pre = { error: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, expected "${wantModel}" (the source is ${what})`, isFatal: true };
+  } else if (t?.model === 'llama') {
+    // llama.cpp's SPM tokenizer: no pre-tokenizer regexes; BOS added unless tokenizer.ggml.add_bos_token says no.
+    pre = { json: (f) => fileTokenizerEncoder(f, {}, { ignoreMerges: false, addBos: f.addBos ?? true }), label: "llama.cpp's SentencePiece tokenizer (scores, byte fallback)" };
   } else {
     const r = resolveLlamaCppPre(t?.pre);
     pre =
@@ -387,7 +483,7 @@ function checkAprMetadata(c: Collector, file: ModelFile, source: MetadataSource)
     });
   }
   const t = aprTokenizer(meta);
-  let pre: Parameters<typeof checkTokenizer>[4];
+  let pre: TokenizerRecipe;
   if (t?.pre !== undefined) {
     const r = resolveLlamaCppPre(t.pre);
     pre =
@@ -398,8 +494,9 @@ function checkAprMetadata(c: Collector, file: ModelFile, source: MetadataSource)
           : { error: `'${r.name}' is a llama.cpp pre-tokenizer whose regexes this harness does not model; probe-string ids not checked`, isFatal: false };
   } else {
     // No declared pre-tokenizer: the vocabulary and merges are judged under the source's own pre-tokenizer.
-    const srcPre = (source.tokenizer.json as { pre_tokenizer?: PreTokenizerJson | null }).pre_tokenizer ?? null;
-    pre = srcPre === null ? { error: 'the source tokenizer has no pre_tokenizer to apply', isFatal: false } : { tokenizer: srcPre, ignoreMerges: false, addBos: t?.addBos ?? false, label: "the source's pre-tokenizer (the file declares none)" };
+    // APR declares no add-BOS flag: a reader follows the source's post-processor.
+    const addsBos = (f: FileTokenizer): boolean => f.addBos ?? sourceAddsBos(source.tokenizer.json);
+    pre = { json: (f) => encoderFromJson(sourceShapedJson(source.tokenizer.json, f), addsBos(f) ? f.bosId : undefined), label: "the source's normalizer and pre-tokenizer (the file declares none)" };
   }
   return checkTokenizer(c, t, APR_TOKENIZER_KEYS, source, pre);
 }
@@ -423,7 +520,7 @@ export function checkMetadata(file: ModelFile, source: MetadataSource): CheckRes
   else return { suite: 'metadata', status: 'pass', verdicts: [], metrics: { keysChecked: 0, probesChecked: 0 } };
   return {
     suite: 'metadata',
-    status: c.verdicts.some((v) => v.status === 'fail') ? 'fail' : 'pass',
+    status: statusOf(c.verdicts),
     verdicts: c.verdicts,
     metrics: { keysChecked: c.keysChecked, probesChecked: probes.probes, probeMismatches: probes.probeMismatches },
   };
