@@ -202,7 +202,8 @@ export class TsMatVec implements MatVec {
   }
 }
 
-interface Placed {
+/** A weight's place in the arena. */
+export interface Placed {
   ptr: number;
   type: number;
 }
@@ -277,6 +278,11 @@ export class WasmMatVec implements MatVec {
       out.set(a.f32(outPtr, w.rows));
       if (bias) for (let r = 0; r < w.rows; r++) out[r] = (out[r] as number) + (bias[r] as number);
     }
+  }
+
+  /** Where a prepared weight lives in the arena and its kernel type id (undefined: not placed, TS path). */
+  placement(w: Weight): Readonly<Placed> | undefined {
+    return this.placed.get(w);
   }
 
   /** Stored row r of a placed weight decoded to f32 by the kernels (a fresh copy). */
