@@ -26,7 +26,7 @@ import { findModelSpec } from '../../src/zoo/specs.js';
 
 const FIXTURES = new URL('../fixtures/llamacpp/', import.meta.url).pathname;
 const TYPES = Object.keys(LLAMA_CPP_FTYPES) as LlamaCppQuantType[];
-const ZOO = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
+const ZOO = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny', 'llama-tiny-heavy', 'qwen2-tiny-heavy', 'gpt2-tiny-heavy'] as const;
 const work = mkdtempSync(join(tmpdir(), 'tmgt-llamacpp-quant-'));
 
 /** Wall time of each conversion (child start-up + llama_model_quantize + rename), printed at the end. */
@@ -124,18 +124,27 @@ describe('failures are values', () => {
  */
 describe.each(ZOO)('%s: reference f32 GGUF → llama.cpp quantizer, nine types', (model) => {
   let sourceDir = '';
-  let f32: ConvertResult | undefined;
   const outDir = join(work, model);
+  const converted = new Map<LlamaCppQuantType, ConvertResult>();
 
   beforeAll(async () => {
     sourceDir = await buildModel(findModelSpec(model));
-    f32 = await runConverter({ converter: 'reference', model, sourceDir, target: parseTarget('gguf/f32'), outDir, timeoutMs: 120_000 });
+    const f32 = await runConverter({ converter: 'reference', model, sourceDir, target: parseTarget('gguf/f32'), outDir, timeoutMs: 120_000 });
     expectOk(f32);
+    // Two conversions at a time: most of a conversion is the child's start-up, which overlaps well.
+    const queue = [...TYPES];
+    const worker = async () => {
+      for (let type = queue.shift(); type !== undefined; type = queue.shift()) {
+        const req = { converter: 'llama.cpp', model, sourceDir, target: parseTarget(`gguf/${type}`), outDir, timeoutMs: 120_000 };
+        converted.set(type, await convertWithLlamaCpp(req, () => Promise.resolve(f32)));
+      }
+    };
+    await Promise.all([worker(), worker()]);
   });
 
-  it.each(TYPES)('%s', async (type) => {
+  it.each(TYPES)('%s', (type) => {
     const target = parseTarget(`gguf/${type}`);
-    const got = await convertWithLlamaCpp({ converter: 'llama.cpp', model, sourceDir, target, outDir, timeoutMs: 120_000 }, async () => f32 ?? { status: 'skipped', reason: 'no f32' });
+    const got = converted.get(type) ?? { status: 'skipped', reason: 'not converted' };
     expectOk(got);
     timings.push({ what: `${model} ${type}`, durationMs: got.durationMs });
     const refPath = join(outDir, `${model}.reference-inproc.${type}.gguf`);
