@@ -73,7 +73,7 @@ interface CellView {
   seconds: string;
   worst: string;
   firstDivergingLayer?: string;
-  checks: { suite: string; prompt?: string; status: string; lines: string[] }[];
+  checks: { suite: string; prompt?: string; note?: string; status: string; lines: string[] }[];
   prompts: PromptView[];
   tensorCount: number;
   badTensors: number;
@@ -259,7 +259,7 @@ function checkRows(cell: CellResult): CellView['checks'] {
   return rows.map(({ key: _key, names, ...r }) => {
     if (names.length === 1) return r;
     const suites = [...new Set(names.map((n) => n.split(' ')[0]))];
-    return { suite: suites.join(', '), prompt: `${names.length} checks with the same verdict`, status: r.status, lines: r.lines };
+    return { suite: suites.join(', '), note: `${names.length} checks with the same verdict`, status: r.status, lines: r.lines };
   });
 }
 

@@ -113,11 +113,13 @@ describe('dashboard in chromium', () => {
       (c): c is Extract<CellResult, { status: 'done' }> => c.status === 'done' && (c.tensors?.some((t) => t.codes.length > 0) ?? false),
     );
     if (!target?.tensors) throw new Error('the fixture has no failing cell with a tensor table');
-    const square = page.locator(`table.heat[data-converter="${target.converter}"] a.sq`).filter({ hasText: `/${target.checks.length}` });
-    const sq = page
-      .locator('table.heat a.sq', { has: page.locator('.l') })
-      .and(page.locator(`[title^="${target.model} × ${target.target}:"]`));
-    await ((await sq.count()) > 0 ? sq : square).first().click();
+    const square = page.locator(`table.heat[data-converter="${target.converter}"] a.sq[title^="${target.model} × ${target.target}:"]`);
+    expect(await square.count()).toBe(1);
+    expect(await square.getAttribute('class')).toBe('sq fail');
+    expect(await square.locator('.l').textContent()).toBe(
+      `${target.checks.filter((c) => c.status !== 'fail').length}/${target.checks.length}`,
+    );
+    await square.click();
     const details = page.locator('details.cell[open]');
     await expect.poll(() => details.count()).toBe(1);
     const rows = details.locator('table.tensors tbody tr');
