@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { CellResult, CheckResult, ParityReport, ReportSummary, TensorRow } from '../contracts/results.js';
 import { CODES, type VerdictCode } from '../contracts/verdicts.js';
-import { sortCells } from './merge.js';
+import { sortCells, summarizeCells } from './merge.js';
 import { failureGroups, firingRank, groupTitle, type FailureGroup } from './ticket.js';
 
 const TEMPLATES = new URL('./templates/', import.meta.url);
@@ -433,6 +433,9 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
   ].join('; ');
 
   const prev = opts.previous;
+  // Recounted from the cells rather than read from `converters`: the previous night's parity.json may predate
+  // schemaVersion 2 (no per-converter counts), and its cells and checks carry all the trend needs.
+  const prevConverters = prev ? summarizeCells(prev.cells).converters : undefined;
   const view = {
     csp,
     css,
@@ -445,7 +448,7 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
     pct: pct(report.summary),
     prevSummary: prev?.summary,
     converters: Object.entries(report.converters).map(([name, s]) => {
-      const p = prev?.converters[name];
+      const p = prevConverters?.[name];
       return { name, s, pct: pct(s), prev: p, delta: p ? s.passed - p.passed : undefined, failDelta: p ? s.failed - p.failed : undefined };
     }),
     groups: groups.map((g, i) => ({
