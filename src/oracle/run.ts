@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { buildGpt2Graph } from './gpt2-graph.js';
 import { buildLlamaGraph, kvNames } from './llama-graph.js';
@@ -73,6 +74,24 @@ export interface OracleRecord {
 
 export interface OracleOptions {
   maxNewTokens: number;
+  /** Called once the records are made, with where the time and bytes went. */
+  onStats?: (stats: OracleRunStats) => void;
+}
+
+/** Where an oracle run's time and bytes went. */
+export interface OracleRunStats {
+  /** Serialized ModelProto (initializers of ≥ 4 KiB not included: they are external). */
+  graphBytes: number;
+  /** The external data file: the weights, page-aligned. */
+  externalBytes: number;
+  /** Building the graph (reading, transposing and writing the weights). */
+  buildMs: number;
+  /** onnxruntime loading the graph (mapping and prepacking the weights). */
+  sessionMs: number;
+  /** Prefill and greedy decoding of every prompt. */
+  decodeMs: number;
+  /** onnxruntime runs: one per prompt plus one per generated token. */
+  runs: number;
 }
 
 export function onnxRuntimeVersion(): string {
@@ -141,7 +160,9 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
   const dir = mkdtempSync(join(tmpdir(), 'tmgt-oracle-'));
   let session: ort.InferenceSession | undefined;
   try {
-    const { modelPath } = writeOracleGraph(src, maxPositions, dir);
+    const t0 = performance.now();
+    const { modelPath, externalBytes } = writeOracleGraph(src, maxPositions, dir);
+    const t1 = performance.now();
     session = await ort.InferenceSession.create(modelPath, {
       graphOptimizationLevel: 'disabled',
       intraOpNumThreads: 1,
@@ -150,6 +171,8 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
       executionProviders: ['cpu'],
     });
     const sess = session;
+    const t2 = performance.now();
+    let runs = 0;
     const kv = Array.from({ length: L }, (_, i) => kvNames(i));
     const { heads: kvHeads, headDim: hd } = kvShape(src.config);
     const fetches = ['logits', ...Array.from({ length: L }, (_, i) => `hidden.${i}`), ...kv.flatMap((n) => [n.presentKey, n.presentValue])];
@@ -158,6 +181,7 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
     const step = async (ids: number[], past: Record<string, ort.Tensor>) => {
       const input = new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
       const out = await sess.run({ input_ids: input, ...past }, fetches);
+      runs++;
       const take = (name: string, width: number): Float32Array => {
         const t = out[name];
         if (t === undefined || t.type !== 'float32') throw new Error(`oracle output '${name}' missing or not float32`);
@@ -208,6 +232,7 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
       for (const t of Object.values(past)) t.dispose();
       records.push({ promptIds: [...prompt], ids, greedyIds, vocabSize: V, hiddenSize: H, logits, layerOutputs });
     }
+    opts.onStats?.({ graphBytes: statSync(modelPath).size, externalBytes, buildMs: t1 - t0, sessionMs: t2 - t1, decodeMs: performance.now() - t2, runs });
     return records;
   } finally {
     await session?.release();
