@@ -186,7 +186,7 @@ describe('HTML', () => {
     const newlyPassing = now.filter(([k, s]) => s !== 'fail' && before.get(k) === 'fail').length;
     expect(newlyFailing).toBeGreaterThan(0);
     const html = renderHtml(r, { previous });
-    const list = (id: string) => (new RegExp(`<ul id="${id}">(.*?)</ul>`).exec(html)?.[1] ?? '').match(/<li>/g)?.length ?? 0;
+    const list = (id: string) => (new RegExp(`<ul id="${id}">(.*?)</ul>`, 's').exec(html)?.[1] ?? '').match(/<li>/g)?.length ?? 0;
     expect(list('newly-failing')).toBe(Math.min(50, newlyFailing));
     expect(list('newly-passing')).toBe(newlyPassing);
     expect(html).toContain(`${newlyFailing} newly failing, ${newlyPassing} newly passing`);
