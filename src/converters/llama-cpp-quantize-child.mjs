@@ -36,7 +36,9 @@ const Params = koffi.struct('llama_model_quantize_params', {
 
 const backendInit = lib.func('void llama_backend_init(void)');
 const defaultParams = lib.func('llama_model_quantize_params llama_model_quantize_default_params(void)');
-const quantize = lib.func('uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const llama_model_quantize_params *params)');
+const quantize = lib.func(
+  'uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const llama_model_quantize_params *params)',
+);
 
 backendInit();
 // Start from the library's own defaults, as the llama-quantize CLI does, and change only what the CLI's flags would.

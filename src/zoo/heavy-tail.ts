@@ -158,7 +158,8 @@ export interface HeavyTailEdits {
 
 /** A heavy-tailed copy of `ckpt` (the input is not modified). Deterministic in `recipe`. */
 export function heavyTailed(ckpt: Checkpoint, recipe: HeavyTailRecipe): { checkpoint: Checkpoint; edits: HeavyTailEdits } {
-  const tensors = new Map<string, CheckpointTensor>([...ckpt.tensors].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(t.data) }]));
+  const copy = (t: CheckpointTensor): CheckpointTensor => ({ shape: [...t.shape], data: Float32Array.from(t.data) });
+  const tensors = new Map<string, CheckpointTensor>([...ckpt.tensors].map(([n, t]) => [n, copy(t)]));
   const get = (name: string): CheckpointTensor => {
     const t = tensors.get(name);
     if (!t) throw new Error(`heavy-tail recipe: the checkpoint has no tensor '${name}'`);

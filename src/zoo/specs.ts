@@ -55,7 +55,9 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   const arch = raw['arch'] as Arch;
   if (!ARCHS.includes(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
   if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
-  if (typeof raw['derivedFrom'] === 'string') return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
+  if (typeof raw['derivedFrom'] === 'string') {
+    return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
+  }
   if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
   const spec: ModelSpec = { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
   if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource;

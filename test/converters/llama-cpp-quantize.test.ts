@@ -54,7 +54,8 @@ describe('the shipped libllama', () => {
 describe('byte-identical to llama-quantize --pure of the same release (test/fixtures/llamacpp)', () => {
   it.each(TYPES)('%s', async (type) => {
     const out = join(work, `fixture.${type}.gguf`);
-    const r = await quantizeWithLlamaCpp({ inGguf: join(FIXTURES, 'tiny-llama-f32.gguf'), outGguf: out, type, timeoutMs: 60_000, pure: true });
+    const inGguf = join(FIXTURES, 'tiny-llama-f32.gguf');
+    const r = await quantizeWithLlamaCpp({ inGguf, outGguf: out, type, timeoutMs: 60_000, pure: true });
     expectOk(r);
     timings.push({ what: `fixture ${type}`, durationMs: r.durationMs });
     const got = readFileSync(out);
@@ -84,11 +85,13 @@ describe('failures are values', () => {
   it('a truncated GGUF: failed', async () => {
     const truncated = join(work, 'truncated.gguf');
     writeFileSync(truncated, readFileSync(join(FIXTURES, 'tiny-llama-f32.gguf')).subarray(0, 4096));
-    const r = await quantizeWithLlamaCpp({ inGguf: truncated, outGguf: join(work, 'truncated.q4_0.gguf'), type: 'q4_0', timeoutMs: 60_000 });
+    const outGguf = join(work, 'truncated.q4_0.gguf');
+    const r = await quantizeWithLlamaCpp({ inGguf: truncated, outGguf, type: 'q4_0', timeoutMs: 60_000 });
     expect(r.status).toBe('failed');
   });
 
-  it.skipIf(process.platform === 'win32')('a quantizer that hangs (its input is a FIFO nobody writes): killed at the timeout, failed', async () => {
+  const posix = process.platform !== 'win32';
+  it.runIf(posix)('a quantizer that hangs (its input is a FIFO nobody writes): killed at the timeout, failed', async () => {
     const fifo = join(work, 'hang.fifo');
     await execa('mkfifo', [fifo]);
     const start = performance.now();
@@ -103,15 +106,21 @@ describe('failures are values', () => {
   it('no node-llama-cpp to resolve: skipped, with the reason', async () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'tmgt-no-nlc-'));
     expect(locateLlamaLibrary(elsewhere).found).toBe(false);
-    const r = await quantizeWithLlamaCpp({ inGguf: join(FIXTURES, 'tiny-llama-f32.gguf'), outGguf: join(work, 'x.gguf'), type: 'q8_0', timeoutMs: 60_000, resolveFrom: elsewhere });
+    const inGguf = join(FIXTURES, 'tiny-llama-f32.gguf');
+    const outGguf = join(work, 'x.gguf');
+    const r = await quantizeWithLlamaCpp({ inGguf, outGguf, type: 'q8_0', timeoutMs: 60_000, resolveFrom: elsewhere });
     expect(r).toEqual({ status: 'skipped', reason: expect.stringMatching(/node-llama-cpp is not installed/) });
   });
 
   it('the matrix entry skips targets it does not offer and passes a failed f32 conversion through', async () => {
-    const req = (target: string): ConvertRequest => ({ converter: 'llama.cpp', model: 'm', sourceDir: work, target: parseTarget(target), outDir: work, timeoutMs: 60_000 });
+    const req = (target: string): ConvertRequest => ({
+      converter: 'llama.cpp', model: 'm', sourceDir: work, target: parseTarget(target), outDir: work, timeoutMs: 60_000,
+    });
     const never = (): Promise<ConvertResult> => Promise.reject(new Error('must not be called'));
     for (const t of ['gguf/f32', 'apr/int8', 'safetensors/bf16']) expect((await convertWithLlamaCpp(req(t), never)).status).toBe('skipped');
-    const failedF32: ConvertResult = { status: 'failed', exitCode: 2, signal: undefined, timedOut: false, durationMs: 1, log: 'boom', reason: 'exited with code 2' };
+    const failedF32: ConvertResult = {
+      status: 'failed', exitCode: 2, signal: undefined, timedOut: false, durationMs: 1, log: 'boom', reason: 'exited with code 2',
+    };
     expect(await convertWithLlamaCpp(req('gguf/q8_0'), () => Promise.resolve(failedF32))).toBe(failedF32);
   });
 });
@@ -129,7 +138,8 @@ describe.each(ZOO)('%s: reference f32 GGUF → llama.cpp quantizer, nine types',
 
   beforeAll(async () => {
     sourceDir = await buildModel(findModelSpec(model));
-    const f32 = await runConverter({ converter: 'reference', model, sourceDir, target: parseTarget('gguf/f32'), outDir, timeoutMs: 120_000 });
+    const f32Target = parseTarget('gguf/f32');
+    const f32 = await runConverter({ converter: 'reference', model, sourceDir, target: f32Target, outDir, timeoutMs: 120_000 });
     expectOk(f32);
     // Two conversions at a time: most of a conversion is the child's start-up, which overlaps well.
     const queue = [...TYPES];

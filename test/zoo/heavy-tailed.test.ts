@@ -23,6 +23,7 @@ function derived(name: string): Extract<ModelSpec, { kind: 'derived' }> {
   return spec;
 }
 
+const same = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 describe.each(HEAVY)('%s', (name) => {
@@ -33,30 +34,33 @@ describe.each(HEAVY)('%s', (name) => {
     const base = loadCheckpoint(await buildModel(findModelSpec(spec.from)));
     const again = heavyTailed(base, spec.heavyTail).checkpoint;
     const built = loadCheckpoint(dir);
-    for (const [n, t] of built.tensors) expect(Buffer.from(t.data.buffer).equals(Buffer.from(again.tensors.get(n)!.data.buffer)), n).toBe(true);
+    for (const [n, t] of built.tensors) expect(same(t.data, again.tensors.get(n)!.data), n).toBe(true);
     const other = heavyTailed(base, { ...spec.heavyTail, seed: spec.heavyTail.seed + 1 }).checkpoint;
     const q = linearWeightNames(base)[0]!;
-    expect(Buffer.from(other.tensors.get(q)!.data.buffer).equals(Buffer.from(again.tensors.get(q)!.data.buffer))).toBe(false);
+    expect(same(other.tensors.get(q)!.data, again.tensors.get(q)!.data)).toBe(false);
     // The base checkpoint is not modified in place.
-    expect(Buffer.from(base.tensors.get(q)!.data.buffer).equals(Buffer.from(loadCheckpoint(await buildModel(findModelSpec(spec.from))).tensors.get(q)!.data.buffer))).toBe(true);
-    expect(readFileSync(join(dir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(await buildModel(findModelSpec(spec.from)), 'tokenizer.json'), 'utf8'));
+    const baseDir = await buildModel(findModelSpec(spec.from));
+    expect(same(base.tensors.get(q)!.data, loadCheckpoint(baseDir).tensors.get(q)!.data)).toBe(true);
+    expect(readFileSync(join(dir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(baseDir, 'tokenizer.json'), 'utf8'));
   });
 
   it('has heavy-tailed linear weights: per-tensor kurtosis and max/RMS far above the source model', async () => {
     const base = loadCheckpoint(await buildModel(findModelSpec(spec.from)));
     const heavy = loadCheckpoint(await buildModel(spec));
-    const rows = linearWeightNames(base).map((n) => ({ n, before: tailStats(base.tensors.get(n)!.data), after: tailStats(heavy.tensors.get(n)!.data) }));
+    const stats = (c: typeof base, n: string) => tailStats(c.tensors.get(n)!.data);
+    const rows = linearWeightNames(base).map((n) => ({ n, before: stats(base, n), after: stats(heavy, n) }));
     console.log(`[${name}] per-tensor kurtosis and max/RMS, ${spec.from} → ${name}`);
     for (const r of rows) {
       const k = `${r.before.kurtosis.toFixed(1)} → ${r.after.kurtosis.toFixed(1)}`;
-      console.log(`  ${r.n.padEnd(40)} kurtosis ${k.padEnd(16)} max/rms ${r.before.maxOverRms.toFixed(1)} → ${r.after.maxOverRms.toFixed(1)}`);
+      const m = `${r.before.maxOverRms.toFixed(1)} → ${r.after.maxOverRms.toFixed(1)}`;
+      console.log(`  ${r.n.padEnd(40)} kurtosis ${k.padEnd(16)} max/rms ${m}`);
     }
     // The trained source is Gaussian-like (kurtosis ≈ 3, max/RMS ≈ 4); real LLM weights are not.
     expect(median(rows.map((r) => r.before.kurtosis))).toBeLessThan(4);
     // Tensors with outlier channels are far heavier; those with entry outliers only (GPT-2's mlp.c_proj, whose input
     // comes through gelu and cannot be compensated) are heavier by less.
     const channelsOnly = heavyTailed(base, { ...spec.heavyTail, entryFraction: 0 }).checkpoint;
-    const hasChannels = (n: string) => !Buffer.from(channelsOnly.tensors.get(n)!.data.buffer).equals(Buffer.from(base.tensors.get(n)!.data.buffer));
+    const hasChannels = (n: string) => !same(channelsOnly.tensors.get(n)!.data, base.tensors.get(n)!.data);
     expect(rows.filter((r) => hasChannels(r.n)).length).toBeGreaterThanOrEqual(rows.length * 0.75);
     for (const r of rows) {
       const [k, m] = hasChannels(r.n) ? [3, 2] : [1.2, 1.5];
@@ -79,7 +83,8 @@ describe.each(HEAVY)('%s', (name) => {
     expect(channelsOnly.edits.channels.every((c) => c.compensated)).toBe(true);
     const tok = HfTokenizer.fromDir(baseDir);
     const docs = readHeldout().slice(0, 6).map((d) => tok.encode(d));
-    const [a, b] = await Promise.all([runOracle(base, docs, { maxNewTokens: 0 }), runOracle(channelsOnly.checkpoint, docs, { maxNewTokens: 0 })]);
+    const a = await runOracle(base, docs, { maxNewTokens: 0 });
+    const b = await runOracle(channelsOnly.checkpoint, docs, { maxNewTokens: 0 });
     let num = 0;
     let den = 0;
     a.forEach((r, i) => r.logits.forEach((v, j) => {
@@ -102,7 +107,8 @@ describe.each(HEAVY)('%s', (name) => {
       measurePeakedness(spec, { prompts: ['The capital of France is'] }),
       measurePeakedness(findModelSpec(spec.from), { prompts: ['The capital of France is'] }),
     ]);
-    const fmt = (x: typeof p) => `top-1 p ${x.meanTop1Prob.toFixed(3)}, top-1 acc ${x.top1Accuracy.toFixed(3)}, p(next) ${x.meanTargetProb.toFixed(3)}`;
+    const fmt = (x: typeof p) =>
+      `top-1 p ${x.meanTop1Prob.toFixed(3)}, top-1 acc ${x.top1Accuracy.toFixed(3)}, p(next) ${x.meanTargetProb.toFixed(3)}`;
     console.log(`[${name}] ${fmt(p)} (${spec.from}: ${fmt(source)}) over ${p.positions} held-out positions`);
     expect(p.positions).toBeGreaterThan(200);
     expect(p.meanTop1Prob).toBeGreaterThanOrEqual(0.5);
