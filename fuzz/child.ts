@@ -24,10 +24,15 @@ const skip = new Set((skipArg ?? '').split(',').filter(Boolean).map(Number));
  * FUZZ_INJECT=hang@12,alloc@40,throw@70: misbehave on purpose at those indexes (a busy loop, unbounded
  * allocation, an exception), so the driver's own test can prove that it sees each one.
  */
-const inject = new Map((process.env['FUZZ_INJECT'] ?? '').split(',').filter(Boolean).map((s) => {
-  const [kind, at] = s.split('@');
-  return [Number(at), kind] as const;
-}));
+const inject = new Map(
+  (process.env['FUZZ_INJECT'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((s) => {
+      const [kind, at] = s.split('@');
+      return [Number(at), kind] as const;
+    }),
+);
 const retained: Uint8Array[] = [];
 function misbehave(index: number): void {
   const kind = inject.get(index);
@@ -46,7 +51,16 @@ const b64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteO
 
 function emptyReport(next: number): ChunkReport {
   const none = { index: -1, b64: '', codes: [] };
-  return { inputs: 0, next, crashes: [], signatureCounts: {}, witnesses: {}, slowest: { ...none, ms: -1 }, largestAlloc: { ...none, bytes: -1 }, maxRssMb: 0 };
+  return {
+    inputs: 0,
+    next,
+    crashes: [],
+    signatureCounts: {},
+    witnesses: {},
+    slowest: { ...none, ms: -1 },
+    largestAlloc: { ...none, bytes: -1 },
+    maxRssMb: 0,
+  };
 }
 
 function flush(report: ChunkReport): void {

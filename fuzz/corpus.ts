@@ -60,10 +60,12 @@ export class TargetFindings {
       for (const c of w.codes) this.codes.add(c);
       const kept = this.witnesses.get(sig);
       // Smallest witness wins; equal sizes keep the earlier index, so the choice does not depend on chunk timing.
-      if (kept === undefined || w.b64.length < kept.b64.length || (w.b64.length === kept.b64.length && w.index < kept.index)) this.witnesses.set(sig, w);
+      if (kept === undefined || w.b64.length < kept.b64.length || (w.b64.length === kept.b64.length && w.index < kept.index))
+        this.witnesses.set(sig, w);
     }
     if (r.slowest.index >= 0 && (this.slowest === undefined || r.slowest.ms > this.slowest.ms)) this.slowest = r.slowest;
-    if (r.largestAlloc.index >= 0 && (this.largestAlloc === undefined || r.largestAlloc.bytes > this.largestAlloc.bytes)) this.largestAlloc = r.largestAlloc;
+    if (r.largestAlloc.index >= 0 && (this.largestAlloc === undefined || r.largestAlloc.bytes > this.largestAlloc.bytes))
+      this.largestAlloc = r.largestAlloc;
   }
 }
 
@@ -72,6 +74,7 @@ const sha12 = (bytes: Buffer): string => createHash('sha256').update(bytes).dige
 /** The manifest of the corpus in `dir` (empty when there is none yet). */
 export function readManifest(dir = CORPUS_DIR): Manifest {
   const path = join(dir, 'manifest.json');
+  // The manifest is only ever written by writeCorpus below, from these types.
   return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Manifest) : {};
 }
 
@@ -99,22 +102,43 @@ export function writeCorpus(all: readonly TargetFindings[], corpusDir = CORPUS_D
     const small = [...f.witnesses].filter(([, w]) => Buffer.byteLength(w.b64, 'base64') <= MAX_WITNESS_BYTES);
     // The smallest witness of each code.
     for (const code of [...f.codes].sort()) {
-      const best = small.filter(([, w]) => w.codes.includes(code)).sort(([, a], [, b]) => a.b64.length - b.b64.length || a.index - b.index)[0];
+      const best = small
+        .filter(([, w]) => w.codes.includes(code))
+        .sort(([, a], [, b]) => a.b64.length - b.b64.length || a.index - b.index)[0];
       if (best === undefined) continue;
       const bytes = Buffer.from(best[1].b64, 'base64');
       put(`${code}-${sha12(bytes)}.bin`, bytes, { role: 'code', codes: best[1].codes, signature: best[0] });
     }
     // The rarest signatures: the checks a generator reaches least often are the ones most worth pinning.
-    const rarest = small.sort(([a], [b]) => (f.signatureCounts.get(a) ?? 0) - (f.signatureCounts.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+    const rarest = small.sort(
+      ([a], [b]) => (f.signatureCounts.get(a) ?? 0) - (f.signatureCounts.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0),
+    );
     for (const [sig, w] of rarest.slice(0, SIGNATURES_PER_TARGET)) {
       const bytes = Buffer.from(w.b64, 'base64');
-      put(`sig-${sha12(bytes)}.bin`, bytes, { role: 'signature', codes: w.codes, signature: sig, note: `seen ${f.signatureCounts.get(sig) ?? 0} times` });
+      put(`sig-${sha12(bytes)}.bin`, bytes, {
+        role: 'signature',
+        codes: w.codes,
+        signature: sig,
+        note: `seen ${f.signatureCounts.get(sig) ?? 0} times`,
+      });
     }
-    if (f.slowest !== undefined) put('slowest.bin', Buffer.from(f.slowest.b64, 'base64'), { role: 'slowest', codes: f.slowest.codes, note: `${f.slowest.ms.toFixed(2)} ms` });
+    if (f.slowest !== undefined)
+      put('slowest.bin', Buffer.from(f.slowest.b64, 'base64'), {
+        role: 'slowest',
+        codes: f.slowest.codes,
+        note: `${f.slowest.ms.toFixed(2)} ms`,
+      });
     if (f.largestAlloc !== undefined) {
-      put('largest-alloc.bin', Buffer.from(f.largestAlloc.b64, 'base64'), { role: 'largest-alloc', codes: f.largestAlloc.codes, note: `heap + array buffers grew ${f.largestAlloc.bytes} bytes` });
+      put('largest-alloc.bin', Buffer.from(f.largestAlloc.b64, 'base64'), {
+        role: 'largest-alloc',
+        codes: f.largestAlloc.codes,
+        note: `heap + array buffers grew ${f.largestAlloc.bytes} bytes`,
+      });
     }
-    for (const [role, list] of [['crash', f.crashes], ['hang', f.hangs]] as const) {
+    for (const [role, list] of [
+      ['crash', f.crashes],
+      ['hang', f.hangs],
+    ] as const) {
       for (const c of list) {
         const bytes = Buffer.from(c.b64, 'base64');
         put(`${role}-${sha12(bytes)}.bin`, bytes, { role, codes: null, note: c.message });

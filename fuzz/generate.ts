@@ -16,11 +16,13 @@ const SCALE = 1 << 16;
 
 /** 0–2 mutations of any file, positions scaled to its size (for files built from scratch). */
 function remutate(base: fc.Arbitrary<Uint8Array>, json: boolean, sealable: boolean): fc.Arbitrary<Uint8Array> {
-  return fc.record({ bytes: base, ms: fc.array(mutations(SCALE, 1, json), { maxLength: 2 }), seal: fc.boolean() }).map(({ bytes, ms, seal }) => {
-    const scaled = ms.map((m): Mutation => ('at' in m ? { ...m, at: Math.floor((m.at / SCALE) * bytes.length) } : m));
-    const out = scaled.reduce((b, m) => apply(b, m, [0]), bytes);
-    return sealable && seal ? reseal(out) : out;
-  });
+  return fc
+    .record({ bytes: base, ms: fc.array(mutations(SCALE, 1, json), { maxLength: 2 }), seal: fc.boolean() })
+    .map(({ bytes, ms, seal }) => {
+      const scaled = ms.map((m): Mutation => ('at' in m ? { ...m, at: Math.floor((m.at / SCALE) * bytes.length) } : m));
+      const out = scaled.reduce((b, m) => apply(b, m, [0]), bytes);
+      return sealable && seal ? reseal(out) : out;
+    });
 }
 
 function perFormat(target: Exclude<FuzzTarget, 'auto'>): fc.Arbitrary<Uint8Array> {
@@ -69,6 +71,7 @@ export function* inputs(target: FuzzTarget, seed: number, from: number, to: numb
     for (let k = 0; k < CHUNK; k++) {
       const index = chunk * CHUNK + k;
       if (index < from || index >= to) continue;
+      // fc.sample returned exactly CHUNK values, so index k < CHUNK is present.
       yield { index, bytes: batch[k] as Uint8Array };
     }
   }

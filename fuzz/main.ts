@@ -36,8 +36,12 @@ const LIMITS = {
 } as const;
 
 /** FUZZ_TARGETS=gguf,apr narrows the run; FUZZ_CORPUS_DIR writes the corpus elsewhere (the driver's own test). */
-const TARGETS = (process.env['FUZZ_TARGETS'] ?? FUZZ_TARGETS.join(',')).split(',').filter((t): t is FuzzTarget => FUZZ_TARGETS.some((k) => k === t));
+const TARGETS = (process.env['FUZZ_TARGETS'] ?? FUZZ_TARGETS.join(','))
+  .split(',')
+  .filter((t): t is FuzzTarget => FUZZ_TARGETS.some((k) => k === t));
 const CORPUS = process.env['FUZZ_CORPUS_DIR'] ?? CORPUS_DIR;
+/** FUZZ_SEED=n shifts every target's seed: other inputs than the committed corpus came from (for hunting). */
+const seedOf = (t: FuzzTarget): number => (SEEDS[t] + Number(process.env['FUZZ_SEED'] ?? 0)) | 0;
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx/esm');
@@ -62,7 +66,17 @@ interface ChildEnd {
 /** Run one child over [from, to) minus `skip`; fold its chunk reports into `f`. */
 function runChild(target: FuzzTarget, from: number, to: number, skip: readonly number[], f: TargetFindings): Promise<ChildEnd> {
   return new Promise((resolve, reject) => {
-    const args = [`--max-old-space-size=${LIMITS.heapMb}`, '--import', TSX, CHILD, target, String(SEEDS[target]), String(from), String(to), skip.join(',')];
+    const args = [
+      `--max-old-space-size=${LIMITS.heapMb}`,
+      '--import',
+      TSX,
+      CHILD,
+      target,
+      String(seedOf(target)),
+      String(from),
+      String(to),
+      skip.join(','),
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
     let current = GENERATING;
     let since = Date.now();
@@ -85,6 +99,7 @@ function runChild(target: FuzzTarget, from: number, to: number, skip: readonly n
       lineTail = lines.pop() ?? '';
       for (const line of lines) {
         if (line.trim() === '') continue;
+        // Every stdout line of fuzz/child.ts is one JSON.stringify(ChunkReport).
         const r = JSON.parse(line) as ChunkReport;
         f.merge(r);
         resumeAt = r.next;
@@ -116,7 +131,11 @@ function runChild(target: FuzzTarget, from: number, to: number, skip: readonly n
           reject(new Error(`fuzz ${target}: child exited with ${signal ?? code} while generating inputs after ${resumeAt}`));
           return;
         }
-        killed = { index: current, kind: 'crash', message: `child died with ${signal ?? `exit code ${code}`} (heap cap ${LIMITS.heapMb} MB)` };
+        killed = {
+          index: current,
+          kind: 'crash',
+          message: `child died with ${signal ?? `exit code ${code}`} (heap cap ${LIMITS.heapMb} MB)`,
+        };
       }
       resolve(killed === undefined ? { resumeAt } : { resumeAt, killed });
     });
@@ -130,7 +149,7 @@ async function fuzzTarget(target: FuzzTarget, f: TargetFindings): Promise<void> 
     const end = await runChild(target, from, LIMITS.inputs, skip, f);
     if (end.killed === undefined) break;
     const { index, kind, message } = end.killed;
-    const b64 = Buffer.from(inputAt(target, SEEDS[target], index)).toString('base64');
+    const b64 = Buffer.from(inputAt(target, seedOf(target), index)).toString('base64');
     const found: Crash = { index, message, b64 };
     if (kind === 'hang') f.hangs.push(found);
     else f.crashes.push(found);
@@ -142,7 +161,8 @@ async function fuzzTarget(target: FuzzTarget, f: TargetFindings): Promise<void> 
 
 /** The exact line the issue asks for. */
 export function fuzzLine(target: FuzzTarget, f: TargetFindings): string {
-  return `fuzz ${target}: inputs=${f.inputs} crashes=${f.crashes.length} hangs=${f.hangs.length} peak_rss_mb=${Math.round(f.peakRssMb)} codes=${f.codes.size}`;
+  const counts = `inputs=${f.inputs} crashes=${f.crashes.length} hangs=${f.hangs.length}`;
+  return `fuzz ${target}: ${counts} peak_rss_mb=${Math.round(f.peakRssMb)} codes=${f.codes.size}`;
 }
 
 async function main(): Promise<number> {
@@ -161,6 +181,11 @@ async function main(): Promise<number> {
   for (const t of TARGETS) {
     const f = findings.get(t);
     if (f !== undefined) console.log(fuzzLine(t, f));
+  }
+  for (const f of findings.values()) {
+    const slowest = f.slowest === undefined ? '' : `, slowest read ${f.slowest.ms.toFixed(1)} ms`;
+    const alloc = f.largestAlloc === undefined ? '' : `, largest allocation ${(f.largestAlloc.bytes / 2 ** 20).toFixed(1)} MiB`;
+    console.error(`  ${f.target}: ${f.signatureCounts.size} distinct issue signatures${slowest}${alloc}`);
   }
   const failed = [...findings.values()].filter((f) => f.crashes.length + f.hangs.length > 0);
   for (const f of failed) {

@@ -12,7 +12,8 @@ import { quantize } from '../src/formats/codecs/index.js';
 import { encodeGguf } from '../src/formats/gguf/writer.js';
 import { encodeSafetensors, f32Bytes } from '../src/formats/safetensors/writer.js';
 
-const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * (1 + (i % 3)));
+const values = (n: number, seed: number): Float32Array =>
+  Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * (1 + (i % 3)));
 
 /** A copy of `bytes` with the little-endian u64 at `at` replaced. */
 export function u64At(bytes: Uint8Array, at: number, v: bigint): Uint8Array {
@@ -44,7 +45,15 @@ export const ggufGood: Uint8Array = encodeGguf({
 
 /** An APR v2 with nested JSON metadata and F32 / APR_Q4 / APR_Q8 / F16 / Q4_K (padded row) tensors. */
 export const aprGood: Uint8Array = encodeApr({
-  metadata: { model_type: 'llama', architecture: 'llama', hidden_size: 8, num_layers: 1, rope_theta: 10000, name: null, tokenizer: { vocabulary: ['a', 'b'] } },
+  metadata: {
+    model_type: 'llama',
+    architecture: 'llama',
+    hidden_size: 8,
+    num_layers: 1,
+    rope_theta: 10000,
+    name: null,
+    tokenizer: { vocabulary: ['a', 'b'] },
+  },
   tensors: [
     aprTensorFromF32('model.embed_tokens.weight', [4, 8], values(32, 1), 'F32'),
     aprTensorFromF32('model.layers.0.mlp.up_proj.weight', [3, 11], values(33, 2), 'APR_Q4'),
@@ -116,6 +125,7 @@ export function spliceJsonNumber(bytes: Uint8Array, k: number, text: string, fix
   const header = new TextDecoder().decode(bytes.subarray(8, 8 + n));
   const numbers = [...header.matchAll(/\d+/g)];
   if (numbers.length === 0) return bytes;
+  // numbers is non-empty (checked above), so the modulo index is in range.
   const m = numbers[k % numbers.length] as RegExpMatchArray;
   const at = m.index ?? 0;
   const edited = new TextEncoder().encode(header.slice(0, at) + text + header.slice(at + m[0].length));
@@ -141,7 +151,20 @@ export type Mutation =
 
 /** u64 values that sit on the edges: 0, 1, small, 2^31, 2^32−1, 2^53±1, 2^60, 2^63, 2^64−1, anything. */
 export const u64Value: fc.Arbitrary<bigint> = fc.oneof(
-  fc.constantFrom(0n, 1n, 7n, 64n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 60n, 2n ** 62n, 2n ** 63n, 2n ** 64n - 1n),
+  fc.constantFrom(
+    0n,
+    1n,
+    7n,
+    64n,
+    2n ** 31n,
+    2n ** 32n - 1n,
+    2n ** 53n - 1n,
+    2n ** 53n + 1n,
+    2n ** 60n,
+    2n ** 62n,
+    2n ** 63n,
+    2n ** 64n - 1n,
+  ),
   fc.bigInt({ min: 0n, max: 4096n }),
   fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
 );
@@ -152,7 +175,11 @@ export function mutations(size: number, fieldCount: number, withJson: boolean): 
     fc.record({ kind: fc.constant('flip' as const), at: fc.nat(size - 1), xor: fc.integer({ min: 1, max: 255 }) }),
     fc.record({ kind: fc.constant('u64' as const), at: fc.nat(size - 8), value: u64Value }),
     fc.record({ kind: fc.constant('field' as const), field: fc.nat(fieldCount - 1), value: u64Value }),
-    fc.record({ kind: fc.constant('u32' as const), at: fc.nat(size - 4), value: fc.oneof(fc.constantFrom(0, 1, 0xffffffff, 0x80000000), fc.nat(0xffffffff)) }),
+    fc.record({
+      kind: fc.constant('u32' as const),
+      at: fc.nat(size - 4),
+      value: fc.oneof(fc.constantFrom(0, 1, 0xffffffff, 0x80000000), fc.nat(0xffffffff)),
+    }),
     fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(size) }),
     fc.record({ kind: fc.constant('splice' as const), at: fc.nat(size), bytes: fc.uint8Array({ maxLength: 24 }) }),
   ];
@@ -207,9 +234,16 @@ export function apply(bytes: Uint8Array, m: Mutation, fields: readonly number[])
  * Files made by 1–3 mutations of `good`, half of them re-sealed (APR CRCs) when `sealable`. The usual
  * generator for the in-suite test and one of several for `make fuzz`.
  */
-export function mutatedSeed(good: Uint8Array, fields: readonly number[], options: { json?: boolean; sealable?: boolean } = {}): fc.Arbitrary<Uint8Array> {
+export function mutatedSeed(
+  good: Uint8Array,
+  fields: readonly number[],
+  options: { json?: boolean; sealable?: boolean } = {},
+): fc.Arbitrary<Uint8Array> {
   return fc
-    .record({ ms: fc.array(mutations(good.length, fields.length, options.json ?? false), { minLength: 1, maxLength: 3 }), reseal: fc.boolean() })
+    .record({
+      ms: fc.array(mutations(good.length, fields.length, options.json ?? false), { minLength: 1, maxLength: 3 }),
+      reseal: fc.boolean(),
+    })
     .map(({ ms, reseal: doReseal }) => {
       const bytes = ms.reduce((b, m) => apply(b, m, fields), good);
       return options.sealable && doReseal ? reseal(bytes) : bytes;

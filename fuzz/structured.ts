@@ -69,8 +69,18 @@ const utf8 = new TextEncoder();
  * truncated sequences, encoded surrogates, overlong NUL), over-long names, the empty name, and NULs.
  */
 export const rawName: fc.Arbitrary<Uint8Array> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('a.weight', 'b.weight', 'blk.0.attn_q.weight', 'model.norm.weight', 'lm_head.weight', '__metadata__').map((s) => utf8.encode(s)) },
-  { weight: 2, arbitrary: fc.constantFrom([0xff], [0xc3], [0xed, 0xa0, 0x80], [0xc0, 0x80], [0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0x00, 0x62]).map((b) => Uint8Array.from(b)) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .constantFrom('a.weight', 'b.weight', 'blk.0.attn_q.weight', 'model.norm.weight', 'lm_head.weight', '__metadata__')
+      .map((s) => utf8.encode(s)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom([0xff], [0xc3], [0xed, 0xa0, 0x80], [0xc0, 0x80], [0x80, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x61, 0x00, 0x62])
+      .map((b) => Uint8Array.from(b)),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 60, max: 300 }).map((n) => utf8.encode('x'.repeat(n))) },
   { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 12 }) },
@@ -143,7 +153,17 @@ const ggmlType = fc.oneof(
 
 /** Bytes per block and block size for the types the honest offsets are computed with. */
 const GGML_GEOMETRY: Readonly<Record<number, readonly [number, number]>> = {
-  0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 10: [256, 84], 12: [256, 144], 14: [256, 210], 30: [1, 2],
+  0: [1, 4],
+  1: [1, 2],
+  2: [32, 18],
+  3: [32, 20],
+  6: [32, 22],
+  7: [32, 24],
+  8: [32, 34],
+  10: [256, 84],
+  12: [256, 144],
+  14: [256, 210],
+  30: [1, 2],
 };
 
 /** A GGUF metadata value, already encoded (type id + payload). */
@@ -165,11 +185,18 @@ const ggufScalar: fc.Arbitrary<GgufValue> = fc.oneof(
  */
 const ggufArray: fc.Arbitrary<GgufValue> = fc
   .record({
-    depth: fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 2, arbitrary: fc.integer({ min: 2, max: 12 }) }, { weight: 1, arbitrary: fc.integer({ min: 13, max: 40 }) }),
+    depth: fc.oneof(
+      { weight: 4, arbitrary: fc.constant(1) },
+      { weight: 2, arbitrary: fc.integer({ min: 2, max: 12 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 13, max: 40 }) },
+    ),
     leaf: ggufScalar,
     count: fc.integer({ min: 0, max: 6 }),
     countLie: fc.oneof({ weight: 6, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: u64Value }),
-    badItemType: fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: 13, max: 0xffffffff }) }),
+    badItemType: fc.oneof(
+      { weight: 9, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.integer({ min: 13, max: 0xffffffff }) },
+    ),
   })
   .map(({ depth, leaf, count, countLie: lie, badItemType }) => {
     let inner = new Bytes().u32(badItemType ?? leaf.typeId).u64(lie === 0n ? BigInt(count) : lie);
@@ -184,7 +211,11 @@ const ggufArray: fc.Arbitrary<GgufValue> = fc
 
 const ggufKv = fc.record({
   key: rawName,
-  value: fc.oneof({ weight: 3, arbitrary: ggufScalar }, { weight: 2, arbitrary: ggufArray }, { weight: 1, arbitrary: fc.record({ typeId: fc.integer({ min: 13, max: 300 }), payload: fc.uint8Array({ maxLength: 8 }) }) }),
+  value: fc.oneof(
+    { weight: 3, arbitrary: ggufScalar },
+    { weight: 2, arbitrary: ggufArray },
+    { weight: 1, arbitrary: fc.record({ typeId: fc.integer({ min: 13, max: 300 }), payload: fc.uint8Array({ maxLength: 8 }) }) },
+  ),
 });
 
 /** `general.alignment`: honest 32 or 64, or zero, not a power of two, huge, or another type. */
@@ -225,7 +256,10 @@ export const ggufStructured: fc.Arbitrary<Uint8Array> = fc
       else b.u32(alignment.value);
     }
     for (const kv of kvs) b.u64(BigInt(kv.key.length)).bytes(kv.key).u32(kv.value.typeId).bytes(kv.value.payload);
-    const declared = alignment !== null && alignment.typeId === 4 && alignment.value > 0 && (alignment.value & (alignment.value - 1)) === 0 ? alignment.value : 32;
+    const declared =
+      alignment !== null && alignment.typeId === 4 && alignment.value > 0 && (alignment.value & (alignment.value - 1)) === 0
+        ? alignment.value
+        : 32;
     // An honest 2^31 alignment would need gigabytes of padding: pad to at most 256 (itself an alignment lie).
     const align = Math.min(declared, 256);
     let honest = 0n;
@@ -260,9 +294,28 @@ export const ggufStructured: fc.Arbitrary<Uint8Array> = fc
 /** JSON text: an honest object, deep nests (up to tens of thousands), a huge flat array, odd scalars, not JSON. */
 const jsonText: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: fc.constant('{"model_type":"llama","hidden_size":8,"tokenizer":{"vocabulary":["a","b"]},"name":null}') },
-  { weight: 1, arbitrary: fc.record({ depth: fc.integer({ min: 30, max: 12_000 }), open: fc.constantFrom('[', '{"k":') }).map(({ depth, open }) => `{"deep":${open.repeat(depth)}1${(open === '[' ? ']' : '}').repeat(depth)}}`) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .record({ depth: fc.integer({ min: 30, max: 12_000 }), open: fc.constantFrom('[', '{"k":') })
+      .map(({ depth, open }) => `{"deep":${open.repeat(depth)}1${(open === '[' ? ']' : '}').repeat(depth)}}`),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5_000 }).map((n) => `{"ids":[${Array.from({ length: n }, (_, i) => i).join(',')}]}`) },
-  { weight: 1, arbitrary: fc.constantFrom('null', '[]', '"x"', '1e400', '{"a":1e999}', '{"a":-0}', '{"__proto__":{"x":1}}', '{', '\uFEFF{}', '{"a":"\\ud800"}') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'null',
+      '[]',
+      '"x"',
+      '1e400',
+      '{"a":1e999}',
+      '{"a":-0}',
+      '{"__proto__":{"x":1}}',
+      '{',
+      '\uFEFF{}',
+      '{"a":"\\ud800"}',
+    ),
+  },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify({ v })) },
 );
 
@@ -275,7 +328,10 @@ const APR_ELEMENT_BYTES: Readonly<Record<number, number>> = { 0: 4, 1: 2, 3: 8, 
 const aprTensor = fc.record({
   name: rawName,
   dtype: aprDtypeCode,
-  dims: fc.oneof({ weight: 8, arbitrary: fc.array(dim, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.array(dim, { minLength: 9, maxLength: 12 }) }),
+  dims: fc.oneof(
+    { weight: 8, arbitrary: fc.array(dim, { maxLength: 4 }) },
+    { weight: 1, arbitrary: fc.array(dim, { minLength: 9, maxLength: 12 }) },
+  ),
   offsetLie,
   sizeLie: fc.oneof({ weight: 6, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: u64Value }),
   salt: fc.bigInt({ min: 0n, max: 2n ** 20n }),
@@ -284,15 +340,27 @@ const aprTensor = fc.record({
 /** An APR v2 file from scratch: header fields, metadata, index and data may all lie; CRCs usually re-sealed. */
 export const aprStructured: fc.Arbitrary<Uint8Array> = fc
   .record({
-    magic: fc.oneof({ weight: 9, arbitrary: fc.constant([0x41, 0x50, 0x52, 0x00]) }, { weight: 1, arbitrary: fc.constantFrom([0x41, 0x50, 0x52, 0x4e], [0x41, 0x50, 0x52, 0x32]) }),
-    version: fc.oneof({ weight: 8, arbitrary: fc.constant([2, 0]) }, { weight: 1, arbitrary: fc.constantFrom([2, 1], [1, 0], [3, 0], [255, 255]) }),
+    magic: fc.oneof(
+      { weight: 9, arbitrary: fc.constant([0x41, 0x50, 0x52, 0x00]) },
+      { weight: 1, arbitrary: fc.constantFrom([0x41, 0x50, 0x52, 0x4e], [0x41, 0x50, 0x52, 0x32]) },
+    ),
+    version: fc.oneof(
+      { weight: 8, arbitrary: fc.constant([2, 0]) },
+      { weight: 1, arbitrary: fc.constantFrom([2, 1], [1, 0], [3, 0], [255, 255]) },
+    ),
     flags: fc.oneof(fc.constant(0x400), fc.constant(0x800), fc.nat(0xffff)),
     metadata: jsonText,
     tensors: fc.array(aprTensor, { maxLength: 6 }),
     sortNames: fc.boolean(),
     tensorCountLie: countLie,
     metadataSizeLie: countLie,
-    sectionLie: fc.oneof({ weight: 6, arbitrary: fc.constant('honest' as const) }, { weight: 1, arbitrary: fc.constantFrom('metadata-in-header', 'index-in-metadata', 'data-in-index', 'misaligned', 'past-end' as const) }),
+    sectionLie: fc.oneof(
+      { weight: 6, arbitrary: fc.constant('honest' as const) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('metadata-in-header', 'index-in-metadata', 'data-in-index', 'misaligned', 'past-end' as const),
+      },
+    ),
     seal: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
     tail: tailLie,
   })
@@ -328,9 +396,18 @@ export const aprStructured: fc.Arbitrary<Uint8Array> = fc
     if (sectionLie === 'data-in-index') dataOffset = indexOffset;
     if (sectionLie === 'misaligned') dataOffset += 8;
 
-    const b = new Bytes().bytes(Uint8Array.from(magic)).u8(version[0] ?? 2).u8(version[1] ?? 0).u16(flags);
-    b.u32(Math.max(0, ordered.length + tensorCountLie)).u64(metaOffsetField).u32(Math.max(0, meta.length + metadataSizeLie));
-    b.u64(BigInt(indexOffset)).u64(sectionLie === 'past-end' ? 2n ** 40n : BigInt(dataOffset)).u32(0).zeros(20);
+    const b = new Bytes()
+      .bytes(Uint8Array.from(magic))
+      .u8(version[0] ?? 2)
+      .u8(version[1] ?? 0)
+      .u16(flags);
+    b.u32(Math.max(0, ordered.length + tensorCountLie))
+      .u64(metaOffsetField)
+      .u32(Math.max(0, meta.length + metadataSizeLie));
+    b.u64(BigInt(indexOffset))
+      .u64(sectionLie === 'past-end' ? 2n ** 40n : BigInt(dataOffset))
+      .u32(0)
+      .zeros(20);
     b.bytes(meta).padTo(64);
     const file = new Uint8Array(Math.max(dataOffset, indexEnd, b.length) + Number(honest) + 4);
     file.set(b.done());
@@ -353,11 +430,29 @@ export const aprStructured: fc.Arbitrary<Uint8Array> = fc
 
 /** A shape as JSON text: honest, or negative, fractional, huge, nested, a string, not a list. */
 const shapeJson = fc.oneof(
-  { weight: 8, arbitrary: fc.array(fc.integer({ min: 0, max: 12 }), { maxLength: 4 }).map((s) => ({ text: JSON.stringify(s), elements: s.reduce((a, n) => a * n, 1) })) },
+  {
+    weight: 8,
+    arbitrary: fc
+      .array(fc.integer({ min: 0, max: 12 }), { maxLength: 4 })
+      .map((s) => ({ text: JSON.stringify(s), elements: s.reduce((a, n) => a * n, 1) })),
+  },
   {
     weight: 1,
     arbitrary: fc
-      .constantFrom('[-1,4]', '[1.5]', '[9007199254740993]', '[18446744073709551616]', '[4294967296,4294967296]', '[[2]]', '"4"', 'null', '[1e3]', '[]', '{}', '[2147483648,2147483648,4]')
+      .constantFrom(
+        '[-1,4]',
+        '[1.5]',
+        '[9007199254740993]',
+        '[18446744073709551616]',
+        '[4294967296,4294967296]',
+        '[[2]]',
+        '"4"',
+        'null',
+        '[1e3]',
+        '[]',
+        '{}',
+        '[2147483648,2147483648,4]',
+      )
       .map((text) => ({ text, elements: 1 })),
   },
 );
@@ -367,7 +462,22 @@ const dtypeJson = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('"Q4_0"', '"f32"', '""', '32', 'null', '["F32"]', '"F32\\u0000"') },
 );
 
-const BITS: Readonly<Record<string, number>> = { '"F4"': 4, '"F6_E2M3"': 6, '"F6_E3M2"': 6, '"I16"': 16, '"U16"': 16, '"F16"': 16, '"BF16"': 16, '"I32"': 32, '"U32"': 32, '"F32"': 32, '"C64"': 64, '"F64"': 64, '"I64"': 64, '"U64"': 64 };
+const BITS: Readonly<Record<string, number>> = {
+  '"F4"': 4,
+  '"F6_E2M3"': 6,
+  '"F6_E3M2"': 6,
+  '"I16"': 16,
+  '"U16"': 16,
+  '"F16"': 16,
+  '"BF16"': 16,
+  '"I32"': 32,
+  '"U32"': 32,
+  '"F32"': 32,
+  '"C64"': 64,
+  '"F64"': 64,
+  '"I64"': 64,
+  '"U64"': 64,
+};
 
 const stEntry = fc.record({
   name: rawName,
@@ -401,7 +511,11 @@ export const safetensorsStructured: fc.Arbitrary<Uint8Array> = fc
     ),
     deepEntry: fc.option(fc.integer({ min: 30, max: 12_000 }), { freq: 8 }),
     padding: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 64 }) }),
-    lengthLie: fc.oneof({ weight: 8, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: fc.bigInt({ min: -16n, max: 16n }) }, { weight: 1, arbitrary: u64Value }),
+    lengthLie: fc.oneof(
+      { weight: 8, arbitrary: fc.constant(0n) },
+      { weight: 1, arbitrary: fc.bigInt({ min: -16n, max: 16n }) },
+      { weight: 1, arbitrary: u64Value },
+    ),
     tail: tailLie,
   })
   .map(({ entries, metadata, deepEntry, padding, lengthLie, tail }) => {
@@ -414,9 +528,22 @@ export const safetensorsStructured: fc.Arbitrary<Uint8Array> = fc
       const size = BigInt(Math.ceil((e.shape.elements * bits) / 8));
       const begin = lieAbout(e.offsetLie, honest, previous, e.salt);
       previous = begin;
-      const offsets = e.shape3 === 'three-offsets' ? `[${begin},${begin + size},0]` : e.shape3 === 'string-offsets' ? `["${begin}","${begin + size}"]` : `[${begin},${begin + size}]`;
-      const body = e.shape3 === 'not-an-object' ? '[1,2]' : `{"dtype":${e.dtype},"shape":${e.shape.text},"data_offsets":${offsets}${e.extraField === null ? '' : `,${e.extraField}`}}`;
-      parts.push(new Bytes().bytes(jsonStringBytes(e.name)).bytes(utf8.encode(`:${body}`)).done());
+      const offsets =
+        e.shape3 === 'three-offsets'
+          ? `[${begin},${begin + size},0]`
+          : e.shape3 === 'string-offsets'
+            ? `["${begin}","${begin + size}"]`
+            : `[${begin},${begin + size}]`;
+      const body =
+        e.shape3 === 'not-an-object'
+          ? '[1,2]'
+          : `{"dtype":${e.dtype},"shape":${e.shape.text},"data_offsets":${offsets}${e.extraField === null ? '' : `,${e.extraField}`}}`;
+      parts.push(
+        new Bytes()
+          .bytes(jsonStringBytes(e.name))
+          .bytes(utf8.encode(`:${body}`))
+          .done(),
+      );
       honest += size;
     }
     if (deepEntry !== null) parts.push(utf8.encode(`"deep.weight":${'['.repeat(deepEntry)}${']'.repeat(deepEntry)}`));
@@ -437,7 +564,18 @@ export const safetensorsStructured: fc.Arbitrary<Uint8Array> = fc
 /** Bytes with a known magic in front and noise behind, or no magic at all: the dispatcher's edges. */
 export const sniffEdges: fc.Arbitrary<Uint8Array> = fc
   .record({
-    head: fc.constantFrom([], [0x47], [0x47, 0x47, 0x55], [0x47, 0x47, 0x55, 0x46], [0x41, 0x50, 0x52, 0x00], [0x41, 0x50, 0x52, 0x4e], [0x41, 0x50, 0x52, 0x31], [0x41, 0x50, 0x52, 0x32], [2, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d], [8, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x0a, 0x09, 0x0d, 0x7b]),
+    head: fc.constantFrom(
+      [],
+      [0x47],
+      [0x47, 0x47, 0x55],
+      [0x47, 0x47, 0x55, 0x46],
+      [0x41, 0x50, 0x52, 0x00],
+      [0x41, 0x50, 0x52, 0x4e],
+      [0x41, 0x50, 0x52, 0x31],
+      [0x41, 0x50, 0x52, 0x32],
+      [2, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d],
+      [8, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x0a, 0x09, 0x0d, 0x7b],
+    ),
     noise: fc.uint8Array({ maxLength: 96 }),
   })
   .map(({ head, noise }) => {

@@ -20,11 +20,18 @@ export interface ConvertRequest {
   maxOutputBytes?: number;
 }
 
-
 /** Success, failure and skip share one shape family; a converter's own failure is a value (→ F-RUNTIME-001), never a throw. */
 export type ConvertResult =
   | { status: 'ok'; artifact: string; format: ModelFormat; durationMs: number; log: string }
-  | { status: 'failed'; exitCode: number | undefined; signal: string | undefined; timedOut: boolean; durationMs: number; log: string; reason: string }
+  | {
+      status: 'failed';
+      exitCode: number | undefined;
+      signal: string | undefined;
+      timedOut: boolean;
+      durationMs: number;
+      log: string;
+      reason: string;
+    }
   /** The converter cannot run here at all (executable not on PATH, target not offered): not a verdict. */
   | { status: 'skipped'; reason: string };
 
@@ -211,12 +218,24 @@ export async function runArgv(
   format: ModelFormat,
   limits: RunLimits = {},
 ): Promise<Exclude<ConvertResult, { status: 'skipped' }>> {
+  // Every caller builds argv from a non-empty template or a literal command line.
   const [cmd, ...args] = argv as [string, ...string[]];
   const maxOutputBytes = limits.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-  rmSync(out, { force: true });
+  try {
+    rmSync(out, { force: true });
+  } catch {
+    // Not a file (a directory left there): the lstat below reports what {out} is after the run.
+  }
   const start = performance.now();
   const startedAtMs = Date.now();
-  const child = execa(cmd, args, { reject: false, all: true, stdin: 'ignore', detached: true, maxBuffer: MAX_LOG_BYTES, env: { ...process.env, NODE_OPTIONS: '' } });
+  const child = execa(cmd, args, {
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+    detached: true,
+    maxBuffer: MAX_LOG_BYTES,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -247,7 +266,8 @@ export async function runArgv(
     return failed(r.exitCode === undefined ? `could not start: ${r.shortMessage}` : `exited with code ${r.exitCode}`);
   }
   if (leftBehind.length > 0) {
-    return failed(`exited 0 but left ${leftBehind.length} process(es) running in its process group (pid ${leftBehind.join(', ')}); killed them, and its output may be incomplete`);
+    const pids = leftBehind.join(', ');
+    return failed(`exited 0 but left ${leftBehind.length} process(es) running in its process group (pid ${pids}); killed them: its output may be incomplete`);
   }
   let st: Stats | undefined;
   try {
@@ -278,7 +298,19 @@ function fill(template: string, vars: Record<string, string>): string {
 export async function runConverter(req: ConvertRequest): Promise<ConvertResult> {
   const out = artifactPath(req);
   mkdirSync(req.outDir, { recursive: true });
-  const argv = [process.execPath, TMGT_BIN, 'convert', '--converter', req.converter, '--model', req.sourceDir, '--target', req.target.id, '--out', out];
+  const argv = [
+    process.execPath,
+    TMGT_BIN,
+    'convert',
+    '--converter',
+    req.converter,
+    '--model',
+    req.sourceDir,
+    '--target',
+    req.target.id,
+    '--out',
+    out,
+  ];
   return runArgv(argv, out, req.timeoutMs, req.target.format, { maxOutputBytes: req.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES });
 }
 
@@ -292,7 +324,8 @@ export async function runCommandConverter(
   const out = artifactPath(req);
   const type = conv.types[req.target.id];
   if (type === undefined) return { status: 'skipped', reason: `converter '${conv.id}' offers no ${req.target.id}` };
-  if (conv.format !== req.target.format) return { status: 'skipped', reason: `converter '${conv.id}' writes ${conv.format}, not ${req.target.format}` };
+  if (conv.format !== req.target.format)
+    return { status: 'skipped', reason: `converter '${conv.id}' writes ${conv.format}, not ${req.target.format}` };
   const exe = conv.argv[0];
   if (exe === undefined || !findExecutable(exe)) return { status: 'skipped', reason: `'${exe ?? ''}' is not on PATH` };
   mkdirSync(req.outDir, { recursive: true });
@@ -306,5 +339,11 @@ export async function runCommandConverter(
   }
   const vars = { source: isAbsolute(source) ? source : join(process.cwd(), source), out, type, workdir };
   const limits = { maxOutputBytes: conv.maxOutputBytes ?? req.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, scratchDirs: [workdir] };
-  return runArgv(conv.argv.map((a) => fill(a, vars)), out, conv.timeoutMs ?? req.timeoutMs, conv.format, limits);
+  return runArgv(
+    conv.argv.map((a) => fill(a, vars)),
+    out,
+    conv.timeoutMs ?? req.timeoutMs,
+    conv.format,
+    limits,
+  );
 }

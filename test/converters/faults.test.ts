@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, ConfinementError, runCommandConverter, runConverter, type CommandConverter, type ConvertResult } from '../../src/converters/adapter.js';
+import {
+  artifactPath,
+  ConfinementError,
+  runCommandConverter,
+  runConverter,
+  type CommandConverter,
+  type ConvertResult,
+} from '../../src/converters/adapter.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { HarnessError } from '../../src/errors.js';
 import { FileByteSource } from '../../src/formats/byte-source.js';
@@ -29,7 +36,17 @@ beforeAll(() => {
   mkdirSync(sourceDir);
   const model = encodeGguf({
     kvs: [{ key: 'general.architecture', type: 'string', value: 'llama' }],
-    tensors: [{ name: 'token_embd.weight', shape: [4, 8], dtype: 'F32', data: quantize('F32', Float32Array.from({ length: 32 }, (_, i) => i / 7)) }],
+    tensors: [
+      {
+        name: 'token_embd.weight',
+        shape: [4, 8],
+        dtype: 'F32',
+        data: quantize(
+          'F32',
+          Float32Array.from({ length: 32 }, (_, i) => i / 7),
+        ),
+      },
+    ],
   });
   writeFileSync(join(sourceDir, 'model.gguf'), model);
 });
@@ -84,14 +101,45 @@ const workdirOf = (conv: CommandConverter): string => join(root, 'artifacts', `t
 const FAULTS = [
   { fault: 'exits non-zero', script: 'exit-nonzero.mjs', code: 'F-RUNTIME-001', says: /exited with code 3/ },
   { fault: 'killed by a signal', script: 'killed-by-signal.mjs', code: 'F-RUNTIME-001', says: /killed by SIGKILL/ },
-  { fault: 'hangs (tree killed at the timeout)', script: 'hang.mjs', code: 'F-RUNTIME-001', says: /timed out after 1500 ms/, timeoutMs: 1500 },
-  { fault: 'writes nothing', script: 'write-nothing.mjs', code: 'F-RUNTIME-001', says: /wrote no output at \S+tiny\.fault_write-nothing\.f32\.gguf$/ },
+  {
+    fault: 'hangs (tree killed at the timeout)',
+    script: 'hang.mjs',
+    code: 'F-RUNTIME-001',
+    says: /timed out after 1500 ms/,
+    timeoutMs: 1500,
+  },
+  {
+    fault: 'writes nothing',
+    script: 'write-nothing.mjs',
+    code: 'F-RUNTIME-001',
+    says: /wrote no output at \S+tiny\.fault_write-nothing\.f32\.gguf$/,
+  },
   { fault: 'writes a 0-byte file', script: 'zero-bytes.mjs', code: 'F-RUNTIME-001', says: /wrote an empty file \(0 bytes\)/ },
   { fault: 'writes garbage', script: 'garbage.mjs', code: 'F-FILE-001', says: /unknown format: 4096 bytes/ },
-  { fault: 'writes an enormous file', script: 'enormous.mjs', code: 'F-RUNTIME-001', says: /wrote 68719476736 bytes .* over the 34359738368-byte output cap: not read/ },
-  { fault: 'writes to another path', script: 'other-path.mjs', code: 'F-RUNTIME-001', says: /wrote no output at .*; it wrote \S+\.gguf\.tmp instead/ },
-  { fault: 'leaves a child process behind', script: 'orphan.mjs', code: 'F-RUNTIME-001', says: /left 1 process\(es\) running in its process group/ },
-  { fault: 'leaves a symlink at {out}', script: 'symlink-out.mjs', code: 'F-RUNTIME-001', says: /left a symbolic link at \S+, not a regular file/ },
+  {
+    fault: 'writes an enormous file',
+    script: 'enormous.mjs',
+    code: 'F-RUNTIME-001',
+    says: /wrote 68719476736 bytes .* over the 34359738368-byte output cap: not read/,
+  },
+  {
+    fault: 'writes to another path',
+    script: 'other-path.mjs',
+    code: 'F-RUNTIME-001',
+    says: /wrote no output at .*; it wrote \S+\.gguf\.tmp instead/,
+  },
+  {
+    fault: 'leaves a child process behind',
+    script: 'orphan.mjs',
+    code: 'F-RUNTIME-001',
+    says: /left 1 process\(es\) running in its process group/,
+  },
+  {
+    fault: 'leaves a symlink at {out}',
+    script: 'symlink-out.mjs',
+    code: 'F-RUNTIME-001',
+    says: /left a symbolic link at \S+, not a regular file/,
+  },
   { fault: 'prints without end', script: 'flood-log.mjs', code: 'F-RUNTIME-001', says: /printed more than 16777216 bytes of log/ },
 ] as const;
 
@@ -175,6 +223,7 @@ describe('confinement', () => {
     const err = await runCommandConverter(conv, req, () => Promise.reject(new Error('unused'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfinementError);
     expect(err).toBeInstanceOf(HarnessError);
+    // Asserted to be a HarnessError just above.
     expect((err as HarnessError).code).toBe('E-CONFINEMENT');
     expect(existsSync(outDir)).toBe(false);
     await expect(runConverter({ ...req, converter: id })).rejects.toThrow(ConfinementError);

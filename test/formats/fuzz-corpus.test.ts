@@ -50,7 +50,7 @@ describe('fuzz corpus replay', () => {
   });
 });
 
-describe('JSON nested to serde_json\'s recursion limit (the reader fix the fuzzer found)', () => {
+describe("JSON nested to serde_json's recursion limit (the reader fix the fuzzer found)", () => {
   /** A safetensors file whose header is one value nested `depth` deep. */
   function deepSafetensors(depth: number): Uint8Array {
     const header = Buffer.from(`{"x":${'['.repeat(depth)}${']'.repeat(depth)}}`);
@@ -61,12 +61,22 @@ describe('JSON nested to serde_json\'s recursion limit (the reader fix the fuzze
   }
 
   it('127 levels still parse; 128 are refused as serde_json refuses them', () => {
-    expect(readSafetensors(new BufferByteSource(deepSafetensors(126))).issues.map((i) => i.message).join()).not.toMatch(/recursion limit/);
+    expect(
+      readSafetensors(new BufferByteSource(deepSafetensors(126)))
+        .issues.map((i) => i.message)
+        .join(),
+    ).not.toMatch(/recursion limit/);
     expect(readSafetensors(new BufferByteSource(deepSafetensors(127))).issues).toMatchObject([
-      { code: 'F-FILE-001', fatal: true, message: 'header is not valid JSON (InvalidHeaderDeserialization): recursion limit exceeded (128 levels of nesting)' },
+      {
+        code: 'F-FILE-001',
+        fatal: true,
+        message: 'header is not valid JSON (InvalidHeaderDeserialization): recursion limit exceeded (128 levels of nesting)',
+      },
     ]);
     const apr = encodeApr({ metadata: `{"deep":${'['.repeat(200)}${']'.repeat(200)}}`, tensors: [] });
-    expect(readApr(new BufferByteSource(apr)).issues).toMatchObject([{ code: 'F-FILE-001', fatal: false, message: 'metadata is not valid UTF-8 JSON: recursion limit exceeded (128 levels of nesting)' }]);
+    expect(readApr(new BufferByteSource(apr)).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: false, message: 'metadata is not valid UTF-8 JSON: recursion limit exceeded (128 levels of nesting)' },
+    ]);
   });
 
   it('a 20 MB header of nested arrays is refused in linear time without building it', () => {
@@ -100,9 +110,13 @@ describe('the fuzz driver sees what it is there to see', () => {
     };
     const main = new URL('../../fuzz/main.ts', import.meta.url).pathname;
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
-      const child = execFile(process.execPath, ['--import', 'tsx', main], { env }, (_err, out, err) => res({ code: child.exitCode, stdout: out, stderr: err }));
+      const child = execFile(process.execPath, ['--import', 'tsx', main], { env }, (_err, out, err) =>
+        res({ code: child.exitCode, stdout: out, stderr: err }),
+      );
     });
-    expect(stdout.trim().split('\n'), stderr).toEqual([expect.stringMatching(/^fuzz gguf: inputs=700 crashes=2 hangs=1 peak_rss_mb=\d+ codes=3$/)]);
+    expect(stdout.trim().split('\n'), stderr).toEqual([
+      expect.stringMatching(/^fuzz gguf: inputs=700 crashes=2 hangs=1 peak_rss_mb=\d+ codes=3$/),
+    ]);
     expect(code).toBe(1);
     expect(stderr).toMatch(/input 50: Error: injected failure at input 50/);
     expect(stderr).toMatch(/input 250: read still running after \d+ ms/);
