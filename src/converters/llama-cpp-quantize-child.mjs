@@ -6,7 +6,8 @@
 //
 // Usage: node llama-cpp-quantize-child.mjs '<json>' where json is
 //   { lib, inGguf, outGguf, ftype, pure, nthread }
-// Prints one JSON line `{ rc, durationMs, defaults }` on stdout; exits 0 iff llama_model_quantize returned 0.
+// Prints one JSON line `{ rc, durationMs, defaults }` on stdout; exits 0 iff llama_model_quantize returned 0, 3 when the
+// library's params struct does not read back as the expected release's (`{ layoutMismatch }`).
 // llama.cpp's own per-tensor log goes to stderr, unchanged.
 import { performance } from 'node:perf_hooks';
 import koffi from 'koffi';
@@ -40,10 +41,26 @@ const quantize = lib.func(
   'uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const llama_model_quantize_params *params)',
 );
 
+// Layout canary: the defaults of the release the struct above was copied from, read back through that struct. A
+// library whose struct differs (another llama.cpp release) would read back something else; exit 3 instead of
+// passing it misplaced fields. output_tensor_type / token_embedding_type 43 = GGML_TYPE_COUNT ("unset") there.
+const EXPECTED_DEFAULTS = {
+  nthread: 0, ftype: 7, output_tensor_type: 43, token_embedding_type: 43, allow_requantize: false, quantize_output_tensor: true,
+  only_copy: false, pure: false, keep_split: false, dry_run: false, imatrix: null, kv_overrides: null, tt_overrides: null,
+  prune_layers: null, max_buf_size: 8 * 1024 ** 3,
+};
+const LAYOUT_MISMATCH_EXIT = 3;
+
 backendInit();
 // Start from the library's own defaults, as the llama-quantize CLI does, and change only what the CLI's flags would.
 const params = defaultParams();
-const defaults = { nthread: params.nthread, ftype: params.ftype, quantize_output_tensor: params.quantize_output_tensor };
+const defaults = { ...params };
+const mismatched = Object.entries(EXPECTED_DEFAULTS).filter(([k, v]) => params[k] !== v && Number(params[k]) !== v);
+if (mismatched.length > 0) {
+  const got = mismatched.map(([k, v]) => `${k}=${String(params[k])} (expected ${String(v)})`).join(', ');
+  process.stdout.write(JSON.stringify({ layoutMismatch: got }) + '\n');
+  process.exit(LAYOUT_MISMATCH_EXIT);
+}
 params.ftype = job.ftype;
 params.pure = job.pure === true;
 params.nthread = job.nthread ?? 0;

@@ -46,6 +46,9 @@ export function isLlamaCppQuantType(type: string): type is LlamaCppQuantType {
  */
 export const LLAMA_CPP_KEEPS_HIGH_PRECISION: readonly string[] = ['_norm\\.weight$', '\\.bias$', '^position_embd\\.weight$'];
 
+/** The child's exit code when the library's params struct reads back differently from the release it was copied from. */
+const LAYOUT_MISMATCH_EXIT = 3;
+
 /** Threads for one quantization: llama.cpp's own default is every core, which a matrix pool would oversubscribe. */
 const DEFAULT_THREADS = Math.min(4, availableParallelism());
 
@@ -131,6 +134,12 @@ export async function quantizeWithLlamaCpp(opts: LlamaCppQuantizeOptions): Promi
   const result = await runArgv([process.execPath, CHILD, JSON.stringify(job)], partial, opts.timeoutMs, 'gguf');
   if (result.status !== 'ok') {
     rmSync(partial, { force: true });
+    // The child's layout canary (exit 3): this libllama is not the release our struct is from. Not the quantizer's failure.
+    const mismatch = /\{"layoutMismatch":("(?:[^"\\]|\\.)*")\}/.exec(result.log);
+    if (result.exitCode === LAYOUT_MISMATCH_EXIT && mismatch?.[1] !== undefined) {
+      const detail = JSON.parse(mismatch[1]) as string;
+      return { status: 'skipped', reason: `${lib.path}: llama_model_quantize_params does not match llama.h of v0.4.0: ${detail}` };
+    }
     const reason = `llama_model_quantize (${opts.type}): ${result.reason}`;
     return { ...result, reason };
   }
