@@ -79,13 +79,39 @@ interface CellView {
   badTensors: number;
 }
 
+/** The checks of one cell that changed the same way since the previous run (a cell regresses as a whole, so it reads as one line). */
 interface TrendRow {
   converter: string;
   model: string;
   target: string;
-  check: string;
   id: string;
-  code?: string;
+  /** How many checks. */
+  count: number;
+  /** Per suite, e.g. `logits ×4`. */
+  suites: string;
+  /** The distinct failing codes (now, or before for newly passing checks), earliest-firing first. */
+  codes: string[];
+}
+
+/** Fold per-check changes into one row per cell. */
+function foldTrend(changes: { cell: CellResult; check: CheckResult; code?: VerdictCode }[], ids: Map<CellResult, string>): TrendRow[] {
+  const rows = new Map<CellResult, { suites: Map<string, number>; codes: Set<VerdictCode>; count: number }>();
+  for (const { cell, check, code } of changes) {
+    const r = rows.get(cell) ?? { suites: new Map<string, number>(), codes: new Set<VerdictCode>(), count: 0 };
+    r.count++;
+    r.suites.set(check.suite, (r.suites.get(check.suite) ?? 0) + 1);
+    if (code !== undefined) r.codes.add(code);
+    rows.set(cell, r);
+  }
+  return [...rows].map(([cell, r]) => ({
+    converter: cell.converter,
+    model: cell.model,
+    target: cell.target,
+    id: ids.get(cell) ?? '',
+    count: r.count,
+    suites: [...r.suites].map(([s, n]) => (n > 1 ? `${s} ×${n}` : s)).join(', '),
+    codes: [...r.codes].sort((a, b) => firingRank(a) - firingRank(b)),
+  }));
 }
 
 /** Options of `renderHtml`. */
@@ -322,12 +348,12 @@ function trend(
   report: ParityReport,
   previous: ParityReport,
   ids: Map<CellResult, string>,
-): { newlyFailing: TrendRow[]; newlyPassing: TrendRow[]; added: number; removed: number } {
+): { newlyFailing: TrendRow[]; newlyPassing: TrendRow[]; failingCount: number; passingCount: number; added: number; removed: number } {
   const before = new Map<string, CheckResult>();
   for (const cell of previous.cells) for (const check of cell.checks) before.set(checkKey(cell, check), check);
   const seen = new Set<string>();
-  const newlyFailing: TrendRow[] = [];
-  const newlyPassing: TrendRow[] = [];
+  const newlyFailing: { cell: CellResult; check: CheckResult; code?: VerdictCode }[] = [];
+  const newlyPassing: typeof newlyFailing = [];
   let added = 0;
   for (const cell of report.cells) {
     for (const check of cell.checks) {
@@ -338,23 +364,23 @@ function trend(
         added++;
         continue;
       }
-      const row: TrendRow = {
-        converter: cell.converter,
-        model: cell.model,
-        target: cell.target,
-        check: checkName(check),
-        id: ids.get(cell) ?? '',
-      };
       const code = check.verdicts.find((v) => v.status === 'fail')?.code;
-      if (check.status === 'fail' && was.status !== 'fail') newlyFailing.push(code === undefined ? row : { ...row, code });
+      if (check.status === 'fail' && was.status !== 'fail') newlyFailing.push(code === undefined ? { cell, check } : { cell, check, code });
       if (check.status !== 'fail' && was.status === 'fail') {
         const old = was.verdicts.find((v) => v.status === 'fail')?.code;
-        newlyPassing.push(old === undefined ? row : { ...row, code: old });
+        newlyPassing.push(old === undefined ? { cell, check } : { cell, check, code: old });
       }
     }
   }
   const removed = [...before.keys()].filter((k) => !seen.has(k)).length;
-  return { newlyFailing, newlyPassing, added, removed };
+  return {
+    newlyFailing: foldTrend(newlyFailing, ids),
+    newlyPassing: foldTrend(newlyPassing, ids),
+    failingCount: newlyFailing.length,
+    passingCount: newlyPassing.length,
+    added,
+    removed,
+  };
 }
 
 function mutantMatrix(report: ParityReport):
