@@ -1,8 +1,9 @@
 import { statusOf } from './codes.js';
+import { sqnrDb } from '../metrics.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, tensorByteLength } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
-import { ggufToHf, MAPPED_ARCHS, permuteQk, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
+import { ggufToHf, MAPPED_ARCHS, permuteQk, reorderQkvBlocks, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
 import type { DType, ModelFile, TensorEntry } from '../formats/types.js';
 import { commonDims, type HfConfig } from '../zoo/types.js';
 import type { CheckResult, Verdict } from './codes.js';
@@ -28,20 +29,6 @@ export interface FidelityOptions {
   config?: HfConfig;
 }
 
-/** 10·log10(Σx²/Σ(x−y)²) in f64; +Infinity when identical, −Infinity with NaN. */
-function sqnrDb(x: Float32Array, y: Float32Array): number {
-  let xx = 0;
-  let dd = 0;
-  for (let i = 0; i < x.length; i++) {
-    const a = x[i] as number;
-    const d = a - (y[i] as number);
-    xx += a * a;
-    dd += d * d;
-  }
-  if (Number.isNaN(dd)) return -Infinity;
-  return dd === 0 ? Infinity : 10 * Math.log10(xx / dd);
-}
-
 /** SQNR of file rows [max(0,s), rows+min(0,s)) against source rows shifted by s (the vacated rows are unknown, so not compared). */
 function shiftedSqnrDb(x: Float32Array, y: Float32Array, rows: number, cols: number, shift: number): number {
   let xx = 0;
@@ -62,20 +49,6 @@ function shiftedSqnrDb(x: Float32Array, y: Float32Array, rows: number, cols: num
 
 const showDb = (v: number): string => (v === Infinity ? '∞' : v === -Infinity ? '−∞' : v.toFixed(1));
 
-/** Reorder the three equal blocks of a fused q|k|v tensor along `axis` (0: rows, 1: columns). */
-function reorderBlocks(values: Float32Array, rows: number, cols: number, axis: 0 | 1, order: readonly [number, number, number]): Float32Array {
-  const out = new Float32Array(values.length);
-  if (axis === 0) {
-    const block = (rows / 3) * cols;
-    order.forEach((from, to) => out.set(values.subarray(from * block, (from + 1) * block), to * block));
-  } else {
-    const w = cols / 3;
-    for (let r = 0; r < rows; r++) {
-      order.forEach((from, to) => out.set(values.subarray(r * cols + from * w, r * cols + (from + 1) * w), r * cols + to * w));
-    }
-  }
-  return out;
-}
 
 const QKV_ORDERS: readonly (readonly [number, number, number])[] = [
   [0, 2, 1],
@@ -187,7 +160,7 @@ function candidates(e: ExpectedTensor, file: ModelFile, info: HeadInfo): Candida
     if (blocksDivide) {
       for (const order of QKV_ORDERS) {
         const label = order.map((i) => QKV[i]).join(',');
-        out.push({ transform: `qkv-order ${label}`, diagnosis: `the fused attention tensor holds its blocks as ${label} instead of q,k,v (mlxcel PR 928)`, values: () => reorderBlocks(e.source, rows, cols, axis, order) });
+        out.push({ transform: `qkv-order ${label}`, diagnosis: `the fused attention tensor holds its blocks as ${label} instead of q,k,v (mlxcel PR 928)`, values: () => reorderQkvBlocks(e.source, rows, cols, axis, order) });
       }
     }
   }

@@ -18,6 +18,7 @@ import { statusOf } from './codes.js';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { sha256 } from '../cache.js';
+import { diffBits } from '../metrics.js';
 import type { HfCheckpointFromGguf } from '../contracts/roundtrip.js';
 import { HarnessError } from '../errors.js';
 import { FileByteSource } from '../formats/byte-source.js';
@@ -34,23 +35,6 @@ const HALF_FILE_TYPES: ReadonlyMap<number, DType> = new Map<number, DType>([
   [1, 'F16'],
   [32, 'BF16'],
 ]);
-
-/** Bit-level comparison of two f32 arrays. */
-function diffBits(expected: Float32Array, got: Float32Array): { differing: number; first: number; maxAbsDiff: number } {
-  const a = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
-  const b = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  let differing = 0;
-  let first = -1;
-  let maxAbsDiff = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === b[i]) continue;
-    differing++;
-    if (first < 0) first = i;
-    const d = Math.abs((expected[i] as number) - (got[i] as number));
-    if (!(d <= maxAbsDiff)) maxAbsDiff = d;
-  }
-  return { differing, first, maxAbsDiff };
-}
 
 /** Where two GGUF files first differ, named: header region, differing KVs, differing tensors. */
 function locateGgufDifference(aPath: string, bPath: string): Record<string, unknown> {

@@ -179,7 +179,7 @@ export function diffModels(a: OpenedModel, b: OpenedModel): DiffReport {
   const onlyInB = [...ib].filter(([k]) => !ia.has(k)).map(([, e]) => e.name);
 
   const withMetrics = tensors.flatMap((t) => (t.metrics === null ? [] : [t.metrics]));
-  const sqnrs = withMetrics.flatMap((m) => (m.sqnrDb === null ? [] : [m.sqnrDb]));
+  const sqnrs = withMetrics.map((m) => m.sqnrDb);
   const cosines = withMetrics.flatMap((m) => (m.cosine === null ? [] : [m.cosine]));
   const info = (m: OpenedModel): DiffFileInfo => ({ file: m.path, format: m.file.format, issues: m.file.issues, tensorCount: m.file.tensors.length });
   return {

@@ -6,6 +6,7 @@ import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HfCheckpointFromGguf } from '../contracts/roundtrip.js';
 import { HarnessError } from '../errors.js';
+import { metaNumberOf } from '../metrics.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { readGguf, readTensorF32, type GgufFile } from '../formats/gguf/reader.js';
 import { ggufToHf, MAPPED_ARCHS, undoGgufLayout, type MappedArch } from '../formats/name-map.js';
@@ -30,8 +31,7 @@ export class RoundtripError extends HarnessError {
 const CHECKPOINT_SIDE_FILES = /^(config\.json|generation_config\.json|tokenizer.*\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt)$/;
 
 function metaNumber(file: GgufFile, key: string): number | undefined {
-  const v = file.metadata.get(key);
-  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+  return metaNumberOf(file.metadata.get(key));
 }
 
 function isMappedArch(v: MetaValue | undefined): v is MappedArch {

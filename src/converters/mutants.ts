@@ -10,7 +10,9 @@
  */
 import { fp16BitsToFp32, fp32ToBf16Bits, fp32ToFp16Bits, quantize } from '../formats/codecs/index.js';
 import type { GgufKv } from '../formats/gguf/writer.js';
-import { ggufToHf, permuteQk, transpose, unpermuteQk } from '../formats/name-map.js';
+import { ggufToHf, permuteQk, reorderQkvBlocks, transpose, unpermuteQk } from '../formats/name-map.js';
+import { quantizeAprQ8 } from '../formats/codecs/apr.js';
+import { Prng } from '../zoo/prng.js';
 import type { VerdictCode } from '../contracts/verdicts.js';
 import { commonDims, type Arch, type Checkpoint } from '../zoo/types.js';
 import { artifactName, findRole, requireRole, type AprPlan, type ConversionPlan, type GgufPlan, type PlannedTensor } from './plan.js';
@@ -57,19 +59,11 @@ function lmHead(plan: ConversionPlan): PlannedTensor {
   return head;
 }
 
-/** aprender's Q8 payload: `[f32 scale][i8 × N]`, scale = max|x|/127 (1 when all zero), round half away from zero. */
+/** aprender's Q8 payload (`quantizeAprQ8`: `[f32 scale][i8 × N]`), zero-padded to whole f32 words so it can pass as F32 data. */
 export function aprQ8Bytes(values: Float32Array): Uint8Array {
-  let amax = 0;
-  for (const v of values) amax = Math.max(amax, Math.abs(v));
-  const scale = amax === 0 ? 1 : Math.fround(amax / 127);
-  const padded = Math.ceil((4 + values.length) / 4) * 4;
-  const out = new Uint8Array(padded);
-  new DataView(out.buffer).setFloat32(0, scale, true);
-  for (let i = 0; i < values.length; i++) {
-    const x = (values[i] as number) / scale;
-    const q = Math.max(-127, Math.min(127, Math.sign(x) * Math.round(Math.abs(x))));
-    out[4 + i] = q & 0xff;
-  }
+  const q = quantizeAprQ8(values, { checkDensity: false });
+  const out = new Uint8Array(Math.ceil(q.length / 4) * 4);
+  out.set(q);
   return out;
 }
 
@@ -123,20 +117,6 @@ function requireArch(plan: ConversionPlan, archs: readonly Arch[], id: string): 
   if (!archs.includes(plan.arch)) throw new Error(`${id} applies to ${archs.join(', ')}, not ${plan.arch}`);
 }
 
-/** Deterministic standard normals (mulberry32 + Box–Muller): a "random init" that is the same every run. */
-function gaussian(n: number, seed: number, std: number): Float32Array {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  return out;
-}
 
 function stdOf(values: Float32Array): number {
   let s = 0;
@@ -190,13 +170,6 @@ function f32BigEndian(values: Float32Array): Uint8Array {
   return out;
 }
 
-/** Reorder the three row blocks of a fused [3·h, in] q|k|v tensor: block `to` of the result is block `order[to]`. */
-function reorderRowBlocks(values: Float32Array, order: readonly [number, number, number]): Float32Array {
-  const block = values.length / 3;
-  const out = new Float32Array(values.length);
-  order.forEach((from, to) => out.set(values.subarray(from * block, (from + 1) * block), to * block));
-  return out;
-}
 
 const GGUF_ALIGNMENT = 32;
 
@@ -617,7 +590,7 @@ export const MUTANTS: readonly Mutant[] = [
     mutate(plan) {
       const g = ggufPlan(plan, 'mutant:qkv-order-swapped');
       // GGUF holds c_attn transposed, [3·h, in]: q|k|v are row blocks.
-      for (const t of roles(g, /^blk\.\d+\.attn_qkv\.weight$/)) t.values = reorderRowBlocks(t.values, [2, 1, 0]);
+      for (const t of roles(g, /^blk\.\d+\.attn_qkv\.weight$/)) t.values = reorderQkvBlocks(t.values, t.shape[0] ?? 0, t.values.length / (t.shape[0] ?? 1), 0, [2, 1, 0]);
     },
   },
 
@@ -656,7 +629,7 @@ export const MUTANTS: readonly Mutant[] = [
     target: 'gguf/q8_0',
     mutate(plan) {
       const head = lmHead(plan);
-      head.values = gaussian(head.values.length, 43429, stdOf(head.values));
+      head.values = new Prng(43429).normals(head.values.length, stdOf(head.values));
     },
   },
 

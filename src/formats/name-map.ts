@@ -218,3 +218,18 @@ export function permuteQk(data: Float32Array, rows: number, cols: number, nHead:
 export function unpermuteQk(data: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
   return moveQkRows(data, rows, cols, nHead, false);
 }
+
+/** Reorder the three equal blocks of a fused q|k|v tensor along `axis` (0: rows, 1: columns). */
+export function reorderQkvBlocks(values: Float32Array, rows: number, cols: number, axis: 0 | 1, order: readonly [number, number, number]): Float32Array {
+  const out = new Float32Array(values.length);
+  if (axis === 0) {
+    const block = (rows / 3) * cols;
+    order.forEach((from, to) => out.set(values.subarray(from * block, (from + 1) * block), to * block));
+  } else {
+    const w = cols / 3;
+    for (let r = 0; r < rows; r++) {
+      order.forEach((from, to) => out.set(values.subarray(r * cols + from * w, r * cols + (from + 1) * w), r * cols + to * w));
+    }
+  }
+  return out;
+}

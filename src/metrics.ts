@@ -1,0 +1,230 @@
+/**
+ * The metrics, each written once, used by the checks and by `tmgt diff` / `tmgt inspect` alike so they report the same
+ * number for the same pair: SQNR, cosine, max |a−b|, bit differences, NMSE, KL, percentiles, and reading a number from
+ * model metadata. Pure functions over arrays; imports nothing.
+ */
+
+/** 10·log10(Σx²/Σd²) from the sums: +Infinity when d is all zero, −Infinity when x is (and d is not). */
+function sqnrFromSums(xx: number, dd: number): number {
+  if (Number.isNaN(dd) || Number.isNaN(xx)) return -Infinity;
+  return dd === 0 ? Infinity : xx === 0 ? -Infinity : 10 * Math.log10(xx / dd);
+}
+
+/**
+ * Signal-to-quantization-noise ratio of `y` against the reference `x`, 10·log10(Σx²/Σ(x−y)²) in dB, accumulated in f64:
+ * +Infinity when identical, −Infinity when x is all zeros and y is not, or when a NaN/Inf makes the noise unbounded.
+ */
+export function sqnrDb(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let xx = 0;
+  let dd = 0;
+  let identical = true;
+  for (let i = 0; i < x.length; i++) {
+    const a = x[i] as number; // i < x.length
+    const b = y[i] as number; // callers pass equal lengths
+    if (a === b || (a !== a && b !== b)) {
+      if (Number.isFinite(a)) xx += a * a;
+      continue;
+    }
+    identical = false;
+    const d = a - b;
+    xx += a * a;
+    dd += d * d;
+  }
+  if (identical) return Infinity;
+  if (!Number.isFinite(dd) || !Number.isFinite(xx)) return -Infinity;
+  return sqnrFromSums(xx, dd);
+}
+
+/** Bit-level comparison of two f32 arrays: how many elements differ, the first, and the largest |difference|. */
+export function diffBits(expected: Float32Array, got: Float32Array): { differing: number; first: number; maxAbsDiff: number } {
+  const a = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
+  const b = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  let differing = 0;
+  let first = -1;
+  let maxAbsDiff = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    differing++;
+    if (first < 0) first = i;
+    const d = Math.abs((expected[i] as number) - (got[i] as number));
+    if (!(d <= maxAbsDiff)) maxAbsDiff = d;
+  }
+  return { differing, first, maxAbsDiff };
+}
+
+/** A metadata value as a number (GGUF u64 values arrive as bigint), or undefined when it is not a number. */
+export function metaNumberOf(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+}
+
+/** How close `b` is to the reference `a` (same length, same layout). */
+export interface PairMetrics {
+  /** `sqnrDb(a, b)`: the same number the fidelity check reports for the same pair. */
+  sqnrDb: number;
+  /** a·b/(‖a‖‖b‖); 1 when both are all zeros, 0 when only one is; null with NaN/Inf. */
+  cosine: number | null;
+  /** max |a−b|; null with NaN/Inf. */
+  maxAbsDiff: number | null;
+  /** Every element equal (NaN matching NaN, +0 matching −0). */
+  isIdentical: boolean;
+  /** Elements where a or b is NaN or ±Inf. */
+  nonFiniteCount: number;
+}
+
+/** Compare `b` against the reference `a` element by element, accumulating in f64. */
+export function pairMetrics(a: ArrayLike<number>, b: ArrayLike<number>): PairMetrics {
+  if (a.length !== b.length) throw new RangeError(`pairMetrics: lengths differ (${a.length} vs ${b.length})`);
+  let aa = 0;
+  let bb = 0;
+  let ab = 0;
+  let dd = 0;
+  let maxAbs = 0;
+  let nonFinite = 0;
+  let identical = true;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    if (x !== y && !(x !== x && y !== y)) identical = false;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      nonFinite++;
+      continue;
+    }
+    const d = x - y;
+    aa += x * x;
+    bb += y * y;
+    ab += x * y;
+    dd += d * d;
+    const ad = Math.abs(d);
+    if (ad > maxAbs) maxAbs = ad;
+  }
+  if (nonFinite > 0) return { sqnrDb: identical ? Infinity : -Infinity, cosine: null, maxAbsDiff: null, isIdentical: identical, nonFiniteCount: nonFinite };
+  const sqnrDb = sqnrFromSums(aa, dd);
+  const cosine = aa === 0 && bb === 0 ? 1 : aa === 0 || bb === 0 ? 0 : Math.max(-1, Math.min(1, ab / Math.sqrt(aa * bb)));
+  return { sqnrDb, cosine, maxAbsDiff: maxAbs, isIdentical: identical, nonFiniteCount: 0 };
+}
+
+// ---- logits: row-major [rows × vocab] arrays, r = oracle (reference), c = candidate ----
+
+
+export function countNonFinite(a: Float32Array): number {
+  let n = 0;
+  for (const v of a) if (!Number.isFinite(v)) n++;
+  return n;
+}
+
+/** Σ(c−r)²/Σr² (ggml test-backend-ops' NMSE). */
+export function nmse(r: Float32Array, c: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < r.length; i++) {
+    const d = (c[i] as number) - (r[i] as number);
+    num += d * d;
+    den += (r[i] as number) * (r[i] as number);
+  }
+  return den === 0 ? (num === 0 ? 0 : Infinity) : num / den;
+}
+
+function logSoftmax(row: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of row) if (v > max) max = v;
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  const out = new Float64Array(row.length);
+  for (let i = 0; i < row.length; i++) out[i] = (row[i] as number) - lse;
+  return out;
+}
+
+/** KL(r ‖ c) per row, softmax in f64. */
+export function klPerRow(r: Float32Array, c: Float32Array, vocab: number): number[] {
+  const rows = r.length / vocab;
+  const out: number[] = [];
+  for (let t = 0; t < rows; t++) {
+    const lr = logSoftmax(r.subarray(t * vocab, (t + 1) * vocab));
+    const lc = logSoftmax(c.subarray(t * vocab, (t + 1) * vocab));
+    let kl = 0;
+    for (let i = 0; i < vocab; i++) kl += Math.exp(lr[i] as number) * ((lr[i] as number) - (lc[i] as number));
+    out.push(Math.max(0, kl));
+  }
+  return out;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] as number;
+}
+
+export function mean(values: number[]): number {
+  return values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function top2(row: Float32Array): { best: number; margin: number } {
+  let best = 0;
+  let second = -1;
+  for (let i = 1; i < row.length; i++) {
+    if ((row[i] as number) > (row[best] as number)) {
+      second = best;
+      best = i;
+    } else if (second < 0 || (row[i] as number) > (row[second] as number)) second = i;
+  }
+  return { best, margin: second < 0 ? Infinity : (row[best] as number) - (row[second] as number) };
+}
+
+/**
+ * Same top-1 over rows whose oracle top-2 margin is not a near-tie. A row is a near-tie when its margin is
+ * below `nearTie(row)` — the smallest margin the target's allowed logit error could not flip.
+ */
+export function sameTop1(
+  r: Float32Array,
+  c: Float32Array,
+  vocab: number,
+  nearTie: (row: Float32Array) => number,
+): { rate: number; counted: number; mismatchedRows: number[]; nearTies: number } {
+  const rows = r.length / vocab;
+  let counted = 0;
+  let same = 0;
+  const mismatchedRows: number[] = [];
+  for (let t = 0; t < rows; t++) {
+    const row = r.subarray(t * vocab, (t + 1) * vocab);
+    const a = top2(row);
+    if (a.margin < nearTie(row)) continue;
+    counted++;
+    if (top2(c.subarray(t * vocab, (t + 1) * vocab)).best === a.best) same++;
+    else mismatchedRows.push(t);
+  }
+  return { rate: counted === 0 ? 1 : same / counted, counted, mismatchedRows, nearTies: rows - counted };
+}
+
+/** Root mean square of a row. */
+export function rms(row: Float32Array): number {
+  let s = 0;
+  for (const v of row) s += v * v;
+  return Math.sqrt(s / row.length);
+}
+
+/** Top-1 minus top-2 logit of a row (Infinity for a one-entry row). */
+export function topMargin(row: Float32Array): number {
+  return top2(row).margin;
+}
+
+/** The oracle at one greedy step: its top-1 − top-2 logit margin and the row's rms (for the near-tie rule). */
+export interface GreedyStep {
+  margin: number;
+  rms: number;
+}
+
+/**
+ * The oracle at each greedy step: `logits` is its teacher-forced run over prompt + greedy ids
+ * ([ids.length × vocab]), and the row at `promptLength − 1 + k` chose greedy token k.
+ */
+export function greedySteps(logits: Float32Array, vocab: number, promptLength: number, steps: number): GreedyStep[] {
+  const out: GreedyStep[] = [];
+  for (let k = 0; k < steps; k++) {
+    const at = promptLength - 1 + k;
+    if (at < 0 || (at + 1) * vocab > logits.length) break;
+    const row = logits.subarray(at * vocab, (at + 1) * vocab);
+    out.push({ margin: topMargin(row), rms: rms(row) });
+  }
+  return out;
+}
