@@ -147,12 +147,17 @@ function worstOf(cell: CellResult): { status: HeatStatus; code?: VerdictCode } {
   return code === undefined ? { status } : { status, code };
 }
 
-const fmtMetric = (v: number): string =>
-  Number.isInteger(v)
-    ? v.toLocaleString('en-US')
-    : v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)
-      ? v.toExponential(2)
-      : v.toPrecision(4);
+/** A metric for display. A parity.json that went through JSON holds null where the value was NaN or ±Infinity. */
+const fmtMetric = (v: number | null): string =>
+  v === null || !Number.isFinite(v)
+    ? v === null
+      ? 'non-finite'
+      : String(v)
+    : Number.isInteger(v)
+      ? v.toLocaleString('en-US')
+      : v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)
+        ? v.toExponential(2)
+        : v.toPrecision(4);
 
 /** Static SVG of KL per position, log-scaled (KL spans 1e-9 … 10 across a good and a broken run). */
 function klChart(kl: number[]): Chart | undefined {

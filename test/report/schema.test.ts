@@ -54,6 +54,16 @@ describe('reports/parity.schema.json', () => {
     expect(validateReport({ ...r, schemaVersion: 1 })).not.toEqual([]);
   });
 
+  it('accepts the null that JSON.stringify writes for a NaN or infinite measurement', () => {
+    const r = fixture('report.json');
+    const cell = r.cells.find((c) => c.status === 'done' && c.checks.some((k) => k.metrics));
+    const check = cell?.checks.find((k) => k.metrics);
+    if (!check?.metrics) throw new Error('fixture has no metrics');
+    check.metrics['nmse'] = Number.NaN;
+    check.detail = { klPerPosition: [0.1, Number.POSITIVE_INFINITY, -1e-12] };
+    expect(validateReport(JSON.parse(JSON.stringify(r)))).toEqual([]);
+  });
+
   it('agrees with the contracts: every suite, every verdict code', () => {
     const schema = JSON.parse(readFileSync(REPORT_SCHEMA_PATH, 'utf8')) as {
       $defs: { suite: { enum: string[] }; code: { pattern: string } };

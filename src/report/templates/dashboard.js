@@ -101,7 +101,8 @@
           const tr = el('tr', r.codes.length ? 'bad' : '');
           for (const [key, , kind] of COLUMNS) {
             const td = el('td', kind === 'text' || kind === 'codes' ? key : 'num ' + key, fmt(key, r[key]));
-            if (key === 'sqnrDb' && r.sqnrBoundDb !== undefined && r.sqnrDb < r.sqnrBoundDb) td.classList.add('below');
+            if (key === 'sqnrDb' && typeof r.sqnrDb === 'number' && typeof r.sqnrBoundDb === 'number' && r.sqnrDb < r.sqnrBoundDb)
+              td.classList.add('below');
             tr.append(td);
           }
           return tr;
