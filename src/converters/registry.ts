@@ -9,22 +9,29 @@ import { performance } from 'node:perf_hooks';
 import { parseTarget } from './targets.js';
 import { HarnessError, UsageError } from '../errors.js';
 import { artifactPath, runCommandConverter, runConverter, type CommandConverter, type ConvertRequest, type ConvertResult } from './adapter.js';
+import { convertWithLlamaCpp } from './llama-cpp-quantize.js';
 import { findMutant, MUTANTS, type Mutant } from './mutants.js';
 import { convertCheckpoint } from './reference.js';
 
 /** A resolved converter. */
 export type ConverterKind =
   | { kind: 'builtin'; id: string; mutant: Mutant | undefined }
+  /** llama.cpp's own quantizer (`llama_model_quantize` of node-llama-cpp's libllama) on the reference f32 GGUF. */
+  | { kind: 'llama.cpp'; id: string }
   | { kind: 'command'; id: string; command: CommandConverter };
+
+/** Id of llama.cpp's own quantizer, built in. */
+export const LLAMA_CPP_CONVERTER = 'llama.cpp';
 
 /** Resolve a converter id against the built-ins and the configured command converters. */
 export function resolveConverter(id: string, commands: readonly CommandConverter[] = []): ConverterKind {
   const command = commands.find((c) => c.id === id);
   if (command) return { kind: 'command', id, command };
   if (id === 'reference') return { kind: 'builtin', id, mutant: undefined };
+  if (id === LLAMA_CPP_CONVERTER) return { kind: 'llama.cpp', id };
   const mutant = findMutant(id);
   if (mutant) return { kind: 'builtin', id, mutant };
-  const known = ['reference', ...commands.map((c) => c.id), ...MUTANTS.map((m) => m.id)];
+  const known = ['reference', LLAMA_CPP_CONVERTER, ...commands.map((c) => c.id), ...MUTANTS.map((m) => m.id)];
   throw new UsageError(`unknown converter '${id}' (known: ${known.join(', ')})`);
 }
 
@@ -53,6 +60,7 @@ export interface ConvertOptions {
 export async function convertWith(conv: ConverterKind, req: ConvertRequest, opts: ConvertOptions = {}): Promise<ConvertResult> {
   if (conv.kind === 'builtin') return opts.builtinsInSubprocess ? runConverter(req) : convertInProcess(req, conv.mutant);
   const referenceF32 = async (): Promise<ConvertResult> => convertInProcess({ ...req, converter: 'reference', target: parseTarget('gguf/f32') }, undefined);
+  if (conv.kind === 'llama.cpp') return convertWithLlamaCpp(req, referenceF32);
   return runCommandConverter(conv.command, req, referenceF32);
 }
 

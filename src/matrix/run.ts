@@ -13,6 +13,7 @@ import { checkRoundtrip } from '../checks/roundtrip.js';
 import { checkDriftOrdering, precisionRank } from '../checks/tokens.js';
 import { TOLERANCES } from '../checks/tolerances.js';
 import type { CommandConverter, ConvertRequest } from '../converters/adapter.js';
+import { LLAMA_CPP_KEEPS_HIGH_PRECISION } from '../converters/llama-cpp-quantize.js';
 import { referencePolicy } from '../converters/quant-rules.js';
 import { ggufToHfCheckpoint } from '../converters/gguf-to-hf.js';
 import { convertWith, reconverter, resolveConverter, type ConverterKind } from '../converters/registry.js';
@@ -60,6 +61,7 @@ export interface RunOptions {
 /** The quantization policy a cell's artifact is held to: the reference's (and its mutants'), or what a command converter declares. */
 function policyFor(target: Target, conv: ConverterKind): QuantPolicy {
   const reference = referencePolicy(target);
+  if (conv.kind === 'llama.cpp') return { ...reference, highPrecision: [...LLAMA_CPP_KEEPS_HIGH_PRECISION] };
   if (conv.kind !== 'command') return reference;
   return { ...reference, highPrecision: conv.command.keepsHighPrecision ?? reference.highPrecision };
 }
