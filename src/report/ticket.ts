@@ -204,6 +204,21 @@ function mdCell(s: string): string {
   return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
+/**
+ * A code span (CommonMark: delimited by a backtick run longer than any inside, padded when the text starts or ends
+ * with one), for text from a model file: inside a code span GitHub renders `<img …>` as text, not as markup. In a
+ * table, `|` is still escaped (GFM unescapes `\|` inside code spans in tables).
+ */
+export function mdCode(s: string, inTable = false): string {
+  if (s === '—') return s;
+  const flat = s.replace(/\r?\n/g, ' ');
+  const longest = Math.max(0, ...[...flat.matchAll(/`+/g)].map((m) => m[0].length));
+  const tick = '`'.repeat(longest + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  const body = inTable ? flat.replace(/\|/g, '\\|') : flat;
+  return `${tick}${pad}${body}${pad}${tick}`;
+}
+
 /** A fenced block whose fence is longer than any backtick run inside (CommonMark), so a message cannot close it. */
 function fence(lang: string, body: string): string {
   const longest = Math.max(2, ...[...body.matchAll(/`+/g)].map((m) => m[0].length));
@@ -215,7 +230,7 @@ function fence(lang: string, body: string): string {
 export function groupTitle(g: FailureGroup): string {
   const targets = [...new Set(g.rows.map((r) => r.target))];
   const models = [...new Set(g.rows.map((r) => r.model))];
-  const role = g.role.startsWith('(') ? g.role.slice(1, -1) : `\`${g.role}\``;
+  const role = g.role.startsWith('(') ? g.role.slice(1, -1) : mdCode(g.role);
   return `${role}: ${CODES[g.code].title} (${g.code}) — ${g.converter}, ${models.join(', ')} @ ${targets.join(', ')}`;
 }
 
@@ -278,8 +293,9 @@ export function renderTicket(report: ParityReport, opts: { command?: string } = 
     }
     out.push('', '### Affected models', '', '| Model | Target | Tensor | Expected | Got | Code |', '|---|---|---|---|---|---|');
     for (const r of g.rows) {
-      const tensor = r.count > 1 ? `${r.tensor} (×${r.count})` : r.tensor;
-      out.push(`| ${[r.model, r.target, tensor, r.expected, r.got, r.code].map(mdCell).join(' | ')} |`);
+      const tensor = `${mdCode(r.tensor, true)}${r.count > 1 ? ` (×${r.count})` : ''}`;
+      const cells = [mdCell(r.model), mdCell(r.target), tensor, mdCode(r.expected, true), mdCode(r.got, true), r.code];
+      out.push(`| ${cells.join(' | ')} |`);
     }
     out.push('', '### Error output', '');
     const lines = g.lines.slice(0, MAX_LINES);

@@ -6,7 +6,7 @@ import { escapeData, escapeProperty, githubAnnotations } from '../../src/report/
 import { renderHtml, scriptJson } from '../../src/report/html.js';
 import { renderJunit } from '../../src/report/junit.js';
 import { summarizeCells } from '../../src/report/merge.js';
-import { expectedGot, failureGroups, renderTicket, roleKind } from '../../src/report/ticket.js';
+import { expectedGot, failureGroups, mdCode, renderTicket, roleKind } from '../../src/report/ticket.js';
 
 const fixture = (name: string): ParityReport =>
   JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8')) as ParityReport;
@@ -115,7 +115,7 @@ describe('TICKET.md', () => {
       ['llama-tiny', 'apr/int8', 'lm_head.weight', '36,864', '9,217'],
     ]);
     expect(md).toContain('| Model | Target | Tensor | Expected | Got | Code |');
-    expect(md).toContain('| llama-tiny | apr/int8 | lm_head.weight | 36,864 | 9,217 | F-LAYOUT-CONTRACT-001 |');
+    expect(md).toContain('| llama-tiny | apr/int8 | `lm_head.weight` | `36,864` | `9,217` | F-LAYOUT-CONTRACT-001 |');
     expect(md).toContain('npx tmgt check --models llama-tiny --targets gguf/q8_0,apr/int8 --converter mutant:lm-head-int8-as-f32');
     expect(renderTicket(r, { command: 'node bin/tmgt.js check' })).toContain('node bin/tmgt.js check --models llama-tiny');
     // The engine failing on the broken lm_head is filed as its consequence, after it.
@@ -150,6 +150,13 @@ describe('TICKET.md', () => {
     expect(roleKind('blk.12.attn_k.weight')).toBe('blk.*.attn_k.weight');
     expect(roleKind('model.layers.3.mlp.up_proj.weight')).toBe('model.layers.*.mlp.up_proj.weight');
     expect(roleKind('output.weight')).toBe('output.weight');
+  });
+
+  it('puts file-controlled text in code spans that nothing inside can close', () => {
+    expect(mdCode('<img src=x onerror=alert(1)>')).toBe('`<img src=x onerror=alert(1)>`');
+    expect(mdCode('a`b``c')).toBe('```a`b``c```');
+    expect(mdCode('`x', true)).toBe('`` `x ``');
+    expect(mdCode('a|b\nc', true)).toBe('`a\\|b c`');
   });
 
   it('a passing report has nothing to file', () => {
