@@ -1,11 +1,13 @@
 /**
  * `reports/index.html`: one self-contained dashboard (no external request, opens from disk).
  *
- * Layout, in reading order: the totals and per-converter N/M (against the previous run); what failed first
- * and biggest (the failure groups of ticket.ts, root causes first); a heatmap of model × target per
- * converter, each cell coloured by its worst verdict; the trend against the previous run; the mutant kill
- * matrix; then a drill-down per cell (checks with their verdict lines, the per-tensor table, logits
- * metrics with a per-position KL chart, first diverging layer, the greedy continuation beside the oracle's).
+ * Layout, in reading order: the totals and per-converter N/M (against the previous run); a heatmap of
+ * model × target per converter, each cell coloured by its worst verdict and labelled with the first code to
+ * fire; what failed first and biggest (the failure groups of ticket.ts, root causes first, their likely
+ * consequences folded away); the trend against the previous run (one line per regressed cell); the mutant
+ * kill matrix; then a drill-down per cell (checks with their verdict lines, the sortable and filterable
+ * per-tensor table, logits metrics with a per-position KL chart, first diverging layer, the greedy
+ * continuation beside the oracle's).
  *
  * Safety: every string from a report (tensor names and metadata come from files a converter wrote) reaches
  * the page through eta with autoEscape on, or through the inline script's `textContent`; data for the script
