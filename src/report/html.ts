@@ -22,7 +22,7 @@ import { Eta } from 'eta';
 import type { CellResult, CheckResult, ParityReport, ReportSummary, TensorRow } from '../contracts/results.js';
 import { CODES, type VerdictCode } from '../contracts/verdicts.js';
 import { sortCells, summarizeCells } from './merge.js';
-import { failureGroups, firingRank, groupTitle, type FailureGroup } from './ticket.js';
+import { failureGroups, firingRank, type FailureGroup } from './ticket.js';
 
 const TEMPLATES = new URL('./templates/', import.meta.url);
 const eta = new Eta({ views: fileURLToPath(TEMPLATES), autoEscape: true, autoTrim: [false, 'nl'], cache: true, useWith: false });
@@ -487,7 +487,6 @@ export function renderHtml(report: ParityReport, opts: HtmlOptions = {}): string
     groups: groups.map((g, i) => ({
       n: i + 1,
       code: g.code,
-      title: groupTitle(g),
       codeTitle: CODES[g.code].title,
       role: g.role,
       converter: g.converter,
