@@ -12,6 +12,10 @@
 import { performance } from 'node:perf_hooks';
 import koffi from 'koffi';
 
+// ggml's abort handler otherwise attaches gdb for a backtrace (~5 s per abort here); the GGML_ASSERT line it prints
+// first is what a converter's author needs, and it stays at the end of the log tail.
+process.env.GGML_NO_BACKTRACE = '1';
+
 const job = JSON.parse(process.argv[2] ?? '{}');
 const lib = koffi.load(job.lib);
 

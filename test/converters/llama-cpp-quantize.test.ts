@@ -21,6 +21,7 @@ import { convertCheckpoint } from '../../src/converters/reference.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { FileByteSource } from '../../src/formats/byte-source.js';
 import { readGguf, readTensorBytes } from '../../src/formats/gguf/reader.js';
+import { writeGgufFile, type GgufKv } from '../../src/formats/gguf/writer.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
 
@@ -80,6 +81,33 @@ describe('failures are values', () => {
     expect(r.reason).toMatch(/llama_model_quantize \(q8_0\)/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(work).filter((n) => n.includes('.partial-'))).toEqual([]);
+  });
+
+  it('a GGUF that makes llama.cpp abort (llama.block_count 0 → GGML_ASSERT, SIGABRT): failed, the harness lives on', async () => {
+    // Rewrite the golden f32 file with one hyperparameter changed; everything else stays valid.
+    const src = new FileByteSource(join(FIXTURES, 'tiny-llama-f32.gguf'));
+    const zeroLayers = join(work, 'zero-layers.gguf');
+    try {
+      const f = readGguf(src);
+      const kvs: GgufKv[] = [...f.metadata].map(([key, value]) => {
+        const t = f.kvTypes.get(key);
+        if (!t) throw new Error(`no type for ${key}`);
+        const itemType = t.itemType === 'array' ? undefined : t.itemType;
+        // MetaValue and GgufKv's value are the same shapes (scalars and flat arrays) for this file's keys.
+        return { key, type: t.type, itemType, value: (key === 'llama.block_count' ? 0 : value) as GgufKv['value'] };
+      });
+      const tensors = f.tensors.map((e) => ({ name: e.name, shape: e.shape, dtype: e.dtype, data: readTensorBytes(src, e) }));
+      writeGgufFile(zeroLayers, { kvs, tensors });
+    } finally {
+      src.close();
+    }
+    const out = join(work, 'zero-layers.q8_0.gguf');
+    const r = await quantizeWithLlamaCpp({ inGguf: zeroLayers, outGguf: out, type: 'q8_0', timeoutMs: 60_000 });
+    expect(r.status).toBe('failed');
+    if (r.status !== 'failed') return;
+    expect(r.signal).toBe('SIGABRT');
+    expect(r.log).toMatch(/GGML_ASSERT\(hparams\.n_layer_all > 0/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('a truncated GGUF: failed', async () => {
