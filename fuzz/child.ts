@@ -6,7 +6,7 @@
  */
 import { writeSync } from 'node:fs';
 import { BufferByteSource } from '../src/formats/byte-source.js';
-import type { FileCode } from '../src/formats/types.js';
+import type { FileCode, ModelFile } from '../src/formats/types.js';
 import { FUZZ_TARGETS, issueSignature, readChecked, type FuzzTarget } from './contract.js';
 import { CHUNK, inputs } from './generate.js';
 import { GENERATING, type ChunkReport } from './protocol.js';
@@ -68,6 +68,21 @@ function flush(report: ChunkReport): void {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
+/** One read, timed, with the growth of heap + array buffers across it; a broken contract as `error`. */
+function measure(t: FuzzTarget, bytes: Uint8Array, index: number): { ms: number; grewBytes: number; file?: ModelFile; error?: string } {
+  const before = process.memoryUsage();
+  const t0 = performance.now();
+  try {
+    if (inject.size > 0) misbehave(index);
+    const { file } = readChecked(t, new BufferByteSource(bytes));
+    const ms = performance.now() - t0;
+    const after = process.memoryUsage();
+    return { ms, grewBytes: after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers, file };
+  } catch (err) {
+    return { ms: performance.now() - t0, grewBytes: 0, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
+  }
+}
+
 function run(t: FuzzTarget): void {
   let report = emptyReport(from);
   tell(GENERATING);
@@ -79,29 +94,29 @@ function run(t: FuzzTarget): void {
     report.next = index + 1;
     if (skip.has(index)) continue;
     tell(index);
-    const before = process.memoryUsage();
-    const t0 = performance.now();
+    const first = measure(t, bytes, index);
     let codes: FileCode[] = [];
-    try {
-      if (inject.size > 0) misbehave(index);
-      const { file } = readChecked(t, new BufferByteSource(bytes));
-      codes = [...new Set(file.issues.map((i) => i.code))].sort();
-      for (const i of file.issues) {
+    if (first.error !== undefined) {
+      report.crashes.push({ index, message: first.error.slice(0, 500), b64: b64(bytes) });
+    } else if (first.file !== undefined) {
+      codes = [...new Set(first.file.issues.map((i) => i.code))].sort();
+      for (const i of first.file.issues) {
         const sig = issueSignature(i);
         report.signatureCounts[sig] = (report.signatureCounts[sig] ?? 0) + 1;
         const kept = report.witnesses[sig];
         if (kept === undefined || kept.b64.length > (bytes.length * 4) / 3 + 4) report.witnesses[sig] = { index, b64: b64(bytes), codes };
       }
-    } catch (err) {
-      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      report.crashes.push({ index, message: message.slice(0, 500), b64: b64(bytes) });
     }
-    const ms = performance.now() - t0;
-    const after = process.memoryUsage();
-    const grew = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
     report.inputs++;
-    if (ms > report.slowest.ms) report.slowest = { index, b64: b64(bytes), codes, ms };
-    if (grew > report.largestAlloc.bytes) report.largestAlloc = { index, b64: b64(bytes), codes, bytes: grew };
+    if (first.error === undefined && (first.ms > report.slowest.ms || first.grewBytes > report.largestAlloc.bytes)) {
+      // A record on one read is often a GC pause or a busy core: it stands only if two more reads agree. Time is
+      // the minimum of the three; growth the median (a collection during one read makes its growth look small).
+      const again = [first, measure(t, bytes, index), measure(t, bytes, index)];
+      const ms = Math.min(...again.map((m) => m.ms));
+      const grewBytes = again.map((m) => m.grewBytes).sort((a, b) => a - b)[1] ?? first.grewBytes;
+      if (ms > report.slowest.ms) report.slowest = { index, b64: b64(bytes), codes, ms };
+      if (grewBytes > report.largestAlloc.bytes) report.largestAlloc = { index, b64: b64(bytes), codes, bytes: grewBytes };
+    }
     // The next chunk is generated before its first read: tell the parent so that does not count as a slow read.
     if ((index + 1) % CHUNK === 0) tell(GENERATING);
   }
