@@ -77,7 +77,7 @@ const CLASSES: Record<string, readonly string[]> = {
   'M tokenizer / BOS': ['mutant:bos-always-prepended', 'mutant:duplicate-tokens', 'mutant:gpt2-llama-keys'],
   'N f16 overflow': ['mutant:f16-overflow-norm'],
   'O bf16 rounding': ['mutant:bf16-truncated'],
-  'P block-scale bugs': ['mutant:q8-scale-pow2', 'mutant:q4-nibble-swap', 'mutant:q4-scale-bf16-bits'],
+  'P block-scale bugs': ['mutant:q8-scale-pow2', 'mutant:q8-scale-bf16', 'mutant:q4-nibble-swap', 'mutant:q4-scale-bf16-bits'],
   'Q alignment / offset': ['mutant:alignment-mismatch'],
   'R endianness': ['mutant:byteswapped'],
   'S silent no-op': ['mutant:quantize-no-op'],

@@ -18,6 +18,17 @@ export interface Tolerance {
 }
 
 /**
+ * F-FIDELITY-001 judges a tensor by the type the file stores it in: the harness quantizes the source tensor with its own
+ * bit-exact codec of that type (byte-identical to ggml's reference quantizers and aprender's writer, test/formats) and
+ * the candidate's SQNR must be within this margin of that reference SQNR. A converter that stores the same type the way
+ * llama.cpp does reaches it exactly (0 dB: llama.cpp's own quantizer writes the same blocks); the margin admits other
+ * correct rounding choices (round-half-even vs away: < 0.01 dB measured on the zoo) while catching a coarser scale
+ * (a bf16-rounded Q8_0 scale loses 0.3–0.5 dB per tensor; the q8-scale-bf16 mutant). Blocks that differ from the
+ * reference quantizer's are reported, never judged: an importance-matrix quantizer legitimately picks others.
+ */
+export const FIDELITY_MARGIN_DB = 0.25;
+
+/**
  * Near-ties do not count for same-top-1: a position whose oracle top-2 logit margin is smaller than
  * 2·√(logitsNmseMax)·rms(row) — twice the per-logit error the target's own NMSE bound allows — can
  * flip under an error the bound accepts (llama.cpp and Polygraphy likewise skip near-ties, reference/

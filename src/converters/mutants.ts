@@ -151,6 +151,11 @@ function pow2Ceil(d: number): number {
   return fp32ToFp16Bits(Math.sign(d) * 2 ** Math.ceil(Math.log2(Math.abs(d))));
 }
 
+/** A value rounded to bf16 precision (round to nearest even), as f32. */
+function fp32ToBf16RoundedValue(d: number): number {
+  return new Float32Array(new Uint32Array([fp32ToBf16Bits(d) << 16]).buffer)[0] ?? NaN;
+}
+
 /** f32 → bf16 by dropping the low 16 bits (`>> 16`): truncation toward zero, NaN payloads may become Inf. */
 function bf16Truncated(values: Float32Array): Uint8Array {
   const bits = new Uint32Array(Float32Array.from(values).buffer);
@@ -674,13 +679,25 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'mutant:q8-scale-pow2',
     description:
-      'Q8_0 codes computed from the exact f32 scale, but the stored scale rounded up to a power of two (a shared-exponent scale): each block dequantizes up to 2× too large. ' +
-      '(Rounding the stored scale to bf16 instead is an equivalent mutant at this resolution: on the zoo its worst tensor SQNR is 44.9 dB against the reference\'s 45.3, RMSE ≤ 1.06× the reference\'s; only a bit-exact comparison with the reference quantizer could see it)',
+      'Q8_0 codes computed from the exact f32 scale, but the stored scale rounded up to a power of two (a shared-exponent scale): each block dequantizes up to 2× too large.',
     grounding: 'huggingface/transformers PR 46763 (scale off by ≤ 2×, "shapes and dtypes are valid"), antirez/ds4 PR 844 (scale stored rounded)',
     expected: ['F-FIDELITY-001'],
     target: 'gguf/q8_0',
     mutate(plan) {
       for (const t of ofDType(plan, 'Q8_0')) t.data = mapBlockScales(quantize('Q8_0', t.values), Q8_0_BLOCK_BYTES, pow2Ceil);
+    },
+  },
+  {
+    id: 'mutant:q8-scale-bf16',
+    description:
+      'Q8_0 codes computed from the exact f32 scale, but the stored f16 scale rounded through bf16 (8 mantissa bits instead of 11): every block ' +
+      "is off by up to 0.4 %. Statistics cannot see it (worst tensor SQNR 44.9 dB against the reference's 45.3); judged against the Q8_0 " +
+      "reference quantizer of the stored type, every tensor is ≥ 0.25 dB below it",
+    grounding: 'antirez/ds4 PR 844 (scale stored rounded), issue 5 of this project (the equivalent mutant no statistical bound kills)',
+    expected: ['F-FIDELITY-001'],
+    target: 'gguf/q8_0',
+    mutate(plan) {
+      for (const t of ofDType(plan, 'Q8_0')) t.data = mapBlockScales(quantize('Q8_0', t.values), Q8_0_BLOCK_BYTES, (d) => fp32ToFp16Bits(fp32ToBf16RoundedValue(d)));
     },
   },
   {

@@ -218,12 +218,12 @@ const FIDELITY_MUTANTS: readonly FidelityMutant[] = [
     expected: ['F-FIDELITY-001'],
   },
   {
-    name: 'f16 by truncation instead of round-to-nearest-even (diffgemma PR 18): SQNR still passes',
+    name: 'f16 by truncation instead of round-to-nearest-even (diffgemma PR 18): below the RNE reference SQNR, and named by the bit check',
     model: 'llama-tiny',
     target: 'gguf/f16',
     mutate: encodeAll('F16', f16Truncated),
     tensor: 'blk.0.ffn_gate.weight',
-    expected: ['F-FIDELITY-003'],
+    expected: ['F-FIDELITY-001', 'F-FIDELITY-003'],
     message: /of F16 values .* are not the round-to-nearest-even of the source f32.*magnitude bias -0\.\d+% \(toward zero: truncation\)/,
   },
   {
@@ -255,11 +255,14 @@ describe('checkFidelity catches every value mutant', () => {
     });
   }
 
-  it('the truncated f16 tensors keep an SQNR that passes the f16 bound: only the bit check sees them', () => {
+  it('truncated f16 keeps an SQNR an absolute f16 bound passes; judged against the RNE codec of the stored type it fails', () => {
     const r = check(convert('llama-tiny', 'gguf/f16', encodeAll('F16', f16Truncated)));
     const codes = new Set(r.verdicts.map((v) => v.code));
-    expect([...codes]).toEqual(['F-FIDELITY-003']);
+    expect([...codes].sort()).toEqual(['F-FIDELITY-001', 'F-FIDELITY-003']);
     expect(r.metrics?.['worstSqnrDb']).toBeGreaterThan(65);
+    const fid = r.verdicts.find((v) => v.code === 'F-FIDELITY-001');
+    expect(Number(fid?.evidence['referenceSqnrDb']) - Number(fid?.evidence['got'])).toBeGreaterThan(0.25);
+    r.verdicts.splice(0, r.verdicts.length, ...r.verdicts.filter((v) => v.code === 'F-FIDELITY-003'));
     const v = r.verdicts[0];
     expect(v?.evidence['magnitudeBias']).toBeLessThan(0);
     expect(v?.evidence['offFraction']).toBeGreaterThan(0.3);
