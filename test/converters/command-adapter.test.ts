@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { VerdictCode } from '../../src/checks/codes.js';
 import { loadConfig } from '../../src/config-file.js';
 import { DEFAULT_PROMPTS } from '../../src/config.js';
-import type { CommandConverter } from '../../src/converters/adapter.js';
+import { ConfinementError, type CommandConverter } from '../../src/converters/adapter.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { ALL_SUITES, runCell, type CellResult } from '../../src/matrix/run.js';
 
@@ -27,6 +27,11 @@ const commandConverters: CommandConverter[] = [
   fake('fake:write-nothing', 'write-nothing.mjs'),
   fake('fake:garbage', 'garbage.mjs'),
   fake('fake:truncated', 'truncated.mjs'),
+  fake('fake:killed-by-signal', 'killed-by-signal.mjs'),
+  fake('fake:zero-bytes', 'zero-bytes.mjs'),
+  fake('fake:enormous', 'enormous.mjs'),
+  fake('fake:symlink-out', 'symlink-out.mjs'),
+  fake('fake:escape', 'write-nothing.mjs', { id: '../escape' }),
   fake('fake:not-installed', 'x', { argv: ['tmgt-no-such-converter-xyz', '{source}', '{out}'] }),
 ];
 
@@ -43,7 +48,7 @@ const strip = (r: CellResult) => r.checks.map((c) => ({ suite: c.suite, prompt: 
 describe('command adapter: external converters as real subprocesses', () => {
   it('the reference converter through the command adapter gives exactly the built-in results', async () => {
     const [builtIn, viaCommand] = [await run('reference'), await run('command:reference')];
-    expect(viaCommand.skipped).toBeUndefined();
+    if (viaCommand.status !== 'done' || builtIn.status !== 'done') throw new Error('a cell was skipped');
     expect(strip(viaCommand)).toEqual(strip(builtIn));
     expect(readFileSync(viaCommand.artifact ?? '')).toEqual(readFileSync(builtIn.artifact ?? ''));
     expect(codes(viaCommand)).toEqual([]);
@@ -54,6 +59,11 @@ describe('command adapter: external converters as real subprocesses', () => {
     ['fake:write-nothing', 'F-RUNTIME-001', /wrote no output/],
     ['fake:garbage', 'F-FILE-001', /magic/i],
     ['fake:truncated', 'F-FILE-002', /./],
+    // The rest of the fault table (test/converters/faults.test.ts), here through the whole cell.
+    ['fake:killed-by-signal', 'F-RUNTIME-001', /killed by SIGKILL/],
+    ['fake:zero-bytes', 'F-RUNTIME-001', /wrote an empty file/],
+    ['fake:enormous', 'F-RUNTIME-001', /over the \d+-byte output cap: not read/],
+    ['fake:symlink-out', 'F-RUNTIME-001', /left a symbolic link/],
   ] as const) {
     it(`${id} → ${code}`, async () => {
       const r = await run(id);
@@ -82,9 +92,13 @@ describe('command adapter: external converters as real subprocesses', () => {
     expect(alive(), `grandchild ${pid} survived the timeout`).toBe(false);
   });
 
+  it('a converter id that would leave the work directory is a harness error (ConfinementError), not a verdict', async () => {
+    await expect(run('../escape')).rejects.toThrow(ConfinementError);
+  });
+
   it('a converter that is not installed is skipped with the reason, not failed, and the matrix goes on', async () => {
     const r = await run('fake:not-installed');
-    expect(r.skipped).toMatch(/'tmgt-no-such-converter-xyz' is not on PATH/);
+    expect(r.status === 'skipped' ? r.reason : undefined).toMatch(/'tmgt-no-such-converter-xyz' is not on PATH/);
     expect(r.checks).toEqual([]);
     const after = await run('reference', 'gguf/f32');
     expect(codes(after)).toEqual([]);
