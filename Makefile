@@ -47,7 +47,7 @@ bench: $(NODE_STAMP) $(WASM)
 # or hang. Interesting inputs go to test/fuzz-corpus/, which `make test` replays.
 .PHONY: fuzz
 fuzz: $(NODE_STAMP)
-	node --import tsx fuzz/main.ts
+	@node --import tsx fuzz/main.ts
 
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
