@@ -103,10 +103,10 @@ describe('the fuzz driver sees what it is there to see', () => {
       FUZZ_TARGETS: 'gguf',
       FUZZ_CORPUS_DIR: corpus,
       FUZZ_INJECT: 'throw@50,hang@250,alloc@600',
-      // Memory on a loaded VM fills at ~100 MB/s: a low RSS cap, and a hang bound long enough that the
-      // runaway allocation meets the cap before the clock.
-      FUZZ_RSS_MB: '320',
-      FUZZ_HANG_MS: '6000',
+      // Memory on a loaded VM fills at ~100 MB/s: an RSS cap one 128 MB step above the child's ~95 MB, and a
+      // hang bound long enough that the runaway allocation meets the cap before the clock.
+      FUZZ_RSS_MB: '200',
+      FUZZ_HANG_MS: '8000',
     };
     const main = new URL('../../fuzz/main.ts', import.meta.url).pathname;
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
@@ -120,7 +120,7 @@ describe('the fuzz driver sees what it is there to see', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/input 50: Error: injected failure at input 50/);
     expect(stderr).toMatch(/input 250: read still running after \d+ ms/);
-    expect(stderr).toMatch(/input 600: RSS \d+ MB over the 320 MB cap/);
+    expect(stderr).toMatch(/input 600: RSS \d+ MB over the 200 MB cap/);
     const roles = Object.values(readManifest(corpus)).map((e) => e.role);
     expect(roles.filter((r) => r === 'crash')).toHaveLength(2);
     expect(roles.filter((r) => r === 'hang')).toHaveLength(1);
