@@ -106,13 +106,15 @@ export function buildGpt2Graph(ckpt: Checkpoint | TensorSource, opts: Gpt2GraphO
 
   // ---- embeddings ------------------------------------------------------------------------------
   // Tied (the GPT-2 default): the head is wte. A checkpoint that also stores lm_head.weight must agree with it;
-  // compared here, while wte is in hand, so a streamed build never holds it again.
-  const wte = tensor('wte.weight', [V, H]);
-  if (tied && src.has('lm_head.weight')) {
-    const stored = tensor('lm_head.weight', [V, H]).data;
-    if (stored.some((x, j) => !Object.is(x, wte.data[j]))) throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
-  }
-  const wteInit = g.initF32('wte.weight', [V, H], wte.data);
+  // compared here, while wte is in hand, in a function of its own so that wte is garbage once streamed.
+  const wteInit = ((): string => {
+    const wte = tensor('wte.weight', [V, H]).data;
+    if (tied && src.has('lm_head.weight')) {
+      const stored = tensor('lm_head.weight', [V, H]).data;
+      if (stored.some((x, j) => !Object.is(x, wte[j]))) throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
+    }
+    return g.initF32('wte.weight', [V, H], wte);
+  })();
   const wpeInit = param('wpe.weight', [nPositions, H]);
   const tokEmb = g.op1('Gather', [wteInit, ids], { axis: attr.int(0) }); // [1, S, H]
   const posEmb = g.op1('Slice', [wpeInit, past, total, cAxis0], {}, { output: 'wpe_S' }); // rows P..P+S-1: [S, H]
