@@ -25,9 +25,10 @@
  * control tokens 0, the rest below every merged piece).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { cacheRoot } from '../cache.js';
 import type { GgufKv } from '../formats/gguf/writer.js';
 import { fileTokenizerEncoder, regexPreTokenizer, resolveLlamaCppPre, type FileTokenizer } from '../formats/tokenizer-from-gguf.js';
 import { isSentencePieceBpe, mergesAsWritten, type HfTokenizerJson } from '../zoo/tokenizer.js';
@@ -355,7 +356,7 @@ function sentencePieceVocab(
 }
 
 /** The whole tokenizer export of a source, for a model of `arch` with `vocabSize` (config.json) ids. */
-export function exportTokenizer(src: TokenizerSource, arch: Arch, vocabSize: number): TokenizerExport {
+export function exportTokenizer(src: TokenizerSource, arch: Arch, vocabSize: number, preCacheKey?: string): TokenizerExport {
   const model = tokenizerModelFor(src.json, arch);
   const merges = mergesAsWritten(src.json);
   const addPrefix = src.config.add_prefix_space;
@@ -375,7 +376,10 @@ export function exportTokenizer(src: TokenizerSource, arch: Arch, vocabSize: num
     };
   }
   const v = gpt2Vocab(src.json, vocabSize);
-  const { pre, preChoice } = choosePre(src, v.tokens, v.tokenTypes, merges, arch);
+  const { pre, preChoice } =
+    preCacheKey === undefined
+      ? choosePre(src, v.tokens, v.tokenTypes, merges, arch)
+      : cachedPre(preCacheKey, () => choosePre(src, v.tokens, v.tokenTypes, merges, arch));
   return { model, pre, preChoice, ...v, merges, ...specialVocab(src, undefined), ...addSpacePrefix };
 }
 
@@ -424,6 +428,30 @@ export function aprTokenizerMetadata(e: TokenizerExport): Record<string, unknown
   };
 }
 
+/** Bump when the pre choice's rules change, so cached choices are recomputed. */
+const PRE_CACHE_VERSION = 1;
+
+/**
+ * The pre choice, from the content-addressed cache when this exact tokenizer was seen before: the check-text
+ * hash needs the whole HF tokenizer built, seconds for a 128k vocabulary, and it is a pure function of the files.
+ */
+function cachedPre(key: string, compute: () => { pre: string; preChoice: PreChoice }): { pre: string; preChoice: PreChoice } {
+  const dir = join(cacheRoot(), 'tokenizer-pre');
+  const path = join(dir, `${key.slice(0, 32)}-v${PRE_CACHE_VERSION}.json`);
+  try {
+    const hit = JSON.parse(readFileSync(path, 'utf8')) as { key?: unknown; pre?: unknown; preChoice?: PreChoice };
+    if (hit.key === key && typeof hit.pre === 'string' && hit.preChoice !== undefined) return { pre: hit.pre, preChoice: hit.preChoice };
+  } catch {
+    // absent or unreadable: compute
+  }
+  const r = compute();
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify({ key, ...r }));
+  renameSync(tmp, path);
+  return r;
+}
+
 /** Exports by content (tokenizer files, arch, vocab size): every target of a checkpoint shares one. */
 const exportCache = new Map<string, TokenizerExport>();
 const EXPORT_CACHE_LIMIT = 4;
@@ -444,7 +472,7 @@ export function cachedTokenizerExport(dir: string, arch: Arch, vocabSize: number
   const key = sourceKey(dir, arch, vocabSize);
   const hit = exportCache.get(key);
   if (hit) return hit;
-  const e = exportTokenizer(readTokenizerSource(dir), arch, vocabSize);
+  const e = exportTokenizer(readTokenizerSource(dir), arch, vocabSize, key);
   if (exportCache.size >= EXPORT_CACHE_LIMIT) exportCache.delete(exportCache.keys().next().value as string);
   exportCache.set(key, e);
   return e;
