@@ -72,8 +72,9 @@ beforeAll(async () => {
     }
     lap('llama.cpp');
     const run: Run = { dir, config: ckpt.config, hf: HfTokenizer.fromDir(dir), gguf: read(file), llamaCpp, timingsMs };
-    // APR for the two llama families (the acceptance's apr/f32), skipped for the rest to keep the file fast.
-    if (which === 'llama2' || which === 'llama3') {
+    // APR for Llama-2 (the SentencePiece family, the one APR's source-shaped check treats differently); the
+    // 128k Llama-3 APR passes too (`tmgt check … --targets apr/f32`), but costs 20 s here.
+    if (which === 'llama2') {
       const apr = join(dir, 'out.f32.apr');
       convertCheckpoint(dir, parseTarget('apr/f32'), apr);
       run.apr = read(apr);
@@ -109,7 +110,7 @@ describe.each(FAMILIES)('%s vocabulary on a tiny model', (which) => {
     expect(c.metrics?.probesChecked).toBeGreaterThanOrEqual(15);
   });
 
-  it.runIf(which === 'llama2' || which === 'llama3')('the metadata check passes the reference APR', () => {
+  it.runIf(which === 'llama2')('the metadata check passes the reference APR', () => {
     const r = get(which);
     if (r.apr === undefined) throw new Error('no APR');
     const c = checkMetadata(r.apr, { config: r.config, tokenizer: r.hf });
