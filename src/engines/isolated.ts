@@ -208,7 +208,8 @@ export class EngineHost {
       const start = performance.now();
       const id = this.nextId++;
       const engine = this.engine;
-      const child = this.child ?? this.spawn();
+      // A child that died while idle may not have reported 'close' yet: only a connected one is reused.
+      const child = this.child !== undefined && this.child.connected ? this.child : this.spawn();
       this.child = child;
       const timer = setTimeout(() => {
         this.inFlight = undefined;

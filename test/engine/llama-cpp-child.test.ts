@@ -46,7 +46,10 @@ function ok(r: EngineResult) {
   return r;
 }
 
-describe('llama.cpp in one long-lived child', () => {
+/** Each test starts one or two children (tsx + node-llama-cpp start-up, seconds each on a loaded 2-core machine). */
+const TIMEOUT_MS = 300_000;
+
+describe('llama.cpp in one long-lived child', { timeout: TIMEOUT_MS }, () => {
   it('serves every request of a run from one child, with the in-process adapter\'s results', async () => {
     const good = await artifact('good');
     const host = new EngineHost('llama.cpp');
