@@ -27,6 +27,8 @@ import { commonDims, headDim, isGpt2, type HfConfig } from '../src/zoo/types.js'
 export interface BenchEngine {
   readonly engine: 'bundled' | 'llama.cpp' | 'onnxruntime';
   readonly threads: number;
+  /** Untimed, before each timed iteration: start from a clean state. */
+  reset(): Promise<void>;
   /** Read the prompt from an empty cache. */
   prefill(prompt: number[]): Promise<void>;
   /** After `prefill`, generate n tokens greedily. */
@@ -36,7 +38,6 @@ export interface BenchEngine {
 
 export class BundledBench implements BenchEngine {
   readonly engine = 'bundled';
-  readonly threads = 1;
   private readonly src: FileByteSource;
   private readonly model: EngineModel;
   private session: EngineSession | undefined;
@@ -44,11 +45,13 @@ export class BundledBench implements BenchEngine {
 
   constructor(
     artifact: string,
+    readonly threads: number,
     private readonly capacity: number,
   ) {
     this.src = new FileByteSource(artifact);
-    this.model = loadEngineModel(readModelFile(this.src), this.src, { kernels: 'wasm' });
+    this.model = loadEngineModel(readModelFile(this.src), this.src, { kernels: 'wasm', threads });
   }
+  async reset(): Promise<void> {}
   async prefill(prompt: number[]): Promise<void> {
     this.session = this.model.session(this.capacity);
     for (const id of prompt) this.last = this.session.step(id);
@@ -68,23 +71,37 @@ let sharedLlama: Promise<Llama> | undefined;
 export class LlamaCppBench implements BenchEngine {
   readonly engine = 'llama.cpp';
   private next: number | undefined;
-  private readonly sequence: LlamaContextSequence;
+  private context: LlamaContext | undefined;
+  private sequence: LlamaContextSequence | undefined;
 
   private constructor(
     readonly threads: number,
     private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-  ) {
-    // A context of one sequence hands it out once.
-    this.sequence = context.getSequence();
-  }
+    private readonly capacity: number,
+  ) {}
 
   static async open(artifact: string, threads: number, capacity: number): Promise<LlamaCppBench> {
     sharedLlama ??= getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: LlamaLogLevel.error, maxThreads: 2 });
     const llama = await sharedLlama;
     const model = await llama.loadModel({ modelPath: artifact, gpuLayers: 0 });
-    const context = await model.createContext({ contextSize: capacity + 1, batchSize: capacity, sequences: 1, threads: { ideal: threads, min: threads } });
-    return new LlamaCppBench(threads, model, context);
+    const b = new LlamaCppBench(threads, model, capacity);
+    await b.reset();
+    return b;
+  }
+
+  /**
+   * A fresh context per iteration (untimed): reusing one sequence after clearHistory() made llama.cpp refuse the
+   * next batch on smollm-135m-shape ("inconsistent sequence positions", X = 1, Y = 1).
+   */
+  async reset(): Promise<void> {
+    await this.context?.dispose();
+    this.context = await this.model.createContext({
+      contextSize: this.capacity + 1,
+      batchSize: this.capacity,
+      sequences: 1,
+      threads: { ideal: this.threads, min: this.threads },
+    });
+    this.sequence = this.context.getSequence();
   }
 
   private ask(id: number): ControlledEvaluateInputItem {
@@ -93,7 +110,7 @@ export class LlamaCppBench implements BenchEngine {
 
   async prefill(prompt: number[]): Promise<void> {
     const seq = this.sequence;
-    await seq.clearHistory();
+    if (seq === undefined) throw new Error('prefill before reset');
     const items = [...prompt.slice(0, -1).map((id) => id as Token), this.ask(prompt[prompt.length - 1] ?? 0)];
     const res = await seq.controlledEvaluate(items);
     this.next = res[items.length - 1]?.next.token ?? undefined;
@@ -101,6 +118,7 @@ export class LlamaCppBench implements BenchEngine {
 
   async decode(n: number): Promise<void> {
     const seq = this.sequence;
+    if (seq === undefined) throw new Error('decode before reset');
     for (let i = 0; i < n; i++) {
       if (this.next === undefined) throw new Error('llama.cpp produced no token');
       const res = await seq.controlledEvaluate([this.ask(this.next)]);
@@ -109,7 +127,7 @@ export class LlamaCppBench implements BenchEngine {
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    await this.context?.dispose();
     await this.model.dispose();
   }
 }
@@ -168,6 +186,8 @@ export class OnnxBench implements BenchEngine {
     this.nextId = argmax(data.subarray(data.length - V));
     logits.dispose();
   }
+
+  async reset(): Promise<void> {}
 
   async prefill(prompt: number[]): Promise<void> {
     for (const t of Object.values(this.past)) t.dispose();

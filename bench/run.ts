@@ -23,8 +23,6 @@ import { dequantizeThroughput, type DequantizeResult } from './dequantize.js';
 const TARGETS = ['gguf/f32', 'gguf/q8_0', 'gguf/q4_0', 'gguf/q4_k'] as const;
 type BenchTarget = (typeof TARGETS)[number];
 const THREADS = [1, 2] as const;
-/** Bundled engine threads measured (worker threads over rows are not implemented yet: 1 only). */
-const BUNDLED_THREADS = [1] as const;
 const PHASES = ['prefill', 'decode'] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -89,13 +87,12 @@ function artifactFor(sourceDir: string, target: BenchTarget): string {
   return path;
 }
 
-async function openEngines(model: string, sourceDir: string, target: BenchTarget, capacity: number): Promise<BenchEngine[]> {
+async function openEngines(sourceDir: string, target: BenchTarget, capacity: number): Promise<BenchEngine[]> {
   const artifact = artifactFor(sourceDir, target);
   const engines: BenchEngine[] = [];
-  for (const threads of BUNDLED_THREADS) if (threads === 1) engines.push(new BundledBench(artifact, capacity));
+  for (const threads of THREADS) engines.push(new BundledBench(artifact, threads, capacity));
   for (const threads of THREADS) engines.push(await LlamaCppBench.open(artifact, threads, capacity));
   if (target === 'gguf/f32') for (const threads of THREADS) engines.push(await OnnxBench.open(sourceDir, threads, capacity));
-  void model;
   return engines;
 }
 
@@ -106,16 +103,21 @@ async function benchModel(model: string, rounds: number): Promise<BenchResult[]>
   const prompt = Array.from({ length: P }, (_, i) => 1 + ((i * 37) % 250));
   const results: BenchResult[] = [];
   for (const target of TARGETS) {
-    const engines = await openEngines(model, sourceDir, target, P + N + 1);
+    const engines = await openEngines(sourceDir, target, P + N + 1);
     const samples = new Map<string, number[]>();
     const key = (e: BenchEngine, phase: Phase) => `${e.engine}/${e.threads}/${phase}`;
     for (let round = 0; round < rounds; round++) {
       // One iteration of every task per round, engines interleaved: A prefill, A decode, B prefill, B decode, …
       const bench = new Bench({ iterations: 1, time: 0, warmup: round === 0, warmupIterations: 1, retainSamples: true, throws: true });
       for (const e of engines) {
-        bench.add(key(e, 'prefill'), () => e.prefill(prompt));
+        bench.add(key(e, 'prefill'), () => e.prefill(prompt), { beforeEach: () => e.reset() });
         // The decode task's prefill runs untimed, before each iteration.
-        bench.add(key(e, 'decode'), () => e.decode(N), { beforeEach: () => e.prefill(prompt) });
+        bench.add(key(e, 'decode'), () => e.decode(N), {
+          beforeEach: async () => {
+            await e.reset();
+            await e.prefill(prompt);
+          },
+        });
       }
       const tasks = await bench.run();
       for (const t of tasks) {

@@ -94,7 +94,7 @@ export class Gpt2Model implements EngineModel {
   private readonly w: Gpt2Weights;
 
   constructor(file: ModelFile, src: ByteSource, view?: ModelView<Gpt2Hparams>, options: EngineOptions = {}) {
-    const mv = createMatVec(options.kernels);
+    const mv = createMatVec(options.kernels, options.threads);
     // Every 2-D weight goes to the kernels as it is read (WASM: into the model's arena, once).
     const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES, (w) => mv.prepare(w));
     this.hp = view?.hparams ?? gpt2Hparams(file.metadata);

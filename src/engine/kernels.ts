@@ -16,6 +16,7 @@ import { HarnessError } from '../errors.js';
 import { fp16Table } from '../formats/codecs/f16.js';
 import type { DType } from '../formats/types.js';
 import { Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
+import { defaultThreads, kernelPool, type JobPart, type KernelPool, type ThreadedFn } from './threads.js';
 import { matvec as tsMatvec, type Weight } from './weights.js';
 
 /** Which matrix-vector implementation a model uses. */
@@ -127,6 +128,8 @@ export class KernelArena {
   readonly memory: WasmMemory;
   readonly k: KernelExports;
   private top: number;
+  /** Where the fp16 → f32 table sits (every instance on this memory must be `init`ed with it). */
+  readonly fp16Table: number;
 
   constructor() {
     this.memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
@@ -137,6 +140,7 @@ export class KernelArena {
     const table = this.alloc(65536 * 4);
     this.f32(table, 65536).set(fp16Table());
     this.k.init(table);
+    this.fp16Table = table;
   }
 
   /** `bytes` fresh bytes, 16-byte aligned, growing the memory as needed. */
@@ -209,6 +213,21 @@ export interface Placed {
 }
 
 /** The WASM SIMD kernels over weights laid into one arena. */
+/** A kernel call over rows [0, rows): its function, arguments, and where r0, r1 and a per-thread scratch sit in them. */
+interface KernelCall {
+  fn: ThreadedFn;
+  args: number[];
+  r0At: number;
+  /** Index of the per-32 input sums pointer (Q4_1, Q5_1, Q4_K): each thread gets its own region. */
+  xsAt?: number;
+}
+
+/** Fewest weights (rows × cols) a product needs before it is split over threads: below, a wake-up costs more than it saves. */
+const PARALLEL_MIN_ELEMENTS = 1 << 16;
+
+const collected = new FinalizationRegistry<() => void>((release) => release());
+
+/** The WASM SIMD kernels over weights laid into one arena, on `threads` threads (the main one + a worker pool). */
 export class WasmMatVec implements MatVec {
   readonly kind = 'wasm';
   readonly arena = new KernelArena();
@@ -219,6 +238,13 @@ export class WasmMatVec implements MatVec {
   private aq = { ptr: 0, n: 0 };
   private ad = { ptr: 0, n: 0 };
   private xs = { ptr: 0, n: 0 };
+  private pool: { pool: KernelPool; arena: number } | undefined;
+  /** Products split over threads so far (tests check that the threaded path really ran). */
+  parallelRuns = 0;
+
+  constructor(readonly threads = 1) {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  }
 
   prepare(w: Weight): Weight {
     if (this.placed.has(w) || !isWasmDType(w.dtype)) return w;
@@ -243,7 +269,6 @@ export class WasmMatVec implements MatVec {
 
   run(x: Float32Array, jobs: readonly MatVecJob[]): void {
     const a = this.arena;
-    const k = a.k;
     let xPtr = -1;
     let quantized = false;
     for (const job of jobs) {
@@ -259,25 +284,58 @@ export class WasmMatVec implements MatVec {
       }
       const outPtr = this.ensure(this.out, w.rows, 4);
       if (w.isTransposed) {
+        // Conv1D [in, out] (HF GPT-2 layout only): one thread; splitting would need an output per thread.
         const scratch = this.ensure(this.scratch, w.storedCols, 4);
-        k.mvt(p.type, p.ptr, w.rowBytes, 0, w.storedRows, w.storedCols, xPtr, outPtr, scratch);
-      } else if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
-        const aq = this.ensure(this.aq, x.length, 2);
-        const ad = this.ensure(this.ad, x.length / 32, 4);
-        if (!quantized) {
-          const q = quantizeActivationsQ8(x);
-          a.i16(aq, x.length).set(q.q);
-          a.f32(ad, q.d.length).set(q.d);
-          quantized = true;
-        }
-        if (w.dtype === 'Q8_0') k.mv_q8_0(p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr);
-        else k.mv_q4_0(p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr);
+        a.k.mvt(p.type, p.ptr, w.rowBytes, 0, w.storedRows, w.storedCols, xPtr, outPtr, scratch);
       } else {
-        this.rowProduct(p, w, xPtr, outPtr);
+        let call: KernelCall;
+        if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
+          const aq = this.ensure(this.aq, x.length, 2);
+          const ad = this.ensure(this.ad, x.length / 32, 4);
+          if (!quantized) {
+            const q = quantizeActivationsQ8(x);
+            a.i16(aq, x.length).set(q.q);
+            a.f32(ad, q.d.length).set(q.d);
+            quantized = true;
+          }
+          call = { fn: w.dtype === 'Q8_0' ? 'mv_q8_0' : 'mv_q4_0', args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr], r0At: 2 };
+        } else {
+          call = this.rowCall(p, w, xPtr, outPtr);
+        }
+        this.dispatch(call, w);
       }
       out.set(a.f32(outPtr, w.rows));
       if (bias) for (let r = 0; r < w.rows; r++) out[r] = (out[r] as number) + (bias[r] as number);
     }
+  }
+
+  private callLocal(c: { fn: ThreadedFn; args: readonly number[] }): void {
+    // Every ThreadedFn is a kernel export taking numbers; the tuple types differ per kernel, hence the cast.
+    (this.arena.k[c.fn] as unknown as (...a: number[]) => void)(...c.args);
+  }
+
+  /** Run a call over all rows: on this thread, or split into contiguous row ranges over the pool. */
+  private dispatch(call: KernelCall, w: Weight): void {
+    const parts = this.threads > 1 && w.rows * w.cols >= PARALLEL_MIN_ELEMENTS ? Math.min(this.threads, w.rows) : 1;
+    const xsWords = Math.ceil(w.cols / 32);
+    if (call.xsAt !== undefined) call.args[call.xsAt] = this.ensure(this.xs, xsWords * parts, 4);
+    if (parts === 1) return this.callLocal(call);
+    if (this.pool === undefined) {
+      const pool = kernelPool(kernelModule(), this.threads - 1);
+      const arena = pool.attach(this.arena.memory, this.arena.fp16Table);
+      this.pool = { pool, arena };
+      collected.register(this, () => pool.detach(arena));
+    }
+    const jobParts: JobPart[] = [];
+    for (let t = 0; t < parts; t++) {
+      const args = [...call.args];
+      args[call.r0At] = Math.floor((w.rows * t) / parts);
+      args[call.r0At + 1] = Math.floor((w.rows * (t + 1)) / parts);
+      if (call.xsAt !== undefined) args[call.xsAt] = (call.args[call.xsAt] as number) + t * xsWords * 4;
+      jobParts.push({ fn: call.fn, args });
+    }
+    this.pool.pool.run(this.pool.arena, jobParts, (part) => this.callLocal(part));
+    this.parallelRuns++;
   }
 
   /** Where a prepared weight lives in the arena and its kernel type id (undefined: not placed, TS path). */
@@ -295,40 +353,40 @@ export class WasmMatVec implements MatVec {
     return this.arena.f32(y, w.storedCols).slice();
   }
 
-  private rowProduct(p: Placed, w: Weight, xPtr: number, outPtr: number): void {
-    const k = this.arena.k;
-    const args = [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr] as const;
-    // Q4_1, Q5_1, Q4_K take the input's per-32 sums (their min/offset term) in a scratch region.
-    const xs = this.ensure(this.xs, Math.ceil(w.cols / 32), 4);
-    const withSums = [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, xs, outPtr] as const;
+  /** The row-product kernel of a stored type that takes f32 activations. */
+  private rowCall(p: Placed, w: Weight, xPtr: number, outPtr: number): KernelCall {
+    const plain = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr], r0At: 2 });
+    // Q4_1, Q5_1, Q4_K take the input's per-32 sums (their min/offset term) in a scratch region (set by dispatch).
+    const withSums = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, 0, outPtr], r0At: 2, xsAt: 6 });
+    const apr = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 });
     switch (p.type) {
       case WASM_TYPE.F32:
-        return k.mv_f32(...args);
+        return plain('mv_f32');
       case WASM_TYPE.F16:
-        return k.mv_f16(...args);
+        return plain('mv_f16');
       case WASM_TYPE.BF16:
-        return k.mv_bf16(...args);
+        return plain('mv_bf16');
       case WASM_TYPE.Q4_1:
-        return k.mv_q4_1(...withSums);
+        return withSums('mv_q4_1');
       case WASM_TYPE.Q5_0:
-        return k.mv_q5_0(...args);
+        return plain('mv_q5_0');
       case WASM_TYPE.Q5_1:
-        return k.mv_q5_1(...withSums);
+        return withSums('mv_q5_1');
       case WASM_TYPE.Q4_K:
-        return k.mv_q4_k(...withSums);
+        return withSums('mv_q4_k');
       case WASM_TYPE.Q6_K:
-        return k.mv_q6_k(...args);
+        return plain('mv_q6_k');
       case WASM_TYPE.APR_Q8:
-        return k.mv_apr_q8(p.ptr, 0, w.rows, w.cols, xPtr, outPtr);
+        return apr('mv_apr_q8');
       case WASM_TYPE.APR_Q4:
-        return k.mv_apr_q4(p.ptr, 0, w.rows, w.cols, xPtr, outPtr);
+        return apr('mv_apr_q4');
       default:
         throw new KernelLoadError(`no WASM row product for type id ${p.type} (${w.dtype})`);
     }
   }
 }
 
-/** The matrix-vector implementation of a choice (default: WASM). */
-export function createMatVec(choice: KernelChoice = 'wasm'): MatVec {
-  return choice === 'wasm' ? new WasmMatVec() : new TsMatVec();
+/** The matrix-vector implementation of a choice (default: WASM on `threads` threads, default the core count). */
+export function createMatVec(choice: KernelChoice = 'wasm', threads: number = defaultThreads()): MatVec {
+  return choice === 'wasm' ? new WasmMatVec(threads) : new TsMatVec();
 }

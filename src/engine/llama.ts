@@ -137,7 +137,7 @@ export class LlamaModel implements EngineModel {
   readonly mv: MatVec;
 
   constructor(file: ModelFile, src: ByteSource, view?: ModelView<LlamaHparams>, options: EngineOptions = {}) {
-    const mv = createMatVec(options.kernels);
+    const mv = createMatVec(options.kernels, options.threads);
     this.mv = mv;
     // Every 2-D weight goes to the kernels as it is read (WASM: into the model's arena, once).
     const table = new TensorTable(file, src, view?.names ?? GGUF_NAMES, (w) => mv.prepare(w));

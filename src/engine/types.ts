@@ -12,6 +12,8 @@ export interface EngineDims {
 export interface EngineOptions {
   /** `wasm` (default) or the plain TypeScript reference `ts`. */
   kernels?: KernelChoice;
+  /** Threads for the WASM mat-vec (row ranges on worker threads); default the core count, or TMGT_ENGINE_THREADS. */
+  threads?: number;
 }
 
 /** One decoding stream with a KV cache. */
