@@ -413,7 +413,15 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
   // spanBytes: to the next tensor's start in file order (any tensor, usable or not), else to the end of the file.
   const starts = [...new Set(p.infos.map((i) => data + i.offset).filter((s) => s <= size).map(Number))].sort((a, b) => a - b);
   for (const e of entries) {
-    const next = starts.find((s) => s > e.offset) ?? p.size;
+    // Binary search for the first start after this tensor's: a linear find made a file of N tensors O(N²) to read.
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((starts[mid] ?? Infinity) <= e.offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = starts[lo] ?? p.size;
     e.spanBytes = Math.max(0, Math.min(next, p.size) - e.offset);
   }
   return entries;
