@@ -6,6 +6,7 @@
  */
 import { statusOf } from './codes.js';
 import type { MappedArch } from '../formats/name-map.js';
+import { CATASTROPHIC, judgeHigher, judgeLower, judgementNote, RELATIVE_RATIO, type Baseline } from './bounds.js';
 import type { CheckResult, Verdict } from './codes.js';
 import { countNonFinite, klPerRow, mean, percentile, sameTop1 } from './metrics.js';
 import { NEAR_TIE_FLOOR } from './tolerances.js';
@@ -112,7 +113,14 @@ export function crossRuntimeBounds(arch: MappedArch, target: string): CrossRunti
  * same teacher-forced ids. Fails when the mean KL(bundled ‖ llama.cpp) exceeds the bound, when the top-1
  * tokens differ at a position that is not a near-tie, or when either side has NaN/Inf or a different shape.
  */
-export function checkCrossRuntime(prompt: string, bundledLogits: Float32Array, llamaCppLogProbs: Float32Array, vocab: number, b: CrossRuntimeBounds): CheckResult {
+export function checkCrossRuntime(
+  prompt: string,
+  bundledLogits: Float32Array,
+  llamaCppLogProbs: Float32Array,
+  vocab: number,
+  b: CrossRuntimeBounds,
+  baseline: Baseline = { absoluteIsHard: true },
+): CheckResult {
   const fail = (message: string, evidence: Record<string, unknown>): CheckResult => ({
     suite: 'cross-runtime',
     prompt,
@@ -131,20 +139,47 @@ export function checkCrossRuntime(prompt: string, bundledLogits: Float32Array, l
   const klMax = Math.max(0, ...kl);
   const top = sameTop1(bundledLogits, llamaCppLogProbs, vocab, () => b.nearTieMargin);
   const verdicts: Verdict[] = [];
-  if (!(klMean <= b.klMeanMax)) {
+  // On the reference converter's file of the same model and target the two engines disagree by some amount (llama.cpp
+  // keeps its KV cache and some intermediates in f16, an error that grows with activation magnitude): a candidate's file
+  // may make them disagree by RELATIVE_RATIO times that before the file is to blame.
+  const j = judgeLower(klMean, b.klMeanMax, baseline, 'klMean', (ref) => RELATIVE_RATIO * ref, CATASTROPHIC.klMean);
+  if (j.status !== 'pass') {
+    const exp = (v: number) => v.toExponential(2);
     verdicts.push({
       code: 'F-CROSS-RUNTIME-001',
-      status: 'fail',
-      message: `bundled engine and llama.cpp disagree: mean KL ${klMean.toExponential(2)} > ${b.klMeanMax} (worst position ${kl.indexOf(klMax)}: ${klMax.toExponential(2)})`,
-      evidence: { klMean, klMax, worstPosition: kl.indexOf(klMax), klPerPosition: kl, bound: b.klMeanMax, minPassingTolerance: klMean, boundSource: b.source },
+      status: j.status,
+      message: `bundled engine and llama.cpp disagree: mean KL ${exp(klMean)} > ${exp(j.bound)} (worst position ${kl.indexOf(klMax)}: ${exp(klMax)})${judgementNote(j, exp)}`,
+      evidence: {
+        metric: 'klMean',
+        got: klMean,
+        bound: j.bound,
+        minPassingBound: klMean,
+        basis: j.basis,
+        referenceValue: j.referenceValue ?? null,
+        klMax,
+        worstPosition: kl.indexOf(klMax),
+        klPerPosition: kl,
+        absoluteBound: b.klMeanMax,
+        boundSource: b.source,
+      },
     });
   }
-  if (top.rate < b.sameTop1Min) {
+  const jTop = judgeHigher(top.rate, b.sameTop1Min, baseline, 'sameTop1');
+  if (jTop.status !== 'pass') {
     verdicts.push({
       code: 'F-CROSS-RUNTIME-001',
-      status: 'fail',
+      status: jTop.status,
       message: `bundled engine and llama.cpp pick different top-1 tokens at ${top.mismatchedRows.length} of ${top.counted} positions (first: ${top.mismatchedRows[0]})`,
-      evidence: { sameTop1: top.rate, positions: top.counted, mismatchedPositions: top.mismatchedRows, nearTiesExcluded: top.nearTies, nearTieMargin: b.nearTieMargin, bound: b.sameTop1Min },
+      evidence: {
+        metric: 'sameTop1',
+        got: top.rate,
+        bound: b.sameTop1Min,
+        minPassingBound: top.rate,
+        positions: top.counted,
+        mismatchedPositions: top.mismatchedRows,
+        nearTiesExcluded: top.nearTies,
+        nearTieMargin: b.nearTieMargin,
+      },
     });
   }
   const metrics = { klMean, klP99: percentile(kl, 99), klMax, sameTop1: top.rate, positions: kl.length, nearTiesExcluded: top.nearTies };

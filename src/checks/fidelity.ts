@@ -1,13 +1,14 @@
 import { statusOf } from './codes.js';
 import { sqnrDb } from '../metrics.js';
 import type { ByteSource } from '../formats/byte-source.js';
-import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, quantize, tensorByteLength, TYPE_INFO } from '../formats/codecs/index.js';
+import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, tensorByteLength, TYPE_INFO } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
 import { ggufToHf, MAPPED_ARCHS, permuteQk, reorderQkvBlocks, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
 import type { DType, ModelFile, TensorEntry } from '../formats/types.js';
 import { commonDims, type HfConfig } from '../zoo/types.js';
 import type { CheckResult, Verdict } from './codes.js';
 import type { ExpectedTensor } from './manifest.js';
+import { referenceQuantization } from './reference-codec.js';
 import { FIDELITY_MARGIN_DB, type Tolerance } from './tolerances.js';
 
 /**
@@ -27,16 +28,6 @@ const LOSSLESS: ReadonlySet<DType> = new Set<DType>(['F32', 'F64']);
 export interface FidelityOptions {
   /** Source config; without it arch and head counts come from the file's own metadata (GGUF) when present. */
   config?: HfConfig;
-}
-
-/** The source quantized with the harness's own bit-exact codec of `dtype`: its bytes and SQNR; undefined when the codec cannot. */
-function referenceQuantization(dtype: DType, x: Float32Array, n: number): { bytes: Uint8Array; sqnrDb: number } | undefined {
-  try {
-    const bytes = quantize(dtype, x);
-    return { bytes, sqnrDb: sqnrDb(x, dequantize(dtype, bytes, n)) };
-  } catch {
-    return undefined; // a type the codecs decode but do not write, or a source aprender's writer would refuse
-  }
 }
 
 /** Blocks of a block-quantized tensor whose bytes differ from the reference quantizer's (undefined for non-block types). */

@@ -13,7 +13,7 @@ import { checkFile } from '../checks/file.js';
 import { checkLayout } from '../checks/layout.js';
 import { checkLogits } from '../checks/logits.js';
 import { checkMetadata } from '../checks/metadata.js';
-import { greedySteps } from '../checks/metrics.js';
+import { greedySteps, klPerRow, mean } from '../checks/metrics.js';
 import { checkPolicy } from '../checks/policy.js';
 import { checkTokens } from '../checks/tokens.js';
 import { TOLERANCES } from '../checks/tolerances.js';
@@ -113,7 +113,8 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const o = await ctx.oracle(index);
       const got = await ctx.engine(index);
       const layers = got.layerOutputs ? { oracle: o.layerOutputs, candidate: got.layerOutputs } : undefined;
-      return checkLogits(text, o.logits, got.logits, o.vocabSize, TOLERANCES[ctx.inputs.target.id], layers);
+      const tol = TOLERANCES[ctx.inputs.target.id];
+      return ctx.judged('logits', text, (baseline) => checkLogits(text, o.logits, got.logits, o.vocabSize, tol, layers, { baseline, ids: o.ids }));
     },
   },
   tokens: {
@@ -127,8 +128,11 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const got = await ctx.engine(index);
       const steps = greedySteps(o.logits, o.vocabSize, o.promptIds.length, o.greedyIds.length);
       const decode = (ids: number[]) => ctx.inputs.tokenizer.decode(ids);
-      const check = checkTokens(text, o.greedyIds, got.greedyIds, TOLERANCES[ctx.inputs.target.id], decode, steps);
-      return { ...check, detail: { ...check.detail, oracleText: decode(o.greedyIds), candidateText: decode(got.greedyIds) } };
+      const tol = TOLERANCES[ctx.inputs.target.id];
+      const check = await ctx.judged('tokens', text, (baseline) => checkTokens(text, o.greedyIds, got.greedyIds, tol, decode, steps, baseline));
+      // The drift-ordering claim (F-TOKENS-003) reads how far the cell drifts: the mean KL over every position.
+      const klMean = mean(klPerRow(o.logits, got.logits, o.vocabSize));
+      return { ...check, metrics: { ...check.metrics, klMean }, detail: { ...check.detail, oracleText: decode(o.greedyIds), candidateText: decode(got.greedyIds) } };
     },
   },
   roundtrip: {
@@ -149,7 +153,7 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const ours = await ctx.engine(index);
       const theirs = await ctx.llamaCpp(index);
       const bounds = crossRuntimeBounds(ctx.inputs.checkpoint.config.model_type, ctx.inputs.target.id);
-      return checkCrossRuntime(text, ours.logits, theirs.logits, ours.vocabSize, bounds);
+      return ctx.judged('cross-runtime', text, (baseline) => checkCrossRuntime(text, ours.logits, theirs.logits, ours.vocabSize, bounds, baseline));
     },
   },
 };

@@ -11,6 +11,7 @@ import type { CheckResult } from '../contracts/results.js';
 import type { Verdict } from '../contracts/verdicts.js';
 import type { Target } from '../contracts/targets.js';
 import type { QuantPolicy } from '../contracts/policy.js';
+import type { Baseline } from '../checks/bounds.js';
 import { expectedTensors, type ExpectedTensor } from '../checks/manifest.js';
 import type { ConvertResult } from '../converters/adapter.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from '../engines/types.js';
@@ -41,7 +42,15 @@ export interface CellProviders {
   llamaCpp(req: EngineRequest): Promise<EngineResult>;
   /** The round-trip claim on a readable artifact (re-converts with the cell's own converter). */
   roundtrip(artifact: string): Promise<CheckResult>;
+  /**
+   * The reference converter's prompt-level metrics on the same model and target, by suite and prompt text (for judging
+   * another converter relative to it: checks/bounds.ts). Undefined entries: the reference could not measure them.
+   */
+  referenceMetrics(): Promise<ReferenceMetrics>;
 }
+
+/** Metrics of the reference converter's prompt-level checks: suite → prompt → metric → value. */
+export type ReferenceMetrics = Partial<Record<string, Record<string, Record<string, number>>>>;
 
 export interface CellInputs {
   target: Target;
@@ -54,6 +63,10 @@ export interface CellInputs {
   /** What the planned claims need from the engine run: greedy continuations (tokens), layer outputs (logits). */
   engineNeeds: { greedy: boolean; layers: boolean };
   policy: QuantPolicy;
+  /** Whether the cell's converter is the reference itself (judged on absolute bounds, never against itself). */
+  isReference: boolean;
+  /** Whether the absolute bounds are hard for this model: they were calibrated on it (the trained tiny zoo). */
+  isCalibrated: boolean;
   providers: CellProviders;
 }
 
@@ -199,6 +212,18 @@ export class CellContext {
   llamaCpp(promptIndex: number): Promise<EngineSequenceResult> {
     const run = this.once('llama.cpp', async () => this.inputs.providers.llamaCpp(await this.engineRequest(true)));
     return this.sequence(run, promptIndex);
+  }
+
+  /**
+   * Judge a prompt-level claim: first against the absolute bounds; a converter other than the reference that exceeds them
+   * is judged again against the reference's own metrics on the same model and target (computed once, on demand).
+   */
+  async judged(suite: string, prompt: string, check: (baseline: Baseline) => CheckResult): Promise<CheckResult> {
+    const { isReference, isCalibrated } = this.inputs;
+    const first = check({ absoluteIsHard: isCalibrated || !isReference });
+    if (first.status === 'pass' || isReference) return first;
+    const reference = (await this.once('reference', () => this.inputs.providers.referenceMetrics()))[suite]?.[prompt] ?? {};
+    return check({ reference, absoluteIsHard: isCalibrated });
   }
 
   /** The round trip of the artifact (it must be readable). */

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { CellResult, CheckResult, TensorRow } from '../contracts/results.js';
+import { statusOf, type CellResult, type CheckResult, type TensorRow } from '../contracts/results.js';
 import type { QuantPolicy } from '../contracts/policy.js';
 import type { Target } from '../contracts/targets.js';
 import { SUITES, type SuiteName, type Verdict } from '../contracts/verdicts.js';
@@ -27,7 +27,7 @@ import { findModelSpec } from '../zoo/specs.js';
 import { HfTokenizer } from '../zoo/tokenizer.js';
 import type { Arch } from '../zoo/types.js';
 import { planClaims, suiteEntry, claimKey, type Claim } from './claims.js';
-import { CellContext, PrerequisiteFailed, type CellProviders, type ReadArtifact } from './context.js';
+import { CellContext, PrerequisiteFailed, type CellProviders, type ReadArtifact, type ReferenceMetrics } from './context.js';
 
 export { planClaims, suitesFor, SUITE_REGISTRY } from './claims.js';
 export type { CellResult, CheckResult } from '../contracts/results.js';
@@ -81,8 +81,34 @@ function realProviders(cell: Cell, conv: ConverterKind, sourceDir: string, opts:
     oracle: (promptIds, maxNewTokens) => oracleRecords(sourceDir, promptIds, maxNewTokens),
     engine: async (request) => runBundledEngine(request),
     llamaCpp: (request) => runEngineIsolated(LLAMA_CPP_ENGINE, request),
+    referenceMetrics: () => referenceMetricsOf(cell, opts),
     roundtrip: (artifact) => checkRoundtrip(sourceDir, artifact, opts.workDir, { toHf: ggufToHfCheckpoint, reconvert: reconverter(conv, req, convertOpts) }),
   };
+}
+
+const PROMPT_SUITES: readonly SuiteName[] = ['logits', 'tokens', 'cross-runtime'];
+const referenceRuns = new Map<string, Promise<ReferenceMetrics>>();
+
+/**
+ * The reference converter's prompt-level metrics on the cell's model and target: its own cell, run once per process for
+ * each model × target × prompts (a kill matrix or a run of another converter needs each only once).
+ */
+function referenceMetricsOf(cell: Cell, opts: RunOptions): Promise<ReferenceMetrics> {
+  const suites = opts.suites.filter((s) => PROMPT_SUITES.includes(s));
+  const key = JSON.stringify([cell.model, cell.target.id, opts.prompts, opts.maxNewTokens, suites]);
+  let run = referenceRuns.get(key);
+  if (run === undefined) {
+    run = runCell({ ...cell, converter: 'reference' }, { ...opts, suites, providers: {} }).then((r) => {
+      const out: ReferenceMetrics = {};
+      for (const c of r.checks) {
+        if (c.prompt === undefined || c.metrics === undefined || c.verdicts.some((v) => v.code.startsWith('F-RUNTIME'))) continue;
+        out[c.suite] = { ...out[c.suite], [c.prompt]: c.metrics };
+      }
+      return out;
+    });
+    referenceRuns.set(key, run);
+  }
+  return run;
 }
 
 /** Run one claim; a missing prerequisite or a throw becomes the claim's failing check. */
@@ -153,6 +179,8 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
     maxNewTokens: opts.maxNewTokens,
     engineNeeds: { greedy: claims.some((c) => c.suite === 'tokens'), layers: claims.some((c) => c.suite === 'logits') },
     policy: policyFor(cell.target, conv),
+    isReference: cell.converter === 'reference',
+    isCalibrated: findModelSpec(cell.model).kind === 'trained',
     providers,
   });
   try {
@@ -174,10 +202,10 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
 }
 
 /**
- * F-TOKENS-003 across the cells of one converter × model: drift must not grow with precision. Appends one 'tokens'
- * check (prompt "drift ordering") to the highest-precision cell of each group of two or more ranked cells that
- * planned tokens claims, from the greedy mismatches each cell's tokens checks counted. A group in which fewer than
- * two cells could count them carries the first prerequisite failure instead, so the claim never disappears.
+ * F-TOKENS-003 across the cells of one converter × model: drift must not grow with precision. Appends one 'tokens' check
+ * (prompt "drift ordering") to the highest-precision cell of each group of two or more ranked cells that planned tokens
+ * claims, from the mean KL over every teacher-forced position each cell's tokens checks measured. A group in which fewer than two cells could measure it
+ * carries the first prerequisite failure instead, so the claim never disappears.
  */
 export function addDriftOrdering(results: CellResult[]): void {
   const groups = new Map<string, Extract<CellResult, { status: 'done' }>[]>();
@@ -192,18 +220,18 @@ export function addDriftOrdering(results: CellResult[]): void {
     const rankOf = (r: CellResult): number => precisionRank(r.target) ?? Infinity; // grouped cells are ranked (filtered above)
     const top = [...cells].sort((a, b) => rankOf(a) - rankOf(b))[0];
     if (top === undefined) continue;
-    const counted = cells.filter((r) => r.checks.filter((c) => c.suite === 'tokens').every((c) => c.metrics?.['mismatches'] !== undefined));
-    const prerequisite = cells.flatMap((r) => r.checks.filter((c) => c.suite === 'tokens' && c.metrics?.['mismatches'] === undefined).flatMap((c) => c.verdicts))[0];
-    if (counted.length < 2 && prerequisite !== undefined) {
+    const logits = (r: CellResult) => r.checks.filter((c) => c.suite === 'tokens' && c.prompt !== 'drift ordering');
+    const measured = cells.filter((r) => logits(r).every((c) => c.metrics?.['klMean'] !== undefined));
+    const prerequisite = cells.flatMap((r) => logits(r).filter((c) => c.metrics?.['klMean'] === undefined).flatMap((c) => c.verdicts))[0];
+    if (measured.length < 2 && prerequisite !== undefined) {
       top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: 'fail', verdicts: [prerequisite] });
       continue;
     }
-    const drift = counted.map((r) => ({
-      target: r.target,
-      precisionRank: rankOf(r),
-      mismatches: r.checks.filter((c) => c.suite === 'tokens').reduce((a, c) => a + (c.metrics?.['mismatches'] ?? 0), 0),
-    }));
+    const drift = measured.map((r) => {
+      const kls = logits(r).map((c) => c.metrics?.['klMean'] ?? 0);
+      return { target: r.target, precisionRank: rankOf(r), drift: kls.reduce((a, b) => a + b, 0) / Math.max(1, kls.length) };
+    });
     const verdicts = checkDriftOrdering(drift);
-    top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: verdicts.length ? 'fail' : 'pass', verdicts, metrics: Object.fromEntries(drift.map((d) => [d.target, d.mismatches])) });
+    top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: statusOf(verdicts), verdicts, metrics: Object.fromEntries(drift.map((d) => [d.target, d.drift])) });
   }
 }
