@@ -99,7 +99,10 @@ describe("JSON nested to serde_json's recursion limit (the reader fix the fuzzer
 describe('a GGUF with many tensors reads in linear time (the other reader fix)', () => {
   /** A valid GGUF of `n` one-element F32 tensors (38 bytes of tensor info + 32 of data each). */
   const many = (n: number): Uint8Array =>
-    encodeGguf({ kvs: [], tensors: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, shape: [1], dtype: 'F32' as const, data: new Uint8Array(4) })) });
+    encodeGguf({
+      kvs: [],
+      tensors: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, shape: [1], dtype: 'F32' as const, data: new Uint8Array(4) })),
+    });
 
   it('200,000 tensors (13 MB) read in seconds, not minutes (spanBytes found by binary search)', () => {
     // Before the fix each tensor's span was a linear find over all tensor starts, O(N²): on the shared 2-core VM
@@ -112,6 +115,24 @@ describe('a GGUF with many tensors reads in linear time (the other reader fix)',
     expect(f.tensors).toHaveLength(200_000);
     expect(ms).toBeLessThan(12_000);
   }, 120_000);
+});
+
+describe('per-tensor issues are capped per file (the third reader fix)', () => {
+  it('20,000 duplicate, misplaced tensor infos keep 1000 issues and one summary per code, not 40,000', () => {
+    // 24 bytes per tensor info (empty name, no dims, F32, offset 0): before, each raised two issues (~400 bytes of heap).
+    const n = 20_000;
+    const bytes = new Uint8Array(24 + n * 24 + 64);
+    const dv = new DataView(bytes.buffer);
+    dv.setUint32(0, 0x46554747, true);
+    dv.setUint32(4, 3, true);
+    dv.setBigUint64(8, BigInt(n), true);
+    const f = readGguf(new BufferByteSource(bytes));
+    expect(f.issues.length).toBeLessThanOrEqual(1000 + 4);
+    const summaries = f.issues.filter((i) => /more F-FILE-00\d issue\(s\) on tensors not listed/.test(i.message));
+    expect(summaries.map((i) => i.code).sort()).toEqual(['F-FILE-001', 'F-FILE-003']);
+    const dropped = summaries.reduce((a, i) => a + Number(i.evidence?.['dropped']), 0);
+    expect(f.issues.length - summaries.length + dropped).toBe(2 * (n - 1));
+  });
 });
 
 describe('the fuzz driver sees what it is there to see', () => {

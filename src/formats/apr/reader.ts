@@ -16,6 +16,7 @@
 import type { ByteSource } from '../byte-source.js';
 import { canDequantize, dequantize } from '../codecs/index.js';
 import { readTensorBytes, TensorReadError } from '../gguf/reader.js';
+import { IssueBudget } from '../issue-budget.js';
 import { exceedsJsonDepth, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
 import type { FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import { crc32 } from './crc32.js';
@@ -333,10 +334,11 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
   const align = BigInt(APR_ALIGNMENT);
   const seen = new Set<string>();
   const entries: TensorEntry[] = [];
+  const budget = new IssueBudget(out.issues);
   let previous: AprIndexEntry | undefined;
   for (const e of out.index) {
     const flag = (code: FileCode, message: string, evidence: Record<string, unknown>): void => {
-      out.issues.push(issue(code, message, false, { tensor: e.name, evidence: { entryAt: e.entryAt, ...evidence } }));
+      budget.push(issue(code, message, false, { tensor: e.name, evidence: { entryAt: e.entryAt, ...evidence } }));
     };
     let usable = true;
     if (e.name_len > APR_MAX_NAME_BYTES) flag('F-FILE-001', `name is ${e.name_len} bytes, aprender allows at most ${APR_MAX_NAME_BYTES}`, { name_len: e.name_len });
@@ -396,7 +398,7 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
     const prev = spans[i - 1] as (typeof spans)[number];
     const cur = spans[i] as (typeof spans)[number];
     if (cur.start < prev.end) {
-      out.issues.push(
+      budget.push(
         issue('F-FILE-003', `data [${cur.start}, ${cur.end}) overlaps '${prev.e.name}' [${prev.start}, ${prev.end}) (offsets relative to data_offset)`, false, {
           tensor: cur.e.name,
           evidence: { start: cur.start.toString(), previous: prev.e.name, previousEnd: prev.end.toString() },
@@ -404,6 +406,7 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
       );
     }
   }
+  budget.close();
   return entries;
 }
 

@@ -11,6 +11,7 @@
 import { HarnessError } from '../../errors.js';
 import type { ByteSource } from '../byte-source.js';
 import { dequantize, GGML_TYPES, ggmlIdToDType, tensorByteLength } from '../codecs/index.js';
+import { IssueBudget } from '../issue-budget.js';
 import type { DType, FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import type { GgufValueType } from './writer.js';
 
@@ -329,13 +330,14 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
   const data = BigInt(dataOffset);
   const seen = new Set<string>();
   const entries: TensorEntry[] = [];
+  const budget = new IssueBudget(p.issues);
   // ggml: tensor i must sit at Σ_{j<i} pad(nbytes_j). After a tensor whose size is unknown we resync on the next actual offset.
   let expected: bigint | undefined = 0n;
   for (const info of p.infos) {
     const { name, ne, type, offset } = info;
     const at = { tensor: name };
     const flag = (code: FileCode, message: string, evidence: Record<string, unknown>): void => {
-      p.issues.push(issue(code, message, false, { ...at, evidence }));
+      budget.push(issue(code, message, false, { ...at, evidence }));
     };
     let usable = true;
     if (info.nameBytes > MAX_NAME_BYTES) {
@@ -409,6 +411,7 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
     if (tensorByteLength(dtype, Number(elements)) !== byteLength) continue;
     entries.push({ name, shape, dtype, rawType: type, offset: absolute, byteLength, spanBytes: 0 });
   }
+  budget.close();
 
   // spanBytes: to the next tensor's start in file order (any tensor, usable or not), else to the end of the file.
   const starts = [...new Set(p.infos.map((i) => data + i.offset).filter((s) => s <= size).map(Number))].sort((a, b) => a - b);
