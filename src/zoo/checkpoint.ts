@@ -256,12 +256,19 @@ const VOCAB_ROWS: Record<HfConfig['model_type'], readonly string[]> = {
 };
 
 /**
- * A checkpoint with its vocabulary resized to `vocabSize` (a real tokenizer's), as `resize_token_embeddings`
- * does: rows below the old size kept, new rows drawn from a seeded normal with the old rows' standard deviation,
- * so the result is deterministic. `bos`/`eos` set the config's special ids.
+ * A checkpoint with its vocabulary resized to `vocabSize` (a real tokenizer's), as transformers'
+ * `resize_token_embeddings` does: rows below the old size kept; new rows, by default (`mean_resizing`, the
+ * default since transformers 4.46), the old rows' mean plus a seeded normal with 1e-5 of their per-column
+ * variance, so the new tokens change the model's distributions as little as possible; or (`init: 'normal'`)
+ * drawn with the old rows' standard deviation. Deterministic either way. `bos`/`eos` set the config's ids.
  */
-export function resizeVocabulary(ckpt: Checkpoint, vocabSize: number, ids: { bos: number; eos: number }, seed = 1234): Checkpoint {
-  const rng = new Prng(seed);
+export function resizeVocabulary(
+  ckpt: Checkpoint,
+  vocabSize: number,
+  ids: { bos: number; eos: number },
+  opts: { seed?: number; init?: 'mean' | 'normal' } = {},
+): Checkpoint {
+  const rng = new Prng(opts.seed ?? 1234);
   const tensors = new Map<string, CheckpointTensor>();
   for (const [name, t] of ckpt.tensors) {
     if (!VOCAB_ROWS[ckpt.config.model_type].includes(name)) {
@@ -269,12 +276,27 @@ export function resizeVocabulary(ckpt: Checkpoint, vocabSize: number, ids: { bos
       continue;
     }
     const [oldRows, cols] = t.shape as [number, number];
-    let sq = 0;
-    for (const v of t.data) sq += v * v;
-    const std = Math.sqrt(sq / Math.max(1, t.data.length));
+    const mean = new Float64Array(cols);
+    const sq = new Float64Array(cols);
+    for (let r = 0; r < oldRows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const v = t.data[r * cols + c] as number;
+        mean[c] = (mean[c] as number) + v / oldRows;
+        sq[c] = (sq[c] as number) + (v * v) / oldRows;
+      }
+    }
+    let allSq = 0;
+    for (const v of sq) allSq += v / cols;
+    const kept = Math.min(oldRows, vocabSize);
     const data = new Float32Array(vocabSize * cols);
-    data.set(t.data.subarray(0, Math.min(oldRows, vocabSize) * cols));
-    for (let i = Math.min(oldRows, vocabSize) * cols; i < data.length; i++) data[i] = rng.normal() * std;
+    data.set(t.data.subarray(0, kept * cols));
+    for (let r = kept; r < vocabSize; r++) {
+      for (let c = 0; c < cols; c++) {
+        const m = mean[c] as number;
+        const variance = Math.max(0, (sq[c] as number) - m * m);
+        data[r * cols + c] = opts.init === 'normal' ? rng.normal() * Math.sqrt(allSq) : m + rng.normal() * Math.sqrt(1e-5 * variance);
+      }
+    }
     tensors.set(name, { shape: [vocabSize, cols], data });
   }
   const config = { ...ckpt.config, vocab_size: vocabSize, bos_token_id: ids.bos, eos_token_id: ids.eos } as HfConfig;
