@@ -17,7 +17,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { judgeKill, mutantCells, type MutantKill, type MutantsReport } from '../src/cli/mutants.js';
 import { CODES, type SuiteName, type VerdictCode } from '../src/checks/codes.js';
-import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../src/config.js';
+import { DEFAULT_MATRIX, DEFAULT_PROMPTS, TRAINED_MODELS } from '../src/config.js';
 import { findMutant, MUTANTS, mutantArchs } from '../src/converters/mutants.js';
 import { isTargetId, parseTarget } from '../src/converters/targets.js';
 import { checkFile } from '../src/checks/file.js';
@@ -30,7 +30,7 @@ import { buildModel } from '../src/zoo/build.js';
 import { findModelSpec } from '../src/zoo/specs.js';
 import { REPO_ROOT } from '../src/zoo/specs.js';
 
-const MODELS = DEFAULT_MATRIX.models;
+const MODELS = TRAINED_MODELS;
 const workDir = mkdtempSync(join(tmpdir(), 'tmgt-mutant-kill-'));
 
 /** Every code a test in this file produced from a real run (cells, files, converters). */

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { VerdictCode } from '../contracts/verdicts.js';
-import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
+import { DEFAULT_MATRIX, DEFAULT_PROMPTS, TRAINED_MODELS } from '../config.js';
 import { findMutant, MUTANTS, mutantArchs, type Mutant } from '../converters/mutants.js';
 import { parseTarget } from '../converters/targets.js';
 import { UsageError } from '../errors.js';
@@ -161,7 +161,7 @@ export async function mutantsCommand(args: string[]): Promise<number> {
         return m;
       })
     : [...MUTANTS];
-  const models = (list(values.models) ?? [...DEFAULT_MATRIX.models]).map((m) => findModelSpec(m).name);
+  const models = (list(values.models) ?? [...TRAINED_MODELS]).map((m) => findModelSpec(m).name);
   const cells = mutantCells(mutants, models);
   if (cells.length === 0) throw new UsageError(`no mutant applies to the models ${models.join(', ')}`);
 
