@@ -49,7 +49,7 @@ function checkMutated(which: RealVocab, name: string, edit: (kvs: GgufKv[]) => G
 }
 
 const setKv = (key: string, value: GgufKv['value']) => (kvs: GgufKv[]) => kvs.map((k) => (k.key === key ? { ...k, value } : k));
-const arrayOf = <T,>(kvs: GgufKv[], key: string): T[] => Array.from(kvs.find((k) => k.key === key)?.value as ArrayLike<T>);
+const arrayOf = <T>(kvs: GgufKv[], key: string): T[] => Array.from(kvs.find((k) => k.key === key)?.value as ArrayLike<T>);
 
 describe('tokenizer bugs of each family are caught with F-META-004', () => {
   it('the unmutated GGUFs pass (the baseline the mutants are measured against)', () => {
@@ -67,19 +67,31 @@ describe('tokenizer bugs of each family are caught with F-META-004', () => {
       // What LlamaHfVocab writes: llama.cpp then merges left to right (6 of 14 probes differ under node-llama-cpp).
       which: 'llama2',
       name: 'scores-flat',
-      edit: (kvs) => setKv('tokenizer.ggml.scores', arrayOf<number>(kvs, 'tokenizer.ggml.scores').map(() => -1000))(kvs),
+      edit: (kvs) =>
+        setKv(
+          'tokenizer.ggml.scores',
+          arrayOf<number>(kvs, 'tokenizer.ggml.scores').map(() => -1000),
+        )(kvs),
       message: /token ids differ on \d+ of \d+ probe strings/,
     },
     {
       which: 'llama2',
       name: 'byte-tokens-normal',
-      edit: (kvs) => setKv('tokenizer.ggml.token_type', arrayOf<number>(kvs, 'tokenizer.ggml.token_type').map((t) => (t === 6 ? 1 : t)))(kvs),
+      edit: (kvs) =>
+        setKv(
+          'tokenizer.ggml.token_type',
+          arrayOf<number>(kvs, 'tokenizer.ggml.token_type').map((t) => (t === 6 ? 1 : t)),
+        )(kvs),
       message: /256 id\(s\) typed unlike the source, e\.g\. id 3 "<0x00>": got 1 \(normal\), expected 6 \(byte\)/,
     },
     {
       which: 'llama2',
       name: 'bom-lost',
-      edit: (kvs) => setKv('tokenizer.ggml.tokens', arrayOf<string>(kvs, 'tokenizer.ggml.tokens').map((t) => (t === '\ufeff' ? '' : t)))(kvs),
+      edit: (kvs) =>
+        setKv(
+          'tokenizer.ggml.tokens',
+          arrayOf<string>(kvs, 'tokenizer.ggml.tokens').map((t) => (t === '\ufeff' ? '' : t)),
+        )(kvs),
       message: /id 31759: got "", expected "\ufeff"/,
     },
     {

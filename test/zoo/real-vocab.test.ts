@@ -120,49 +120,55 @@ describe.each(FAMILIES)('%s vocabulary on a tiny model', (which) => {
 });
 
 describe('the tokenizer keys are what convert_hf_to_gguf writes for each tokenizer.json', () => {
-  it.runIf(FAMILIES.includes('llama2'))('Llama-2: model llama, pre default, scores, byte tokens typed 6, U+FEFF kept, no merges, add_bos', () => {
-    const g = get('llama2').gguf;
-    expect(meta(g, 'tokenizer.ggml.model')).toBe('llama');
-    expect(meta(g, 'tokenizer.ggml.pre')).toBe('default');
-    const tokens = meta(g, 'tokenizer.ggml.tokens') as string[];
-    const types = meta(g, 'tokenizer.ggml.token_type') as number[];
-    const scores = meta(g, 'tokenizer.ggml.scores') as number[];
-    expect(tokens.length).toBe(32000);
-    expect(scores.length).toBe(32000);
-    expect(tokens[31759]).toBe('\ufeff');
-    expect(tokens.slice(3, 259)).toEqual(Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
-    expect(new Set(types.slice(3, 259))).toEqual(new Set([6]));
-    expect(types.slice(0, 3)).toEqual([2, 3, 3]);
-    expect(meta(g, 'tokenizer.ggml.merges')).toBeUndefined();
-    // The merge priority: "▁t" (the first merge) outranks "er"; "▁▁" (a late merge) is below both.
-    const score = (t: string): number => scores[tokens.indexOf(t)] as number;
-    expect(score('▁t')).toBeGreaterThan(score('er'));
-    expect(score('er')).toBeGreaterThan(score('▁▁'));
-    expect(meta(g, 'tokenizer.ggml.bos_token_id')).toBe(1);
-    expect(meta(g, 'tokenizer.ggml.eos_token_id')).toBe(2);
-    expect(meta(g, 'tokenizer.ggml.unknown_token_id')).toBe(0);
-    expect(meta(g, 'tokenizer.ggml.add_bos_token')).toBe(true);
-    expect(meta(g, 'tokenizer.ggml.add_eos_token')).toBe(false);
-  });
+  it.runIf(FAMILIES.includes('llama2'))(
+    'Llama-2: model llama, pre default, scores, byte tokens typed 6, U+FEFF kept, no merges, add_bos',
+    () => {
+      const g = get('llama2').gguf;
+      expect(meta(g, 'tokenizer.ggml.model')).toBe('llama');
+      expect(meta(g, 'tokenizer.ggml.pre')).toBe('default');
+      const tokens = meta(g, 'tokenizer.ggml.tokens') as string[];
+      const types = meta(g, 'tokenizer.ggml.token_type') as number[];
+      const scores = meta(g, 'tokenizer.ggml.scores') as number[];
+      expect(tokens.length).toBe(32000);
+      expect(scores.length).toBe(32000);
+      expect(tokens[31759]).toBe('\ufeff');
+      expect(tokens.slice(3, 259)).toEqual(Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+      expect(new Set(types.slice(3, 259))).toEqual(new Set([6]));
+      expect(types.slice(0, 3)).toEqual([2, 3, 3]);
+      expect(meta(g, 'tokenizer.ggml.merges')).toBeUndefined();
+      // The merge priority: "▁t" (the first merge) outranks "er"; "▁▁" (a late merge) is below both.
+      const score = (t: string): number => scores[tokens.indexOf(t)] as number;
+      expect(score('▁t')).toBeGreaterThan(score('er'));
+      expect(score('er')).toBeGreaterThan(score('▁▁'));
+      expect(meta(g, 'tokenizer.ggml.bos_token_id')).toBe(1);
+      expect(meta(g, 'tokenizer.ggml.eos_token_id')).toBe(2);
+      expect(meta(g, 'tokenizer.ggml.unknown_token_id')).toBe(0);
+      expect(meta(g, 'tokenizer.ggml.add_bos_token')).toBe(true);
+      expect(meta(g, 'tokenizer.ggml.add_eos_token')).toBe(false);
+    },
+  );
 
-  it.runIf(FAMILIES.includes('llama3'))('Llama-3: model gpt2, pre by the converter’s hash table, 280,147 merges as written, no duplicates', () => {
-    const g = get('llama3').gguf;
-    expect(meta(g, 'tokenizer.ggml.model')).toBe('gpt2');
-    // This tokenizer.json has no BOS template: its check-text hash is the one convert_hf_to_gguf lists for
-    // Smaug-Llama-3 ('smaug-bpe': Llama-3's regex, no add_bos). Meta's own (with the BOS template) hashes to 'llama-bpe'.
-    expect(meta(g, 'tokenizer.ggml.pre')).toBe('smaug-bpe');
-    const merges = meta(g, 'tokenizer.ggml.merges') as string[];
-    expect(merges.length).toBe(280147);
-    expect(merges[0]).toBe('Ġ Ġ');
-    expect(new Set(merges).size).toBe(merges.length);
-    const tokens = meta(g, 'tokenizer.ggml.tokens') as string[];
-    expect(tokens.length).toBe(128256);
-    expect(tokens[128000]).toBe('<|begin_of_text|>');
-    expect((meta(g, 'tokenizer.ggml.token_type') as number[])[128000]).toBe(3);
-    expect(meta(g, 'tokenizer.ggml.bos_token_id')).toBe(128000);
-    expect(meta(g, 'tokenizer.ggml.eos_token_id')).toBe(128001);
-    expect(typeof meta(g, 'tokenizer.chat_template')).toBe('string');
-  });
+  it.runIf(FAMILIES.includes('llama3'))(
+    'Llama-3: model gpt2, pre by the converter’s hash table, 280,147 merges as written, no duplicates',
+    () => {
+      const g = get('llama3').gguf;
+      expect(meta(g, 'tokenizer.ggml.model')).toBe('gpt2');
+      // This tokenizer.json has no BOS template: its check-text hash is the one convert_hf_to_gguf lists for
+      // Smaug-Llama-3 ('smaug-bpe': Llama-3's regex, no add_bos). Meta's own (with the BOS template) hashes to 'llama-bpe'.
+      expect(meta(g, 'tokenizer.ggml.pre')).toBe('smaug-bpe');
+      const merges = meta(g, 'tokenizer.ggml.merges') as string[];
+      expect(merges.length).toBe(280147);
+      expect(merges[0]).toBe('Ġ Ġ');
+      expect(new Set(merges).size).toBe(merges.length);
+      const tokens = meta(g, 'tokenizer.ggml.tokens') as string[];
+      expect(tokens.length).toBe(128256);
+      expect(tokens[128000]).toBe('<|begin_of_text|>');
+      expect((meta(g, 'tokenizer.ggml.token_type') as number[])[128000]).toBe(3);
+      expect(meta(g, 'tokenizer.ggml.bos_token_id')).toBe(128000);
+      expect(meta(g, 'tokenizer.ggml.eos_token_id')).toBe(128001);
+      expect(typeof meta(g, 'tokenizer.chat_template')).toBe('string');
+    },
+  );
 
   it.runIf(FAMILIES.includes('qwen2'))('Qwen: pre qwen2, merges from [a, b] pairs, [PAD] fillers up to vocab_size', () => {
     const g = get('qwen2').gguf;

@@ -10,7 +10,14 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ParityReport } from '../../src/report/parity.js';
 import { buildModel } from '../../src/zoo/build.js';
-import { checkpointWeights, checkpointWeightsSha256, loadCheckpoint, shardName, WEIGHTS_INDEX_FILE, writeShardedWeights } from '../../src/zoo/checkpoint.js';
+import {
+  checkpointWeights,
+  checkpointWeightsSha256,
+  loadCheckpoint,
+  shardName,
+  WEIGHTS_INDEX_FILE,
+  writeShardedWeights,
+} from '../../src/zoo/checkpoint.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
 
 const BIN = new URL('../../bin/tmgt.js', import.meta.url).pathname;
@@ -90,7 +97,10 @@ describe('sharded safetensors checkpoints', () => {
     const dir = scratchCopy('bad-index');
     const index = readIndex(dir);
     const first = Object.keys(index.weight_map)[0] as string;
-    writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ weight_map: { ...index.weight_map, 'model.extra.weight': shardName(0, 2) } }));
+    writeFileSync(
+      join(dir, WEIGHTS_INDEX_FILE),
+      JSON.stringify({ weight_map: { ...index.weight_map, 'model.extra.weight': shardName(0, 2) } }),
+    );
     expect(() => loadCheckpoint(dir)).toThrow(/maps 'model\.extra\.weight' to model-00001-of-00002\.safetensors, which does not hold it/);
     const { [first]: _dropped, ...rest } = index.weight_map;
     writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ weight_map: rest }));
@@ -102,13 +112,22 @@ describe('sharded safetensors checkpoints', () => {
   it('tmgt check passes the sharded checkpoint exactly as the single file (gguf/q8_0, same verdicts)', async () => {
     const run = async (name: string, dir: string) => {
       const reportDir = mkdtempSync(join(tmpdir(), 'tmgt-sharded-report-'));
-      const r = await execa(process.execPath, [BIN, 'check', '--models', `${name}=${dir}`, '--targets', 'gguf/q8_0', '--report-dir', reportDir], {
-        reject: false,
-        stdin: 'ignore',
-      });
+      const r = await execa(
+        process.execPath,
+        [BIN, 'check', '--models', `${name}=${dir}`, '--targets', 'gguf/q8_0', '--report-dir', reportDir],
+        {
+          reject: false,
+          stdin: 'ignore',
+        },
+      );
       const report = JSON.parse(readFileSync(join(reportDir, 'parity.json'), 'utf8')) as ParityReport;
       // The model name, artifact path and timings differ by construction; every check, status, code and number must not.
-      const cells = report.cells.map((c) => ({ target: c.target, status: c.status, checks: c.checks, tensors: c.status === 'done' ? c.tensors : undefined }));
+      const cells = report.cells.map((c) => ({
+        target: c.target,
+        status: c.status,
+        checks: c.checks,
+        tensors: c.status === 'done' ? c.tensors : undefined,
+      }));
       return { exitCode: r.exitCode, out: `${r.stdout}\n${r.stderr}`, cells, summary: report.summary };
     };
     const a = await run('single', single);
