@@ -5,7 +5,7 @@ TMGT := node bin/tmgt.js
 # The engine's WebAssembly SIMD kernels, built from their AssemblyScript source (the .wasm is gitignored).
 WASM := src/engine/wasm/build/kernels.wasm
 
-.PHONY: check test models convert typecheck bench clean nightly
+.PHONY: check test lint format ticket models typecheck bench clean nightly
 
 # npm ci when node_modules is missing or older than the lock file.
 $(NODE_STAMP): package.json package-lock.json
@@ -17,12 +17,25 @@ check: $(NODE_STAMP) $(WASM)
 
 # The last line, `tests: N passed, M failed`, is the plain summary CI reads. suites/ (the parity claims over
 # the default matrix, `npx vitest run suites/`) is left out: test/converters/targets.test.ts runs the same cells.
-test: $(NODE_STAMP) $(WASM)
-	npx tsc --noEmit
+test: $(NODE_STAMP) $(WASM) browser lint
 	@mkdir -p reports
 	npx vitest run --exclude 'suites/**' --reporter=default --reporter=json --outputFile.json=reports/vitest.json; status=$$?; \
 	  node -e 'const r=require("./reports/vitest.json");console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'; \
 	  exit $$status
+
+# The lint gate: the type check, prettier (formatting, lines ≤ 140) and typescript-eslint with type information, the
+# layer direction of DESIGN.md §3 and casts that say why (eslint.config.js, tools/eslint-rules.js).
+lint: $(NODE_STAMP)
+	npx tsc --noEmit
+	npx prettier --check --log-level warn .
+	npx eslint --max-warnings 0 .
+
+format: $(NODE_STAMP)
+	npx prettier --write --log-level warn .
+
+# reports/TICKET.md from the last run's reports/parity.json: one issue-ready section per failure group.
+ticket: $(NODE_STAMP)
+	$(TMGT) ticket
 
 models: $(NODE_STAMP)
 	$(TMGT) models build llama-tiny qwen2-tiny gpt2-tiny

@@ -149,6 +149,47 @@ export function klPerRow(r: Float32Array, c: Float32Array, vocab: number): numbe
   return out;
 }
 
+/**
+ * llama.cpp's `--kl-divergence` statistics over the scored positions, so our numbers can stand beside its table: KLD mean
+ * and percentiles (99.9, 99, 95, 90, median), Δp (candidate − oracle probability of the token that came next) mean and
+ * RMS, and same-top-p (positions whose most likely token is the same). Without `ids`, Δp is taken on the oracle's top token.
+ */
+export function klStatistics(r: Float32Array, c: Float32Array, vocab: number, kl: number[], ids?: readonly number[]) {
+  const rows = r.length / vocab;
+  let dpSum = 0;
+  let dpSq = 0;
+  let dpCount = 0;
+  let sameTop = 0;
+  for (let t = 0; t < rows; t++) {
+    const lr = logSoftmax(r.subarray(t * vocab, (t + 1) * vocab));
+    const lc = logSoftmax(c.subarray(t * vocab, (t + 1) * vocab));
+    let br = 0;
+    let bc = 0;
+    for (let i = 1; i < vocab; i++) {
+      if ((lr[i] as number) > (lr[br] as number)) br = i;
+      if ((lc[i] as number) > (lc[bc] as number)) bc = i;
+    }
+    if (br === bc) sameTop++;
+    const next = ids === undefined ? br : ids[t + 1];
+    if (next === undefined || next < 0 || next >= vocab) continue;
+    const dp = Math.exp(lc[next] as number) - Math.exp(lr[next] as number);
+    dpSum += dp;
+    dpSq += dp * dp;
+    dpCount++;
+  }
+  return {
+    klMean: mean(kl),
+    klP999: percentile(kl, 99.9),
+    klP99: percentile(kl, 99),
+    klP95: percentile(kl, 95),
+    klP90: percentile(kl, 90),
+    klMedian: percentile(kl, 50),
+    deltaPMean: dpCount === 0 ? 0 : dpSum / dpCount,
+    deltaPRms: dpCount === 0 ? 0 : Math.sqrt(dpSq / dpCount),
+    sameTopP: rows === 0 ? 1 : sameTop / rows,
+  };
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const s = [...values].sort((a, b) => a - b);

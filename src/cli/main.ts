@@ -13,13 +13,17 @@ import { parseTarget } from '../converters/targets.js';
 import { serveEngineRequest } from '../engines/isolated.js';
 import { HarnessError, UsageError } from '../errors.js';
 import { addDriftOrdering, planClaims, runCell, type Cell, type CellResult } from '../matrix/run.js';
+import { estimateCellCost, mergeReports, parseShard, shardCells, sortCells } from '../report/merge.js';
 import { consoleLines, parityReport } from '../report/parity.js';
+import { renderTicket } from '../report/ticket.js';
 import { buildModel } from '../zoo/build.js';
 import { findModelSpec, listModelSpecs, registerCheckpointDir, REPO_ROOT } from '../zoo/specs.js';
 import { diff } from './diff.js';
 import { inspect } from './inspect.js';
 import { mutantsCommand } from './mutants.js';
 import { oraclesCommand } from './oracles.js';
+import { readReport, requireReport, writeOutputs } from './outputs.js';
+import { Progress } from './progress.js';
 
 export const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
 
@@ -48,11 +52,14 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   return parseArgs({ args, options, strict: true, allowPositionals });
 }
 
-const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|mutant:<id>|<config id>]
+const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|llama.cpp|mutant:<id>|<config id>]
            [--suites ${SUITES.join(',')}] [--report-dir reports] [--config tmgt.config.ts] [--max-new-tokens 32]
+           [--shard i/n] [--previous OLD/parity.json]
 
 Converts every model × target with the converter, judges every planned claim, prints one error: line per failing
-verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json.
+verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json, index.html (the dashboard, with the
+trend against the previous parity.json) and junit.xml. --shard i/n runs a deterministic, balanced slice of the cells
+(tmgt report merge puts the slices back together).
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run (bad flag, nothing planned, an internal error).`;
 
 async function check(args: string[]): Promise<number> {
@@ -64,6 +71,8 @@ async function check(args: string[]): Promise<number> {
     'report-dir': { type: 'string' },
     'max-new-tokens': { type: 'string' },
     config: { type: 'string' },
+    shard: { type: 'string' },
+    previous: { type: 'string' },
   });
   const config = await loadConfig(values.config);
   // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
@@ -83,19 +92,19 @@ async function check(args: string[]): Promise<number> {
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256) throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
   const reportDir = resolve(values['report-dir'] ?? 'reports');
 
-  const cells: Cell[] = models.flatMap((model) => targets.map((target) => ({ converter, model, target, engine: 'bundled' as const })));
+  const all = sortCells(models.flatMap((model) => targets.map((target): Cell => ({ converter, model, target, engine: 'bundled' }))).map((c) => ({ ...c, target: c.target.id, cell: c }))).map((c) => c.cell);
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  const cells = shard === undefined ? all : shardCells(all, shard.index, shard.count, (c) => estimateCellCost({ model: c.model, target: c.target.id }));
   const planned = cells.reduce((n, c) => n + planClaims(c.target, DEFAULT_PROMPTS, suites).length, 0);
-  if (planned === 0) throw new UsageError(`nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}`);
+  if (planned === 0) throw new UsageError(`nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}${shard ? ` in shard ${values.shard}` : ''}`);
   mkdirSync(reportDir, { recursive: true });
+  // The trend baseline: the previous run's report in the same directory (or --previous FILE), read before it is replaced.
+  const previous = readReport(values.previous === undefined ? join(reportDir, 'parity.json') : resolve(values.previous));
 
   const results: CellResult[] = [];
-  const writeReport = () => {
-    const report = parityReport(results, VERSION);
-    writeFileSync(join(reportDir, 'parity.json'), JSON.stringify(report, null, 1) + '\n');
-    return report;
-  };
+  const progress = new Progress(cells.length);
   for (const [i, cell] of cells.entries()) {
-    process.stderr.write(`[${i + 1}/${cells.length}] ${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine}) …\n`);
+    progress.start(i, `${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine})`);
     const r = await runCell(cell, {
       workDir: reportDir,
       prompts: DEFAULT_PROMPTS,
@@ -104,16 +113,14 @@ async function check(args: string[]): Promise<number> {
       suites,
       commandConverters,
     });
-    if (r.status === 'skipped') process.stderr.write(`      skipped: ${r.reason}\n`);
-    else {
-      const failed = r.checks.filter((c) => c.status === 'fail').length;
-      process.stderr.write(`      ${r.checks.length - failed}/${r.checks.length} checks passing in ${(r.durationMs / 1000).toFixed(1)} s\n`);
-    }
+    progress.done(r);
     results.push(r);
-    writeReport(); // completed cells are on disk even if the run is killed
+    writeOutputs(reportDir, parityReport(results, VERSION, { incomplete: true }), { final: false }); // completed cells are on disk even if the run is killed
   }
+  progress.end();
   addDriftOrdering(results);
-  const report = writeReport();
+  const report = parityReport(results, VERSION);
+  writeOutputs(reportDir, report, { final: true, previous });
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
   // A claim the harness could not evaluate (oracle missing, internal error) means the run itself failed.
   if (report.cells.some((c) => c.checks.some((k) => k.verdicts.some((v) => v.code === 'F-RUNTIME-003')))) return EXIT.harness;
@@ -166,6 +173,40 @@ async function models(args: string[]): Promise<number> {
   throw new UsageError(`unknown models subcommand '${sub ?? ''}' (list, build)`);
 }
 
+const TICKET_USAGE = `tmgt ticket [--report reports/parity.json] [--out reports/TICKET.md]
+
+One issue-ready section per failure group (same code and tensor role across models and targets): title, source line,
+severity, affected models (Model | Target | Tensor | Expected | Got | Code), the error lines, the commands that reproduce it.`;
+
+function ticket(args: string[]): number {
+  const { values } = parse(args, { report: { type: 'string' }, out: { type: 'string' } });
+  const reportPath = resolve(values.report ?? join('reports', 'parity.json'));
+  const out = resolve(values.out ?? join('reports', 'TICKET.md'));
+  const report = requireReport(reportPath);
+  writeFileSync(out, renderTicket(report));
+  process.stderr.write(`wrote ${out} (${report.summary.failed} failing checks)\n`);
+  return EXIT.pass;
+}
+
+const REPORT_USAGE = `tmgt report merge DIR... [-o reports]
+
+Merges the parity.json of shard runs (tmgt check --shard i/n) into one report — the same parity.json (timings aside),
+index.html and junit.xml as an unsharded run.`;
+
+function report(args: string[]): number {
+  const { values, positionals } = parse(args, { out: { type: 'string', short: 'o' }, previous: { type: 'string' } }, true);
+  const [sub, ...dirs] = positionals;
+  if (sub !== 'merge') throw new UsageError(`unknown report subcommand '${sub ?? ''}' (merge)`);
+  if (dirs.length === 0) throw new UsageError('report merge needs at least one directory holding a parity.json');
+  const merged = mergeReports(dirs.map((d) => requireReport(join(resolve(d), 'parity.json'))));
+  const out = resolve(values.out ?? 'reports');
+  mkdirSync(out, { recursive: true });
+  const previous = values.previous === undefined ? undefined : readReport(resolve(values.previous));
+  writeOutputs(out, merged, { final: true, previous });
+  for (const line of consoleLines(merged)) process.stdout.write(line + '\n');
+  return merged.summary.failed > 0 ? EXIT.fail : EXIT.pass;
+}
+
 const COMMANDS: Record<string, Command> = {
   check: { summary: 'run the parity matrix and judge every claim', usage: CHECK_USAGE, run: check },
   convert: { summary: 'convert one checkpoint with a built-in converter', usage: CONVERT_USAGE, run: convert },
@@ -174,6 +215,8 @@ const COMMANDS: Record<string, Command> = {
     usage: 'tmgt mutants [--json] [--mutants a,b] [--models m] [--work-dir DIR]\n\nExit codes: 0 all killed, 1 a mutant survived, 2 a cell could not be run.',
     run: mutantsCommand,
   },
+  ticket: { summary: 'reports/TICKET.md: issue-ready sections per failure group', usage: TICKET_USAGE, run: ticket },
+  report: { summary: 'merge the reports of sharded runs', usage: REPORT_USAGE, run: report },
   models: { summary: 'list or build the zoo', usage: MODELS_USAGE, run: models },
   oracles: {
     summary: 're-pin oracles/manifest.json (the drift baseline)',
