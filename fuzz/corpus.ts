@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FileCode } from '../src/formats/types.js';
-import type { FuzzTarget } from './contract.js';
+import { BufferByteSource } from '../src/formats/byte-source.js';
+import { readChecked, type FuzzTarget } from './contract.js';
 import type { ChunkReport, Crash, Witness } from './protocol.js';
 
 /** The committed corpus. */
@@ -69,6 +70,21 @@ export class TargetFindings {
   }
 }
 
+/** Best of five reads of `bytes` by `target`'s reader, ms. */
+function readMs(target: FuzzTarget, bytes: Buffer): number {
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    try {
+      readChecked(target, new BufferByteSource(new Uint8Array(bytes)));
+    } catch {
+      // A crash input is timed all the same.
+    }
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
 const sha12 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex').slice(0, 12);
 
 /** The manifest of the corpus in `dir` (empty when there is none yet). */
@@ -88,8 +104,19 @@ export function writeCorpus(all: readonly TargetFindings[], corpusDir = CORPUS_D
   for (const f of all) {
     const dir = join(corpusDir, f.target);
     mkdirSync(dir, { recursive: true });
+    const slowestKey = `${f.target}/slowest.bin`;
+    // Sub-millisecond reads rank differently run to run: the committed slowest input (file and entry) stays unless
+    // the new one is clearly slower (2× and 1 ms more), timed side by side here, so a clean `make fuzz` leaves the
+    // tree clean.
+    let keepSlowest = false;
+    if (f.slowest !== undefined && manifest[slowestKey] !== undefined && existsSync(join(corpusDir, slowestKey))) {
+      const oldMs = readMs(f.target, readFileSync(join(corpusDir, slowestKey)));
+      const freshMs = readMs(f.target, Buffer.from(f.slowest.b64, 'base64'));
+      keepSlowest = freshMs < 2 * oldMs || freshMs - oldMs < 1;
+    }
     for (const [key, e] of Object.entries(manifest)) {
       if (e.target !== f.target || e.role === 'crash' || e.role === 'hang' || e.role === 'regression') continue;
+      if (keepSlowest && key === slowestKey) continue;
       rmSync(join(corpusDir, key), { force: true });
       delete manifest[key];
     }
@@ -132,7 +159,7 @@ export function writeCorpus(all: readonly TargetFindings[], corpusDir = CORPUS_D
       put('largest-alloc.bin', Buffer.from(f.largestAlloc.b64, 'base64'), {
         role: 'largest-alloc',
         codes: f.largestAlloc.codes,
-        note: `heap + array buffers grew ${f.largestAlloc.bytes} bytes`,
+        note: `heap + array buffers grew ~${(f.largestAlloc.bytes / 2 ** 20).toFixed(1)} MiB`,
       });
     }
     for (const [role, list] of [
