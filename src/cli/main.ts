@@ -118,7 +118,9 @@ async function check(args: string[]): Promise<number> {
     writeOutputs(reportDir, parityReport(results, VERSION, { incomplete: true }), { final: false }); // completed cells are on disk even if the run is killed
   }
   progress.end();
-  addDriftOrdering(results);
+  // Drift ordering compares the cells of one model with each other: a shard holds only some of them, so the claim is
+  // made where the shards come together (tmgt report merge).
+  if (shard === undefined) addDriftOrdering(results);
   const report = parityReport(results, VERSION);
   writeOutputs(reportDir, report, { final: true, previous });
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
@@ -198,7 +200,13 @@ function report(args: string[]): number {
   const [sub, ...dirs] = positionals;
   if (sub !== 'merge') throw new UsageError(`unknown report subcommand '${sub ?? ''}' (merge)`);
   if (dirs.length === 0) throw new UsageError('report merge needs at least one directory holding a parity.json');
-  const merged = mergeReports(dirs.map((d) => requireReport(join(resolve(d), 'parity.json'))));
+  const shards = mergeReports(dirs.map((d) => requireReport(join(resolve(d), 'parity.json'))));
+  const cells = shards.cells.map((c) => ({ ...c, checks: c.checks.filter((k) => k.prompt !== 'drift ordering') })) as CellResult[]; // same cells, fewer checks
+  addDriftOrdering(cells);
+  const merged = parityReport(cells, shards.tool.version, {
+    ...(shards.incomplete === true ? { incomplete: true } : {}),
+    ...(shards.mutants === undefined ? {} : { mutants: shards.mutants }),
+  });
   const out = resolve(values.out ?? 'reports');
   mkdirSync(out, { recursive: true });
   const previous = values.previous === undefined ? undefined : readReport(resolve(values.previous));

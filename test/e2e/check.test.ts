@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../../src/config.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { planClaims } from '../../src/matrix/run.js';
+import { sortCells } from '../../src/report/merge.js';
 import type { ParityReport } from '../../src/report/parity.js';
+import { validateReport } from '../../src/report/schema.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
 
@@ -17,6 +19,11 @@ async function tmgt(args: string[]) {
   const r = await execa(process.execPath, [BIN, ...args, '--report-dir', reportDir], { reject: false, stdin: 'ignore' });
   const lines = r.stdout.trim().split('\n');
   return { ...r, lines, reportDir };
+}
+
+/** A report without what differs between two runs of the same claims: durations and artifact paths. */
+function stripTimings(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (key, v: unknown) => (key === 'durationMs' || key === 'artifact' ? undefined : v)));
 }
 
 // llama-tiny: vocab 384 × hidden 96.
@@ -37,7 +44,11 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     expect(r.exitCode).toBe(0);
     const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
     expect(report.schemaVersion).toBe(2);
-    expect(report.cells.map((c) => `${c.model} ${c.target}`)).toEqual(DEFAULT_MATRIX.models.flatMap((m) => E2E_TARGETS.map((t) => `${m} ${t}`)));
+    // Cells in the canonical order (converter, model, target index) that sharded runs merge back into.
+    const expected = sortCells(DEFAULT_MATRIX.models.flatMap((model) => E2E_TARGETS.map((target) => ({ converter: 'reference', model, target, engine: 'bundled' }))));
+    expect(report.cells.map((c) => `${c.model} ${c.target}`)).toEqual(expected.map((c) => `${c.model} ${c.target}`));
+    expect(validateReport(report)).toEqual([]);
+    for (const f of ['index.html', 'junit.xml']) expect(existsSync(join(r.reportDir, f)), f).toBe(true);
     expect(report.summary).toEqual({ checks: Number(m?.[2]), passed: Number(m?.[2]), warned: 0, failed: 0 });
     for (const cell of report.cells) {
       const claims = planClaims(parseTarget(cell.target), DEFAULT_PROMPTS).map((c) => ({ suite: c.suite, prompt: c.prompt?.text }));
@@ -70,6 +81,22 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     expect(report.summary.failed).toBe(0);
     const missing = await tmgt(['check', '--models', `nope=${join(mine, 'absent')}`]);
     expect(missing.exitCode).toBe(2);
+  });
+
+  it('--shard i/n then tmgt report merge gives the unsharded report (timings aside)', async () => {
+    const args = ['check', '--models', 'llama-tiny,gpt2-tiny', '--targets', 'gguf/f32,gguf/q8_0,apr/int8', '--suites', 'file,metadata,layout,fidelity,logits'];
+    const whole = await tmgt(args);
+    const shards = [await tmgt([...args, '--shard', '1/3']), await tmgt([...args, '--shard', '2/3']), await tmgt([...args, '--shard', '3/3'])];
+    for (const r of [whole, ...shards]) expect(r.exitCode, r.stderr).toBe(0);
+    const out = mkdtempSync(join(tmpdir(), 'tmgt-merged-'));
+    const merged = await execa(process.execPath, [BIN, 'report', 'merge', ...shards.map((r) => r.reportDir), '-o', out], { reject: false, stdin: 'ignore' });
+    expect(merged.exitCode, merged.stderr).toBe(0);
+    const read = (dir: string) => stripTimings(JSON.parse(readFileSync(join(dir, 'parity.json'), 'utf8')));
+    expect(shards.map((r) => (JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport).cells.length)).toEqual([2, 2, 2]);
+    expect(read(out)).toEqual(read(whole.reportDir));
+    const html = (dir: string) => readFileSync(join(dir, 'index.html'), 'utf8').replace(/"durationMs":[0-9.e+-]+/g, '');
+    expect(html(out).length).toBeGreaterThan(1000);
+    expect(readFileSync(join(out, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, '')).toEqual(readFileSync(join(whole.reportDir, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, ''));
   });
 
   it('exits 2 with a one-line explanation for a bad flag', async () => {
