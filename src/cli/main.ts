@@ -23,6 +23,7 @@ import { inspect } from './inspect.js';
 import { mutantsCommand } from './mutants.js';
 import { oraclesCommand } from './oracles.js';
 import { readReport, requireReport, writeOutputs } from './outputs.js';
+import { Journal } from './journal.js';
 import { Progress } from './progress.js';
 
 export const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
@@ -54,12 +55,13 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|llama.cpp|mutant:<id>|<config id>]
            [--suites ${SUITES.join(',')}] [--report-dir reports] [--config tmgt.config.ts] [--max-new-tokens 32]
-           [--shard i/n] [--previous OLD/parity.json]
+           [--shard i/n] [--previous OLD/parity.json] [--resume]
 
 Converts every model × target with the converter, judges every planned claim, prints one error: line per failing
 verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json, index.html (the dashboard, with the
 trend against the previous parity.json) and junit.xml. --shard i/n runs a deterministic, balanced slice of the cells
-(tmgt report merge puts the slices back together).
+(tmgt report merge puts the slices back together). Every finished cell is kept on disk as it completes: after a crash,
+--resume (same flags, same report dir) runs only the unfinished cells. ^C stops after the current cell: exit 2.
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run (bad flag, nothing planned, an internal error).`;
 
 async function check(args: string[]): Promise<number> {
@@ -73,6 +75,7 @@ async function check(args: string[]): Promise<number> {
     config: { type: 'string' },
     shard: { type: 'string' },
     previous: { type: 'string' },
+    resume: { type: 'boolean', default: false },
   });
   const config = await loadConfig(values.config);
   // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
@@ -101,28 +104,57 @@ async function check(args: string[]): Promise<number> {
   // The trend baseline: the previous run's report in the same directory (or --previous FILE), read before it is replaced.
   const previous = readReport(values.previous === undefined ? join(reportDir, 'parity.json') : resolve(values.previous));
 
+  const plan = { version: VERSION, converter, cells: cells.map((c) => [c.model, c.target.id]), suites, maxNewTokens, prompts: DEFAULT_PROMPTS };
+  const journal = new Journal(reportDir, plan, values.resume);
+  const done = journal.finished();
   const results: CellResult[] = [];
   const progress = new Progress(cells.length);
-  for (const [i, cell] of cells.entries()) {
-    progress.start(i, `${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine})`);
-    const r = await runCell(cell, {
-      workDir: reportDir,
-      prompts: DEFAULT_PROMPTS,
-      maxNewTokens,
-      converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
-      suites,
-      commandConverters,
-    });
-    progress.done(r);
-    results.push(r);
-    writeOutputs(reportDir, parityReport(results, VERSION, { incomplete: true }), { final: false }); // completed cells are on disk even if the run is killed
+  // ^C stops cleanly after the cell in progress: the partial report is written, marked incomplete, exit 2. A second ^C
+  // stops at once (the journal still holds every finished cell for --resume).
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(EXIT.harness);
+    interrupted = true;
+    process.stderr.write('\ntmgt: interrupted: stopping after this cell (^C again to stop now; tmgt check --resume goes on)\n');
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    for (const [i, cell] of cells.entries()) {
+      // Let signals in: a cell may finish without ever yielding to the event loop (its awaits resolve as microtasks).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (interrupted) break;
+      const before = done.get(i);
+      progress.start(i, `${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine})${before ? ' — finished earlier' : ''}`);
+      const r =
+        before ??
+        (await runCell(cell, {
+          workDir: reportDir,
+          prompts: DEFAULT_PROMPTS,
+          maxNewTokens,
+          converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
+          suites,
+          commandConverters,
+        }));
+      if (before === undefined) journal.record(i, r);
+      progress.done(r);
+      results.push(r);
+      writeOutputs(reportDir, parityReport(results, VERSION, { incomplete: true }), { final: false }); // completed cells are on disk even if the run is killed
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.end();
   }
-  progress.end();
+  if (interrupted) {
+    for (const line of consoleLines(parityReport(results, VERSION, { incomplete: true }))) process.stdout.write(line + '\n');
+    process.stderr.write(`tmgt: interrupted after ${results.length}/${cells.length} cells; the partial report is marked incomplete\n`);
+    return EXIT.harness;
+  }
   // Drift ordering compares the cells of one model with each other: a shard holds only some of them, so the claim is
   // made where the shards come together (tmgt report merge).
   if (shard === undefined) addDriftOrdering(results);
   const report = parityReport(results, VERSION);
   writeOutputs(reportDir, report, { final: true, previous });
+  journal.close();
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
   // A claim the harness could not evaluate (oracle missing, internal error) means the run itself failed.
   if (report.cells.some((c) => c.checks.some((k) => k.verdicts.some((v) => v.code === 'F-RUNTIME-003')))) return EXIT.harness;
