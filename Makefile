@@ -72,7 +72,7 @@ browser:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 clean:
-	rm -rf .cache reports/*.json reports/*.html reports/*.xml
+	rm -rf .cache node_modules/.cache/tmgt dist reports/*.json reports/*.html reports/*.xml
 
 # Re-train the tiny models: corpus + held-out split, shared tokenizer, weights and specs in models/, then
 # check each with the onnxruntime oracle. Not run in CI (the outputs are committed); ~30 min on one core.

@@ -1,7 +1,18 @@
 #!/usr/bin/env node
-// Entry point: registers tsx so the TypeScript sources run as they are, then hands over to the CLI.
-import { register } from 'tsx/esm/api';
+// Entry point. An installed package runs the compiled library (dist/, built by `npm run build` at pack time): no
+// TypeScript loader at a user's run time. A source checkout runs src/ through tsx, even when a dist/ from an earlier
+// `npm pack` is lying around, so an edit is never shadowed by stale compiled code (TMGT_DIST=1 forces dist/).
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const compiled = new URL('../dist/cli/main.js', import.meta.url);
+const useDist = existsSync(compiled) && (!existsSync(source) || process.env.TMGT_DIST === '1');
+let main;
+if (useDist) {
+  ({ main } = await import(compiled.href));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+}
 process.exitCode = await main(process.argv.slice(2));
