@@ -7,7 +7,9 @@
  * the engines alternate within each round (tinybench runs one iteration of every task per round), so a load
  * spike on a shared machine hits all of them; each figure is the median over the rounds.
  *
- * Environment: TMGT_BENCH_MODELS (comma list, default llama-tiny,smollm-135m-shape), TMGT_BENCH_ROUNDS (default 3).
+ * Environment: TMGT_BENCH_MODELS (comma list, default llama-tiny,smollm-135m-shape), TMGT_BENCH_ROUNDS (default 1:
+ * with more rounds on smollm-135m-shape, llama.cpp through node-llama-cpp refused a batch after a cleared sequence —
+ * "inconsistent sequence positions" — and aborted the run; see bench/engines.ts LlamaCppBench.reset).
  */
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -108,7 +110,9 @@ async function benchModel(model: string, rounds: number): Promise<BenchResult[]>
     const key = (e: BenchEngine, phase: Phase) => `${e.engine}/${e.threads}/${phase}`;
     for (let round = 0; round < rounds; round++) {
       // One iteration of every task per round, engines interleaved: A prefill, A decode, B prefill, B decode, …
-      const bench = new Bench({ iterations: 1, time: 0, warmup: round === 0, warmupIterations: 1, retainSamples: true, throws: true });
+      // No tinybench warm-up: it runs a task without its beforeEach hook, so a prefill ran twice on one llama.cpp
+      // sequence and overflowed its context. The first round is the warm-up of the caches instead (median of rounds).
+      const bench = new Bench({ iterations: 1, time: 0, warmup: false, retainSamples: true, throws: true });
       for (const e of engines) {
         bench.add(key(e, 'prefill'), () => e.prefill(prompt), { beforeEach: () => e.reset() });
         // The decode task's prefill runs untimed, before each iteration.
@@ -130,6 +134,7 @@ async function benchModel(model: string, rounds: number): Promise<BenchResult[]>
       }
     }
     for (const e of engines) {
+      if (e instanceof LlamaCppBench && e.retries > 0) console.warn(`${model} ${target}: llama.cpp ${e.threads}T refused ${e.retries} batch(es); re-run on a fresh context`);
       for (const phase of PHASES) {
         const ms = median(samples.get(key(e, phase)) ?? []);
         const tokens = phase === 'prefill' ? P : N;
@@ -159,7 +164,7 @@ function printResults(rows: BenchResult[]): void {
 
 async function main(): Promise<void> {
   const models = (process.env['TMGT_BENCH_MODELS'] ?? 'llama-tiny,smollm-135m-shape').split(',').filter((m) => m.length > 0);
-  const rounds = Number(process.env['TMGT_BENCH_ROUNDS'] ?? 3);
+  const rounds = Number(process.env['TMGT_BENCH_ROUNDS'] ?? 1);
   const { cpus, loadavg } = await import('node:os');
   const results: BenchResult[] = [];
   for (const model of models) results.push(...(await benchModel(model, rounds)));
