@@ -35,6 +35,9 @@ export const RELATIVE_RATIO = 2;
  */
 export const CATASTROPHIC = { nmse: 0.5, klMean: 2, klP99: 20 } as const;
 
+/** Perplexity more than doubled (+100 %) on held-out text: the model no longer models its text. */
+export const CATASTROPHIC_PPL_EXCESS = 1;
+
 /** The outcome of one metric: pass, or a verdict status with the bound that decided it. */
 export interface Judgement {
   status: 'pass' | 'warn' | 'fail';
@@ -63,7 +66,10 @@ export function judgeLower(value: number, absolute: number, baseline: Baseline, 
 
 /** Judge a higher-is-better rate (same-top-1): the candidate may fall below the reference by the absolute allowance. */
 export function judgeHigher(value: number, absolute: number, baseline: Baseline, key: string): Judgement {
-  const flipped = judgeLower(-value, -absolute, baseline, key, (negRef) => negRef + (1 - absolute));
+  // The same rule on the negated rate: the reference's value is negated too.
+  const ref = baseline.reference?.[key];
+  const negated: Baseline = { ...baseline, ...(baseline.reference === undefined ? {} : { reference: ref === undefined ? {} : { [key]: -ref } }) };
+  const flipped = judgeLower(-value, -absolute, negated, key, (negRef) => negRef + (1 - absolute));
   return { ...flipped, bound: -flipped.bound, ...(flipped.referenceValue === undefined ? {} : { referenceValue: -flipped.referenceValue }) };
 }
 

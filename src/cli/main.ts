@@ -2,7 +2,7 @@
  * `tmgt`: one command table. Every command has a one-line summary, a usage text (`tmgt <command> --help`, exit 0)
  * and strict flags; the dispatcher turns harness errors into exit 2.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SUITES, type SuiteName } from '../contracts/verdicts.js';
@@ -55,13 +55,14 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|llama.cpp|mutant:<id>|<config id>]
            [--suites ${SUITES.join(',')}] [--report-dir reports] [--config tmgt.config.ts] [--max-new-tokens 32]
-           [--shard i/n] [--previous OLD/parity.json] [--resume]
+           [--shard i/n] [--previous OLD/parity.json] [--resume] [--ppl-text FILE]
 
 Converts every model × target with the converter, judges every planned claim, prints one error: line per failing
 verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json, index.html (the dashboard, with the
 trend against the previous parity.json) and junit.xml. --shard i/n runs a deterministic, balanced slice of the cells
 (tmgt report merge puts the slices back together). Every finished cell is kept on disk as it completes: after a crash,
 --resume (same flags, same report dir) runs only the unfinished cells. ^C stops after the current cell: exit 2.
+--ppl-text: held-out text for the perplexity suite (documents separated by blank lines; default models/heldout.txt).
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run (bad flag, nothing planned, an internal error).`;
 
 async function check(args: string[]): Promise<number> {
@@ -76,6 +77,7 @@ async function check(args: string[]): Promise<number> {
     shard: { type: 'string' },
     previous: { type: 'string' },
     resume: { type: 'boolean', default: false },
+    'ppl-text': { type: 'string' },
   });
   const config = await loadConfig(values.config);
   // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
@@ -94,6 +96,8 @@ async function check(args: string[]): Promise<number> {
   const maxNewTokens = values['max-new-tokens'] === undefined ? DEFAULT_MATRIX.maxNewTokens : Number(values['max-new-tokens']);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256) throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
   const reportDir = resolve(values['report-dir'] ?? 'reports');
+  const pplText = values['ppl-text'] === undefined ? undefined : resolve(values['ppl-text']);
+  if (pplText !== undefined && !existsSync(pplText)) throw new UsageError(`--ppl-text: ${pplText} does not exist`);
 
   const all = sortCells(models.flatMap((model) => targets.map((target): Cell => ({ converter, model, target, engine: 'bundled' }))).map((c) => ({ ...c, target: c.target.id, cell: c }))).map((c) => c.cell);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
@@ -104,7 +108,7 @@ async function check(args: string[]): Promise<number> {
   // The trend baseline: the previous run's report in the same directory (or --previous FILE), read before it is replaced.
   const previous = readReport(values.previous === undefined ? join(reportDir, 'parity.json') : resolve(values.previous));
 
-  const plan = { version: VERSION, converter, cells: cells.map((c) => [c.model, c.target.id]), suites, maxNewTokens, prompts: DEFAULT_PROMPTS };
+  const plan = { version: VERSION, converter, cells: cells.map((c) => [c.model, c.target.id]), suites, maxNewTokens, prompts: DEFAULT_PROMPTS, pplText };
   const journal = new Journal(reportDir, plan, values.resume);
   const done = journal.finished();
   const results: CellResult[] = [];
@@ -134,6 +138,7 @@ async function check(args: string[]): Promise<number> {
           converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
           suites,
           commandConverters,
+          ...(pplText === undefined ? {} : { perplexityTextPath: pplText }),
         }));
       if (before === undefined) journal.record(i, r);
       progress.done(r);
@@ -267,6 +272,16 @@ const COMMANDS: Record<string, Command> = {
     summary: 'a model file (GGUF, APR, safetensors): metadata, tensors, stats',
     usage: 'tmgt inspect FILE [--json]\n\nExit codes: 0 readable, 1 malformed (F-FILE verdicts), 2 unreadable.',
     run: (args) => inspect(args),
+  },
+  init: {
+    summary: "set a converter's repository up: tmgt.config.ts and a GitHub parity workflow",
+    usage: 'tmgt init --converter-cmd "my-conv --in {source} --out {out} --type {type}" [--format gguf|apr|safetensors] [--targets …] [--force]',
+    run: async (args) => (await import('./init.js')).initCommand(args),
+  },
+  cache: {
+    summary: 'where the cache is and what it holds (info), or empty it (clean [--kind models|oracles|artifacts])',
+    usage: 'tmgt cache info [--json] | tmgt cache clean [--kind models|oracles|artifacts]',
+    run: async (args) => (await import('./cache.js')).cacheCommand(args),
   },
   diff: {
     summary: 'per-tensor SQNR / cosine / max diff of two model files (GGUF ↔ HF names)',

@@ -33,6 +33,7 @@ export const CODES = {
   'F-LOGITS-002': { level: 'L5 logits', title: 'NMSE above bound' },
   'F-LOGITS-003': { level: 'L5 logits', title: 'KL divergence (mean or p99) above bound' },
   'F-LOGITS-004': { level: 'L5 logits', title: 'same-top-1 rate below bound (near-ties excluded)' },
+  'F-LOGITS-005': { level: 'L5 logits', title: "perplexity on held-out text above the oracle's by more than the bound (PPL ratio)" },
   'F-TOKENS-001': { level: 'L6 tokens', title: 'canary: greedy continuation differs where it must be exact' },
   'F-TOKENS-002': { level: 'L6 tokens', title: "greedy mismatches above the target's bound" },
   'F-TOKENS-003': { level: 'L6 tokens', title: 'drift ordering: a higher-precision target drifts more than a lower one + 1' },
@@ -58,5 +59,5 @@ export interface Verdict {
 }
 
 /** The parity claims, in run order (DESIGN.md §4 levels L0–L6 plus the cross checks). */
-export const SUITES = ['file', 'metadata', 'layout', 'data-quality', 'fidelity', 'logits', 'tokens', 'roundtrip', 'cross-runtime'] as const;
+export const SUITES = ['file', 'metadata', 'layout', 'data-quality', 'fidelity', 'logits', 'perplexity', 'tokens', 'roundtrip', 'cross-runtime'] as const;
 export type SuiteName = (typeof SUITES)[number];

@@ -14,6 +14,7 @@ import { checkLayout } from '../checks/layout.js';
 import { checkLogits } from '../checks/logits.js';
 import { checkMetadata } from '../checks/metadata.js';
 import { greedySteps, klPerRow, mean } from '../checks/metrics.js';
+import { checkPerplexity } from '../checks/perplexity.js';
 import { checkPolicy } from '../checks/policy.js';
 import { checkTokens } from '../checks/tokens.js';
 import { TOLERANCES } from '../checks/tolerances.js';
@@ -115,6 +116,17 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const layers = got.layerOutputs ? { oracle: o.layerOutputs, candidate: got.layerOutputs } : undefined;
       const tol = TOLERANCES[ctx.inputs.target.id];
       return ctx.judged('logits', text, (baseline) => checkLogits(text, o.logits, got.logits, o.vocabSize, tol, layers, { baseline, ids: o.ids }));
+    },
+  },
+  perplexity: {
+    level: 'L5 logits',
+    perPrompt: false,
+    appliesTo: everyTarget,
+    needs: ['readable file', 'oracle', 'bundled engine'],
+    run: async (ctx) => {
+      const { pairs, vocab } = await ctx.perplexityRun();
+      const tol = TOLERANCES[ctx.inputs.target.id];
+      return ctx.judged('perplexity', '', (baseline) => checkPerplexity(pairs, vocab, tol, baseline));
     },
   },
   tokens: {

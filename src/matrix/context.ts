@@ -12,6 +12,7 @@ import type { Verdict } from '../contracts/verdicts.js';
 import type { Target } from '../contracts/targets.js';
 import type { QuantPolicy } from '../contracts/policy.js';
 import type { Baseline } from '../checks/bounds.js';
+import type { PerplexityPair } from '../checks/perplexity.js';
 import { expectedTensors, type ExpectedTensor } from '../checks/manifest.js';
 import type { ConvertResult } from '../converters/adapter.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from '../engines/types.js';
@@ -25,6 +26,9 @@ import type { OracleRecord } from '../oracle/run.js';
 import type { Checkpoint } from '../zoo/types.js';
 import type { HfTokenizer } from '../zoo/tokenizer.js';
 import type { ModelFormat } from '../contracts/targets.js';
+
+/** Held-out tokens the perplexity suite scores (llama.cpp's perplexity uses chunks of 512). */
+export const PPL_TOKENS = 512;
 
 /** A prerequisite of a claim could not be had; `verdicts` say why (they become the claim's verdicts). */
 export class PrerequisiteFailed extends Error {
@@ -63,6 +67,8 @@ export interface CellInputs {
   /** What the planned claims need from the engine run: greedy continuations (tokens), layer outputs (logits). */
   engineNeeds: { greedy: boolean; layers: boolean };
   policy: QuantPolicy;
+  /** Held-out text for the perplexity suite (documents separated by blank lines). */
+  perplexityText: string;
   /** Whether the cell's converter is the reference itself (judged on absolute bounds, never against itself). */
   isReference: boolean;
   /** Whether the absolute bounds are hard for this model: they were calibrated on it (the trained tiny zoo). */
@@ -212,6 +218,49 @@ export class CellContext {
   llamaCpp(promptIndex: number): Promise<EngineSequenceResult> {
     const run = this.once('llama.cpp', async () => this.inputs.providers.llamaCpp(await this.engineRequest(true)));
     return this.sequence(run, promptIndex);
+  }
+
+  /**
+   * The perplexity run: the held-out text's first documents (each at most the model's context, ~PPL_TOKENS in all),
+   * teacher-forced through the oracle and the bundled engine.
+   */
+  perplexityRun(): Promise<{ pairs: PerplexityPair[]; vocab: number }> {
+    return this.once('perplexity', async () => {
+      const { path, format } = await this.file();
+      const cfg = this.inputs.checkpoint.config as unknown as Record<string, unknown>; // read-only look-up of optional fields
+      const ctxLen = [cfg['max_position_embeddings'], cfg['n_positions']].find((v): v is number => typeof v === 'number') ?? PPL_TOKENS;
+      const sequences: number[][] = [];
+      let total = 0;
+      for (const doc of this.inputs.perplexityText.split(/\n\s*\n/)) {
+        if (total >= PPL_TOKENS) break;
+        const ids = this.inputs.tokenizer.encode(doc.trim()).slice(0, Math.min(ctxLen, PPL_TOKENS));
+        if (ids.length < 2) continue;
+        sequences.push(ids);
+        total += ids.length;
+      }
+      if (sequences.length === 0) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', 'the held-out text gives no sequence of two tokens or more', {})]);
+      const oracle = await this.inputs.providers.oracle(sequences, 0);
+      const run = await this.inputs.providers.engine({
+        artifact: path,
+        format,
+        configPath: join(this.inputs.sourceDir, 'config.json'),
+        sequences,
+        maxNewTokens: 0,
+        promptLengths: sequences.map((q) => q.length),
+        captureLayers: false,
+      });
+      if (run.status === 'failed') {
+        throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine '${run.engine}' could not run the artifact: ${run.message}`, { engine: run.engine, error: run.message })]);
+      }
+      const pairs = sequences.map((ids, i) => {
+        const o = oracle[i];
+        const c = run.sequences[i];
+        if (o === undefined) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', `no oracle record for held-out sequence ${i}`, { sequence: i })]);
+        if (c === undefined) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine returned no result for held-out sequence ${i}`, { sequence: i })]);
+        return { ids, oracle: o.logits, candidate: c.logits };
+      });
+      return { pairs, vocab: oracle[0]?.vocabSize ?? 0 };
+    });
   }
 
   /**

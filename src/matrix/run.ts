@@ -3,6 +3,7 @@
  * exactly the planned claims — a claim whose prerequisite failed is a failing check carrying that prerequisite's
  * verdict, and a check that throws is a failing check with F-RUNTIME-003 (the run then exits 2), never a missing one.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { statusOf, type CellResult, type CheckResult, type TensorRow } from '../contracts/results.js';
@@ -23,7 +24,7 @@ import { oracleRecords } from '../oracle/records.js';
 import { buildModel } from '../zoo/build.js';
 import { loadCheckpoint } from '../zoo/checkpoint.js';
 import { ggufTensorMapping } from '../zoo/gguf-names.js';
-import { findModelSpec } from '../zoo/specs.js';
+import { findModelSpec, MODELS_DIR } from '../zoo/specs.js';
 import { HfTokenizer } from '../zoo/tokenizer.js';
 import type { Arch } from '../zoo/types.js';
 import { planClaims, suiteEntry, claimKey, type Claim } from './claims.js';
@@ -31,6 +32,9 @@ import { CellContext, PrerequisiteFailed, type CellProviders, type ReadArtifact,
 
 export { planClaims, suitesFor, SUITE_REGISTRY } from './claims.js';
 export type { CellResult, CheckResult } from '../contracts/results.js';
+
+/** The zoo's held-out split: text no tiny model was trained on. */
+const HELDOUT_PATH = join(MODELS_DIR, 'heldout.txt');
 
 /** Engine name of llama.cpp (the adapter itself runs in a child process: src/engines/isolated.ts). */
 const LLAMA_CPP_ENGINE = 'llama.cpp';
@@ -54,6 +58,8 @@ export interface RunOptions {
   commandConverters?: readonly CommandConverter[];
   /** Built-in converters as a real `tmgt convert` subprocess rather than in-process. */
   builtinsInSubprocess?: boolean;
+  /** Held-out text for the perplexity suite (default models/heldout.txt, the zoo's held-out split). */
+  perplexityTextPath?: string;
   /** Replace real parts of the cell (tests inject each prerequisite's failure this way). */
   providers?: Partial<CellProviders>;
 }
@@ -86,7 +92,8 @@ function realProviders(cell: Cell, conv: ConverterKind, sourceDir: string, opts:
   };
 }
 
-const PROMPT_SUITES: readonly SuiteName[] = ['logits', 'tokens', 'cross-runtime'];
+/** The suites judged relative to the reference converter (checks/bounds.ts). */
+const RELATIVE_SUITES: readonly SuiteName[] = ['logits', 'perplexity', 'tokens', 'cross-runtime'];
 const referenceRuns = new Map<string, Promise<ReferenceMetrics>>();
 
 /**
@@ -94,15 +101,15 @@ const referenceRuns = new Map<string, Promise<ReferenceMetrics>>();
  * each model × target × prompts (a kill matrix or a run of another converter needs each only once).
  */
 function referenceMetricsOf(cell: Cell, opts: RunOptions): Promise<ReferenceMetrics> {
-  const suites = opts.suites.filter((s) => PROMPT_SUITES.includes(s));
+  const suites = opts.suites.filter((s) => RELATIVE_SUITES.includes(s));
   const key = JSON.stringify([cell.model, cell.target.id, opts.prompts, opts.maxNewTokens, suites]);
   let run = referenceRuns.get(key);
   if (run === undefined) {
     run = runCell({ ...cell, converter: 'reference' }, { ...opts, suites, providers: {} }).then((r) => {
       const out: ReferenceMetrics = {};
       for (const c of r.checks) {
-        if (c.prompt === undefined || c.metrics === undefined || c.verdicts.some((v) => v.code.startsWith('F-RUNTIME'))) continue;
-        out[c.suite] = { ...out[c.suite], [c.prompt]: c.metrics };
+        if (c.metrics === undefined || c.verdicts.some((v) => v.code.startsWith('F-RUNTIME'))) continue;
+        out[c.suite] = { ...out[c.suite], [c.prompt ?? '']: c.metrics };
       }
       return out;
     });
@@ -179,6 +186,7 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
     maxNewTokens: opts.maxNewTokens,
     engineNeeds: { greedy: claims.some((c) => c.suite === 'tokens'), layers: claims.some((c) => c.suite === 'logits') },
     policy: policyFor(cell.target, conv),
+    perplexityText: readFileSync(opts.perplexityTextPath ?? HELDOUT_PATH, 'utf8'),
     isReference: cell.converter === 'reference',
     isCalibrated: findModelSpec(cell.model).kind === 'trained',
     providers,
