@@ -134,7 +134,6 @@ async function benchModel(model: string, rounds: number): Promise<BenchResult[]>
       }
     }
     for (const e of engines) {
-      if (e instanceof LlamaCppBench && e.retries > 0) console.warn(`${model} ${target}: llama.cpp ${e.threads}T refused ${e.retries} batch(es); re-run on a fresh context`);
       for (const phase of PHASES) {
         const ms = median(samples.get(key(e, phase)) ?? []);
         const tokens = phase === 'prefill' ? P : N;
