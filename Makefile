@@ -40,9 +40,12 @@ ticket: $(NODE_STAMP)
 models: $(NODE_STAMP)
 	$(TMGT) models build llama-tiny qwen2-tiny gpt2-tiny
 
-# Shape-faithful models (SmolLM-135M, Qwen2-0.5B, GPT-2 124M shapes): built on demand, checked against float64.
-nightly: $(NODE_STAMP)
+# Shape-faithful models (SmolLM-135M, Qwen2-0.5B, GPT-2 124M shapes): built on demand, checked against float64; then
+# every target × {reference, llama.cpp's quantizer} and the seed mutants plus one mutant per bug class at shape scale,
+# with reports/calibration.md (reference value, llama.cpp's value, bound, worst mutant value per target and metric).
+nightly: $(NODE_STAMP) $(WASM)
 	TMGT_NIGHTLY=1 npx vitest run test/nightly
+	npx tsx nightly/calibrate.ts
 
 $(WASM): src/engine/wasm/assembly/kernels.ts src/engine/wasm/build.mjs $(NODE_STAMP)
 	node src/engine/wasm/build.mjs
