@@ -169,9 +169,8 @@ describe('two real processes sharing a cache', () => {
   it('two `tmgt models build` processes on an empty cache: one model entry, verified', async () => {
     const cache = join(dir, 'tmgt-cache');
     const env = { ...process.env, TMGT_CACHE_DIR: cache };
-    const [a, b] = await Promise.all(
-      [0, 1].map(() => execa(process.execPath, [BIN, 'models', 'build', 'llama-tiny'], { env, reject: false, timeout: 120_000 })),
-    );
+    const build = () => execa(process.execPath, [BIN, 'models', 'build', 'llama-tiny'], { env, reject: false, timeout: 120_000 });
+    const [a, b] = await Promise.all([build(), build()]);
     expect([a.exitCode, b.exitCode], `${a.stderr}\n${b.stderr}`).toEqual([0, 0]);
     expect(a.stdout.trim()).toBe(b.stdout.trim());
     const entries = readdirSync(join(cache, 'models'));

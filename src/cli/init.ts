@@ -1,6 +1,6 @@
 /**
- * `tmgt init`: set a converter's own repository up for parity checks — a commented tmgt.config.ts (.mjs in a project
- * without TypeScript) declaring the user's converter as a command converter, and a GitHub workflow running
+ * `tmgt init`: set a converter's own repository up for parity checks — a commented tmgt.config.ts (.mts in a CommonJS
+ * TypeScript project, .mjs in a project without TypeScript) declaring the user's converter as a command converter, and a GitHub workflow running
  * `npx tmgt check` and uploading the reports. Nothing is overwritten without --force.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { UsageError } from '../errors.js';
 export const INIT_USAGE = `tmgt init --converter-cmd "my-conv --in {source} --out {out} --type {type}"
           [--format gguf|apr|safetensors] [--targets gguf/f32,gguf/q8_0] [--id my-conv] [--force]
 
-Writes tmgt.config.ts (tmgt.config.mjs when the project has no TypeScript) declaring your converter, and
+Writes tmgt.config.ts (.mts in a CommonJS TypeScript project, .mjs without TypeScript) declaring your converter, and
 .github/workflows/parity.yml running 'npx tmgt check' and uploading reports/. Placeholders in the command:
 {source} the HF checkpoint directory tmgt builds, {out} the file to write, {type} your name for the target type
 (the part after the slash of a target, e.g. q8_0), {workdir} a scratch directory. The command is split into
@@ -77,18 +77,26 @@ export function converterIdFor(argv: readonly string[]): string {
   return id === '' || id === 'reference' || id === 'llama.cpp' ? 'my-converter' : id;
 }
 
-/** Whether the project uses TypeScript: a tsconfig.json, or typescript among its package.json dependencies. */
-function usesTypeScript(dir: string): boolean {
-  if (existsSync(join(dir, 'tsconfig.json'))) return true;
+/**
+ * The config's file name: TypeScript when the project uses it (a tsconfig.json, or typescript among its package.json
+ * dependencies), else plain ESM. A `.ts` file is a CommonJS module unless package.json says `"type": "module"`, and the
+ * config is ESM (export default): such a project gets `.mts`.
+ */
+export function configNameFor(dir: string): (typeof CONFIG_NAMES)[number] {
+  let pkg: Record<string, unknown> = {};
   try {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>; // fields checked below
-    return ['dependencies', 'devDependencies'].some((f) => {
+    pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>; // fields checked below
+  } catch {
+    // no package.json (or an unreadable one): no dependencies, CommonJS by Node's default
+  }
+  const hasTypeScript =
+    existsSync(join(dir, 'tsconfig.json')) ||
+    ['dependencies', 'devDependencies'].some((f) => {
       const deps = pkg[f];
       return typeof deps === 'object' && deps !== null && 'typescript' in deps;
     });
-  } catch {
-    return false;
-  }
+  if (!hasTypeScript) return 'tmgt.config.mjs';
+  return pkg['type'] === 'module' ? 'tmgt.config.ts' : 'tmgt.config.mts';
 }
 
 const q = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -197,8 +205,9 @@ export async function initCommand(args: string[], cwd: string = process.cwd()): 
   assertPathSafeName('converter id', id);
 
   const dir = resolve(cwd);
-  const typescript = usesTypeScript(dir);
-  const configFile = join(dir, typescript ? 'tmgt.config.ts' : 'tmgt.config.mjs');
+  const name = configNameFor(dir);
+  const typescript = name !== 'tmgt.config.mjs';
+  const configFile = join(dir, name);
   const workflowFile = join(dir, '.github', 'workflows', 'parity.yml');
   // Any config in this directory would compete with the new one (the first name found wins), not only the same name.
   const existing = [...CONFIG_NAMES.map((n) => join(dir, n)), workflowFile].filter((f) => existsSync(f));
