@@ -7,13 +7,13 @@
  * files were read, 2 when either cannot be read.
  */
 import { parseArgs } from 'node:util';
-import { HarnessError, UsageError } from '../errors.js';
+import { errorMessage, HarnessError, UsageError } from '../errors.js';
 import {
   archFromHfNames,
   ggufToHf,
   hfToGguf,
   isGgufStyleName,
-  MAPPED_ARCHS,
+  isMappedArch,
   undoGgufLayout,
   type HeadCounts,
   type LayoutTransform,
@@ -22,6 +22,7 @@ import {
 import { pairMetrics, type PairMetrics } from '../formats/stats.js';
 import type { FileIssue, TensorEntry } from '../formats/types.js';
 import { decodeTensor, fmt, issueLine, openModelFile, readCheckpointConfig, reportJson, type OpenedModel } from './inspect.js';
+import { terminalSafe } from '../report/parity.js';
 import { textTable } from '../report/table.js';
 
 export const DIFF_EXIT = { ok: 0, unreadable: 2 } as const;
@@ -87,7 +88,7 @@ interface SideContext {
 }
 
 function asMappedArch(v: unknown): MappedArch | undefined {
-  return typeof v === 'string' && (MAPPED_ARCHS as readonly string[]).includes(v) ? (v as MappedArch) : undefined;
+  return isMappedArch(v) ? v : undefined;
 }
 
 function positiveInt(v: unknown): number | undefined {
@@ -172,7 +173,7 @@ export function diffModels(a: OpenedModel, b: OpenedModel): DiffReport {
       });
     } catch (e) {
       const isShapeEqual = ea.shape.length === eb.shape.length && ea.shape.every((d, i) => d === eb.shape[i]);
-      tensors.push({ key, a: side(ea, 'none'), b: side(eb, 'none'), isShapeEqual, isDtypeEqual, metrics: null, error: (e as Error).message });
+      tensors.push({ key, a: side(ea, 'none'), b: side(eb, 'none'), isShapeEqual, isDtypeEqual, metrics: null, error: errorMessage(e) });
     }
   }
   const onlyInA = [...ia].filter(([k]) => !ib.has(k)).map(([, e]) => e.name);
@@ -235,16 +236,16 @@ export function diffText(r: DiffReport): string[] {
 export function diff(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): number {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length !== 2) throw new UsageError('diff needs two files: A B');
-  const a = openModelFile(positionals[0] as string);
+  const a = openModelFile(positionals[0] as string); // two positionals: checked above
   let b: OpenedModel | undefined;
   try {
-    b = openModelFile(positionals[1] as string);
+    b = openModelFile(positionals[1] as string); // two positionals: checked above
     for (const m of [a, b]) {
       const fatal = m.file.issues.find((i) => i.fatal);
       if (fatal) throw new HarnessError('E-INPUT', `cannot read ${m.path}: ${issueLine(fatal)}`);
     }
     const report = diffModels(a, b);
-    out((values.json ? reportJson(report) : diffText(report).join('\n')) + '\n');
+    out((values.json ? reportJson(report) : diffText(report).map(terminalSafe).join('\n')) + '\n');
     return DIFF_EXIT.ok;
   } finally {
     a.close();

@@ -7,11 +7,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { terminalSafe } from '../report/parity.js';
 import { textTable } from '../report/table.js';
-import { HarnessError, UsageError } from '../errors.js';
+import { errorMessage, HarnessError, UsageError } from '../errors.js';
 import { FileByteSource, type ByteSource } from '../formats/byte-source.js';
 import { readAprTensorF32 } from '../formats/apr/reader.js';
 import { readTensorF32, type GgufFile } from '../formats/gguf/reader.js';
+import { isJsonObject } from '../formats/json-depth.js';
 import { readModelFile } from '../formats/read-model.js';
 import { tensorStats, type TensorStats } from '../formats/stats.js';
 import type { FileIssue, MetaValue, ModelFile, TensorEntry } from '../formats/types.js';
@@ -45,7 +47,7 @@ export function openModelFile(path: string): OpenedModel {
     if (statSync(path).isDirectory()) filePath = join(path, 'model.safetensors');
     src = new FileByteSource(filePath);
   } catch (e) {
-    throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${errorMessage(e)}`, { cause: e });
   }
   try {
     const file = readModelFile(src);
@@ -54,7 +56,7 @@ export function openModelFile(path: string): OpenedModel {
     return { path: filePath, src, file, checkpointDir, close: () => src.close() };
   } catch (e) {
     src.close();
-    throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${errorMessage(e)}`, { cause: e });
   }
 }
 
@@ -123,7 +125,7 @@ function summarize(v: MetaValue, type: string | undefined, itemType: string | un
       const s = itemType === 'f32' && typeof x === 'number' ? shortestF32(x) : scalar(x);
       return typeof s === 'string' && s.length > MAX_STRING_CHARS ? s.slice(0, MAX_STRING_CHARS) : s;
     });
-    return { type: 'array', itemType: itemType ?? (v.length > 0 ? jsType(v[0] as MetaValue) : 'unknown'), length: v.length, first, isTruncated: v.length > ARRAY_PREVIEW_ITEMS };
+    return { type: 'array', itemType: itemType ?? (v.length > 0 ? jsType(v[0] as MetaValue) /* v.length > 0 */ : 'unknown'), length: v.length, first, isTruncated: v.length > ARRAY_PREVIEW_ITEMS };
   }
   const t = type ?? jsType(v);
   const value = t === 'f32' && typeof v === 'number' ? shortestF32(v) : scalar(v);
@@ -154,7 +156,7 @@ export function inspectModel(model: OpenedModel): InspectReport {
     try {
       return { ...base, stats: tensorStats(decodeTensor(file, src, t)) };
     } catch (e) {
-      return { ...base, stats: null, statsError: (e as Error).message };
+      return { ...base, stats: null, statsError: errorMessage(e) };
     }
   });
   const report: InspectReport = {
@@ -218,7 +220,7 @@ export function inspectText(r: InspectReport): string[] {
   const keys = Object.keys(r.metadata);
   if (keys.length > 0) {
     lines.push('metadata:');
-    for (const k of keys) lines.push(metadataLine(k, r.metadata[k] as MetadataSummary));
+    for (const [k, m] of Object.entries(r.metadata)) lines.push(metadataLine(k, m));
   }
   if (r.tensors.length > 0) {
     const rows = r.tensors.map((t) => [
@@ -244,10 +246,10 @@ export function inspectText(r: InspectReport): string[] {
 export function inspect(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): number {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length !== 1) throw new UsageError('inspect needs exactly one FILE');
-  const model = openModelFile(positionals[0] as string);
+  const model = openModelFile(positionals[0] as string); // one positional: checked above
   try {
     const report = inspectModel(model);
-    out((values.json ? reportJson(report) : inspectText(report).join('\n')) + '\n');
+    out((values.json ? reportJson(report) : inspectText(report).map(terminalSafe).join('\n')) + '\n');
     return report.issues.length > 0 ? INSPECT_EXIT.malformed : INSPECT_EXIT.ok;
   } finally {
     model.close();
@@ -258,7 +260,8 @@ export function inspect(args: string[], out: (s: string) => void = (s) => proces
 export function readCheckpointConfig(model: OpenedModel): Record<string, unknown> | undefined {
   if (model.checkpointDir === undefined) return undefined;
   try {
-    return JSON.parse(readFileSync(join(model.checkpointDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const config: unknown = JSON.parse(readFileSync(join(model.checkpointDir, 'config.json'), 'utf8'));
+    return isJsonObject(config) ? config : undefined;
   } catch {
     return undefined;
   }

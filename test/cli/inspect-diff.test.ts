@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffModels, type DiffReport } from '../../src/cli/diff.js';
-import { openModelFile, type InspectReport } from '../../src/cli/inspect.js';
+import { inspect, openModelFile, type InspectReport } from '../../src/cli/inspect.js';
 import { ggufTensorMapping, permuteQk, transpose } from '../../src/zoo/gguf-names.js';
 import { convertCheckpoint } from '../../src/converters/reference.js';
 import { parseTarget } from '../../src/converters/targets.js';
@@ -296,3 +296,19 @@ describe('name map (src/formats/name-map.ts)', () => {
   });
 });
 
+
+describe('file-derived strings never reach the terminal as control sequences', () => {
+  it('a tensor name holding an escape sequence is printed escaped by tmgt inspect', async () => {
+    const { writeGgufFile } = await import('../../src/formats/gguf/writer.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const path = join(mkdtempSync(join(tmpdir(), 'tmgt-esc-')), 'esc.gguf');
+    const evil = 'w\u001b]0;pwned\u0007\u001b[2J';
+    writeGgufFile(path, { kvs: [{ key: 'general.name', type: 'string', value: 'n\u001b[31mred' }], tensors: [{ name: evil, shape: [4], dtype: 'F32', data: new Uint8Array(16) }] });
+    let text = '';
+    inspect([path], (s) => (text += s));
+    expect(text).not.toMatch(/\u001b|\u0007/);
+    expect(text).toContain('w\\u001b]0;pwned\\u0007\\u001b[2J');
+  });
+});
