@@ -17,3 +17,11 @@ export class UsageError extends HarnessError {
     super('E-USAGE', message);
   }
 }
+
+/**
+ * The message of a caught value: `e.message` for an Error, otherwise `String(e)` (a thrown string, number or object),
+ * so a catch clause never needs `(e as Error).message`, which gives `undefined` for anything that is not an Error.
+ */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

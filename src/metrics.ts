@@ -82,8 +82,8 @@ export function pairMetrics(a: ArrayLike<number>, b: ArrayLike<number>): PairMet
   let nonFinite = 0;
   let identical = true;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
+    const x = a[i] as number; // i < a.length
+    const y = b[i] as number; // b.length === a.length: checked above
     if (x !== y && !(x !== x && y !== y)) identical = false;
     if (!Number.isFinite(x) || !Number.isFinite(y)) {
       nonFinite++;

@@ -3,25 +3,26 @@ import { dirname, join, relative, sep } from 'node:path';
 
 /**
  * Which layers a file under src/<layer>/ may import (besides its own layer). A root-level module (src/errors.ts)
- * is its own layer. Nothing imports cli; report sees only result types; contracts import nothing.
+ * is its own layer. Nothing imports cli; report sees only result types; contracts and metrics (pure functions) import nothing.
  */
 export const LAYERS = {
   contracts: [],
   errors: [],
+  metrics: [],
   cache: ['errors'],
   config: ['contracts'],
-  formats: ['contracts', 'errors'],
-  zoo: ['contracts', 'errors', 'cache', 'formats'],
-  engine: ['contracts', 'errors', 'formats'],
-  checks: ['contracts', 'errors', 'cache', 'config', 'formats', 'zoo', 'engine'],
-  converters: ['contracts', 'errors', 'cache', 'config', 'formats', 'zoo'],
-  oracle: ['contracts', 'errors', 'cache', 'config', 'formats', 'zoo'],
-  engines: ['contracts', 'errors', 'formats', 'engine', 'zoo'],
-  'config-file': ['contracts', 'errors', 'converters'],
-  matrix: ['contracts', 'errors', 'cache', 'config', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines'],
+  formats: ['contracts', 'errors', 'metrics'],
+  zoo: ['contracts', 'errors', 'metrics', 'cache', 'formats'],
+  engine: ['contracts', 'errors', 'metrics', 'formats'],
+  checks: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo', 'engine'],
+  converters: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo'],
+  oracle: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo'],
+  engines: ['contracts', 'errors', 'metrics', 'formats', 'engine', 'zoo'],
+  'config-file': ['contracts', 'errors', 'metrics', 'converters'],
+  matrix: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines'],
   report: ['contracts', 'errors'],
-  cli: ['contracts', 'errors', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
-  index: ['contracts', 'errors', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
+  cli: ['contracts', 'errors', 'metrics', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
+  index: ['contracts', 'errors', 'metrics', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
 };
 
 function layerOf(srcRoot, file) {

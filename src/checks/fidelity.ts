@@ -3,7 +3,7 @@ import { sqnrDb } from '../metrics.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, tensorByteLength, TYPE_INFO } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
-import { ggufToHf, MAPPED_ARCHS, permuteQk, reorderQkvBlocks, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
+import { ggufToHf, isMappedArch, permuteQk, reorderQkvBlocks, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
 import type { DType, ModelFile, TensorEntry } from '../formats/types.js';
 import { commonDims, type HfConfig } from '../zoo/types.js';
 import type { CheckResult, Verdict } from './codes.js';
@@ -100,7 +100,7 @@ function headInfo(file: ModelFile, opts: FidelityOptions): HeadInfo {
     return { arch: opts.config.model_type, heads: d.heads, kvHeads: d.kvHeads };
   }
   const a = file.metadata.get('general.architecture');
-  const arch = typeof a === 'string' && (MAPPED_ARCHS as readonly string[]).includes(a) ? (a as MappedArch) : undefined;
+  const arch = isMappedArch(a) ? a : undefined;
   const n = (k: string): number | undefined => {
     const v = file.metadata.get(`${arch ?? ''}.${k}`);
     return typeof v === 'number' ? v : undefined;

@@ -21,7 +21,7 @@ import type { VerdictCode } from '../contracts/verdicts.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS, TRAINED_MODELS } from '../config.js';
 import { findMutant, MUTANTS, mutantArchs, type Mutant } from '../converters/mutants.js';
 import { parseTarget } from '../converters/targets.js';
-import { UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
 import { ALL_SUITES, runCell, type CellResult, type RunOptions } from '../matrix/run.js';
 import { textTable } from '../report/table.js';
 import { findModelSpec } from '../zoo/specs.js';
@@ -92,7 +92,7 @@ export async function runMutantCell(cell: MutantCell, opts: Pick<RunOptions, 'wo
     );
     return judgeKill(mutant, model, r);
   } catch (e) {
-    return { mutant: mutant.id, model, target: mutant.target, expected: [...mutant.expected], got: [], killed: false, error: `harness error: ${(e as Error).message}` };
+    return { mutant: mutant.id, model, target: mutant.target, expected: [...mutant.expected], got: [], killed: false, error: `harness error: ${errorMessage(e)}` };
   }
 }
 
@@ -165,8 +165,9 @@ export async function mutantsCommand(args: string[]): Promise<number> {
   const cells = mutantCells(mutants, models);
   if (cells.length === 0) throw new UsageError(`no mutant applies to the models ${models.join(', ')}`);
 
-  const ownsWorkDir = values['work-dir'] === undefined;
-  const workDir = ownsWorkDir ? mkdtempSync(join(tmpdir(), 'tmgt-mutants-')) : resolve(values['work-dir'] as string);
+  const workDirFlag = values['work-dir'];
+  const ownsWorkDir = workDirFlag === undefined;
+  const workDir = ownsWorkDir ? mkdtempSync(join(tmpdir(), 'tmgt-mutants-')) : resolve(workDirFlag);
   mkdirSync(workDir, { recursive: true });
   const kills: MutantKill[] = [];
   const start = performance.now();

@@ -5,14 +5,14 @@
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HfCheckpointFromGguf } from '../contracts/roundtrip.js';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
 import { metaNumberOf } from '../metrics.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { readGguf, readTensorF32, type GgufFile } from '../formats/gguf/reader.js';
-import { ggufToHf, MAPPED_ARCHS, undoGgufLayout, type MappedArch } from '../formats/name-map.js';
+import { ggufToHf, isMappedArch, MAPPED_ARCHS, undoGgufLayout } from '../formats/name-map.js';
 import { readSafetensors } from '../formats/safetensors/reader.js';
 import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
-import type { DType, MetaValue } from '../formats/types.js';
+import type { DType } from '../formats/types.js';
 
 export type { HfCheckpointFromGguf };
 
@@ -32,10 +32,6 @@ const CHECKPOINT_SIDE_FILES = /^(config\.json|generation_config\.json|tokenizer.
 
 function metaNumber(file: GgufFile, key: string): number | undefined {
   return metaNumberOf(file.metadata.get(key));
-}
-
-function isMappedArch(v: MetaValue | undefined): v is MappedArch {
-  return typeof v === 'string' && (MAPPED_ARCHS as readonly string[]).includes(v);
 }
 
 /**
@@ -78,14 +74,14 @@ export function ggufToHfCheckpoint(ggufPath: string, sourceDir: string, outDir: 
       try {
         values = readTensorF32(src, t);
       } catch (e) {
-        throw new RoundtripError(`cannot decode '${t.name}' (${t.dtype}): ${(e as Error).message}`, { cause: e });
+        throw new RoundtripError(`cannot decode '${t.name}' (${t.dtype}): ${errorMessage(e)}`, { cause: e });
       }
       let hf: { values: Float32Array; shape: number[] };
       try {
         hf = undoGgufLayout(m.transform, values, t.shape, heads === undefined ? undefined : { heads, kvHeads: kvHeads ?? heads });
       } catch (e) {
         // e.g. head counts in the metadata that do not split the rows of a Q/K weight.
-        throw new RoundtripError(`cannot undo the ${m.transform} layout of '${t.name}': ${(e as Error).message}`, { cause: e });
+        throw new RoundtripError(`cannot undo the ${m.transform} layout of '${t.name}': ${errorMessage(e)}`, { cause: e });
       }
       tensors.set(name, { gguf: t.name, dtype: t.dtype });
       out.push({ name, shape: hf.shape, dtype: 'F32', data: f32Bytes(hf.values) });

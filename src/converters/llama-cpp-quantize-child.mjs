@@ -20,8 +20,9 @@ const job = JSON.parse(process.argv[2] ?? '{}');
 const lib = koffi.load(job.lib);
 
 // Layout from include/llama.h of the llama.cpp release node-llama-cpp 3.21.1 ships (tag v0.4.0, gitRelease.bundle).
-// The enums are C ints; the four pointers stay NULL (no imatrix, no overrides, no pruning).
-const Params = koffi.struct('llama_model_quantize_params', {
+// The enums are C ints; the four pointers stay NULL (no imatrix, no overrides, no pruning). Registered by name: the
+// signatures below refer to it as 'llama_model_quantize_params', so the returned type object is not kept.
+koffi.struct('llama_model_quantize_params', {
   nthread: 'int32_t',
   ftype: 'int',
   output_tensor_type: 'int',

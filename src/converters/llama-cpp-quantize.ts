@@ -137,7 +137,7 @@ export async function quantizeWithLlamaCpp(opts: LlamaCppQuantizeOptions): Promi
     // The child's layout canary (exit 3): this libllama is not the release our struct is from. Not the quantizer's failure.
     const mismatch = /\{"layoutMismatch":("(?:[^"\\]|\\.)*")\}/.exec(result.log);
     if (result.exitCode === LAYOUT_MISMATCH_EXIT && mismatch?.[1] !== undefined) {
-      const detail = JSON.parse(mismatch[1]) as string;
+      const detail = JSON.parse(mismatch[1]) as string; // group 1 matches a JSON string literal only
       return { status: 'skipped', reason: `${lib.path}: llama_model_quantize_params does not match llama.h of v0.4.0: ${detail}` };
     }
     const reason = `llama_model_quantize (${opts.type}): ${result.reason}`;

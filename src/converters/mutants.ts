@@ -256,7 +256,7 @@ export const MUTANTS: readonly Mutant[] = [
     target: 'gguf/q8_0',
     mutate(plan) {
       const t = requireRole(plan, 'blk.0.ffn_down.weight');
-      const [rows, cols] = t.shape as [number, number];
+      const [rows, cols] = t.shape as [number, number]; // ffn_down is a 2-D matrix
       const out = new Float32Array(t.values.length);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.values[r * cols + c] as number;
       t.shape = [cols, rows];
@@ -458,6 +458,7 @@ export const MUTANTS: readonly Mutant[] = [
     mutate(plan) {
       const g = ggufPlan(plan, 'mutant:rms-eps-swapped');
       const kv = kvOf(g, `${g.arch}.attention.layer_norm_rms_epsilon`);
+      // the reference converter writes rms_norm_eps as an f32 number
       kv.value = Math.fround(kv.value as number) === Math.fround(1e-5) ? 1e-6 : 1e-5;
     },
   },
@@ -657,8 +658,8 @@ export const MUTANTS: readonly Mutant[] = [
     target: 'gguf/q8_0',
     mutate(plan) {
       const kv = kvOf(ggufPlan(plan, 'mutant:duplicate-tokens'), 'tokenizer.ggml.tokens');
-      const tokens = Array.from(kv.value as ArrayLike<string>);
-      tokens[300] = tokens[299] as string;
+      const tokens = Array.from(kv.value as ArrayLike<string>); // tokenizer.ggml.tokens: an array of strings
+      tokens[300] = tokens[299] as string; // every zoo vocabulary holds more than 300 tokens
       kv.value = tokens;
     },
   },

@@ -42,6 +42,7 @@ type WireResult = { status: 'ok'; engine: string; sequences: WireSequence[]; dur
 
 /** Child side of the one-shot protocol: run the engine on the request in `dir` and write its result there. */
 export async function serveEngineRequest(dir: string, run: (req: EngineRequest) => Promise<EngineResult>): Promise<void> {
+  // the protocol's request file: the caller of `tmgt __engine` writes an EngineRequest there; the engine checks its fields
   const req = JSON.parse(readFileSync(join(dir, 'request.json'), 'utf8')) as EngineRequest;
   const result = await run(req);
   if (result.status === 'ok') {
@@ -65,13 +66,12 @@ interface RunMessage {
 type ChildMessage = { type: 'result'; id: number; result: EngineResult } | { type: 'error'; id: number; message: string };
 
 function isChildMessage(m: unknown): m is ChildMessage {
-  if (typeof m !== 'object' || m === null) return false;
-  const r = m as Record<string, unknown>;
-  return (r['type'] === 'result' || r['type'] === 'error') && typeof r['id'] === 'number';
+  if (typeof m !== 'object' || m === null || !('type' in m) || !('id' in m)) return false;
+  return (m.type === 'result' || m.type === 'error') && typeof m.id === 'number';
 }
 
 function isRunMessage(m: unknown): m is RunMessage {
-  return typeof m === 'object' && m !== null && (m as Record<string, unknown>)['type'] === 'run' && typeof (m as Record<string, unknown>)['id'] === 'number';
+  return typeof m === 'object' && m !== null && 'type' in m && 'id' in m && m.type === 'run' && typeof m.id === 'number';
 }
 
 /** This module's path: the child runs it as its entry (see the bottom of the file). */

@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import { errorMessage } from '../errors.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
 
 /** Engine name in results and verdicts. */
@@ -23,6 +24,11 @@ const LOG_P_FLOOR = Math.log(1.401298464324817e-45);
 
 /** The tail of llama.cpp's own log (warnings and errors), kept for failure messages. */
 const LOG_TAIL_LINES = 20;
+
+/** A vocabulary id as node-llama-cpp's `Token`. */
+function asToken(id: number): Token {
+  return id as Token; // Token is a branded number (a compile-time tag only): any vocabulary id is one
+}
 
 /**
  * Run the request through llama.cpp: load the artifact once, one context of one sequence on one thread,
@@ -65,7 +71,7 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
   const log: string[] = [];
   const failed = (e: unknown): EngineResult => {
     const own = log.filter((l) => l.length > 0).slice(-LOG_TAIL_LINES);
-    const message = [(e as Error).message ?? String(e), ...own].join(' | ');
+    const message = [errorMessage(e), ...own].join(' | ');
     return { status: 'failed', engine, message, durationMs: performance.now() - start };
   };
   if (req.format !== 'gguf') return failed(new Error(`llama.cpp runs GGUF files only, not ${req.format}`));
@@ -95,7 +101,7 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
     const sequences: EngineSequenceResult[] = [];
     for (const [s, ids] of req.sequences.entries()) {
       await sequence.clearHistory();
-      const out = await sequence.controlledEvaluate(ids.map((id) => [id as Token, { generateNext: { probabilities: true } }]));
+      const out = await sequence.controlledEvaluate(ids.map((id) => [asToken(id), { generateNext: { probabilities: true } }]));
       if (sequence.nextTokenIndex !== ids.length) throw new Error(`llama.cpp holds ${sequence.nextTokenIndex} tokens after evaluating ${ids.length} (context shift)`);
       const logits = new Float32Array(ids.length * vocab);
       for (let t = 0; t < ids.length; t++) {
@@ -111,8 +117,8 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
         await sequence.clearHistory();
         const promptLength = req.promptLengths[s] ?? ids.length;
         // Greedy by llama.cpp's own sampler; the last input token asks for the next one, which is fed back.
-        const ask = (id: number): ControlledEvaluateInputItem => [id as Token, { generateNext: { token: true, options: { temperature: 0 } } }];
-        let items: ControlledEvaluateInputItem[] = [...ids.slice(0, promptLength - 1).map((id) => id as Token), ask(ids[promptLength - 1] ?? 0)];
+        const ask = (id: number): ControlledEvaluateInputItem => [asToken(id), { generateNext: { token: true, options: { temperature: 0 } } }];
+        let items: ControlledEvaluateInputItem[] = [...ids.slice(0, promptLength - 1).map(asToken), ask(ids[promptLength - 1] ?? 0)];
         for (let i = 0; i < req.maxNewTokens; i++) {
           const res = await sequence.controlledEvaluate(items);
           const next = res[items.length - 1]?.next.token;

@@ -26,3 +26,8 @@ export function exceedsJsonDepth(text: string, limit = SERDE_JSON_RECURSION_LIMI
   }
   return false;
 }
+
+/** Is a parsed JSON value an object (not null, not an array)? A type guard, so readers index it without a cast. */
+export function isJsonObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -11,6 +11,11 @@
 export const MAPPED_ARCHS = ['llama', 'qwen2', 'gpt2'] as const;
 export type MappedArch = (typeof MAPPED_ARCHS)[number];
 
+/** Whether `v` names a mapped architecture (a type guard, so callers need no cast). */
+export function isMappedArch(v: unknown): v is MappedArch {
+  return MAPPED_ARCHS.some((a) => a === v);
+}
+
 /**
  * How the GGUF converter rearranges a tensor: llama's Q/K row permutation (`LlamaModel.permute`, with
  * n_head for q and n_head_kv for k) or the transpose of a GPT-2 Conv1D weight ([in, out] → [out, in]).
@@ -97,12 +102,12 @@ export function hfToGguf(arch: MappedArch, hfName: string): NameMapping | undefi
     const bare = hfName.startsWith('transformer.') ? hfName.slice('transformer.'.length) : hfName;
     name = GPT2_GLOBAL[bare];
     const m = name === undefined ? /^h\.(\d+)\.(.+)$/.exec(bare) : null;
-    const rest = m ? GPT2_LAYER[m[2] as string] : undefined;
+    const rest = m ? GPT2_LAYER[m[2] as string] : undefined; // group 2 always takes part in a match
     if (m && rest !== undefined) name = `blk.${m[1]}.${rest}`;
   } else {
     name = LLAMA_GLOBAL[hfName];
     const m = name === undefined ? /^model\.layers\.(\d+)\.(.+)$/.exec(hfName) : null;
-    const rest = m ? LLAMA_LAYER[m[2] as string] : undefined;
+    const rest = m ? LLAMA_LAYER[m[2] as string] : undefined; // group 2 always takes part in a match
     if (m && rest !== undefined) name = `blk.${m[1]}.${rest}`;
   }
   return name === undefined ? undefined : { name, transform: transformOf(arch, name) };
@@ -114,7 +119,7 @@ export function ggufToHf(arch: MappedArch, ggufName: string): NameMapping | unde
   let name = globalInv[ggufName];
   if (name === undefined) {
     const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
-    const rest = m ? layerInv[m[2] as string] : undefined;
+    const rest = m ? layerInv[m[2] as string] : undefined; // group 2 always takes part in a match
     if (m && rest !== undefined) name = `${prefix}${m[1]}.${rest}`;
   }
   return name === undefined ? undefined : { name, transform: transformOf(arch, ggufName) };
@@ -159,7 +164,7 @@ export function undoGgufLayout(
       return { values, shape: [...shape] };
     case 'transpose': {
       if (shape.length !== 2) throw new RangeError(`transpose: shape [${shape.join(', ')}] is not 2-D`);
-      const [rows, cols] = shape as [number, number];
+      const [rows, cols] = shape as [number, number]; // 2-D, checked above
       return { values: transpose(values, rows, cols), shape: [cols, rows] };
     }
     case 'permute-q':

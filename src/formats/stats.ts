@@ -36,7 +36,7 @@ export function tensorStats(values: ArrayLike<number>): TensorStats {
   let nanCount = 0;
   let infCount = 0;
   for (let i = 0; i < n; i++) {
-    const v = values[i] as number;
+    const v = values[i] as number; // i < n = values.length
     if (v !== v) {
       nanCount++;
       continue;
@@ -56,7 +56,7 @@ export function tensorStats(values: ArrayLike<number>): TensorStats {
   const mean = sum / finite;
   let ss = 0;
   for (let i = 0; i < n; i++) {
-    const v = values[i] as number;
+    const v = values[i] as number; // i < n = values.length
     if (Number.isFinite(v)) ss += (v - mean) * (v - mean);
   }
   return { count: n, mean, std: Math.sqrt(ss / finite), min, max, zeroFraction, nanCount, infCount };

@@ -123,7 +123,7 @@ export function buildGpt2Graph(ckpt: Checkpoint | TensorSource, opts: Gpt2GraphO
   // ---- blocks ----------------------------------------------------------------------------------
   for (let i = 0; i < L; i++) {
     const p = `h.${i}`;
-    const n = kv[i] as ReturnType<typeof kvNames>;
+    const n = kvNames(i); // the names kv[i] holds
     const qkv = conv1d(layerNorm(h, `${p}.ln_1`), `${p}.attn.c_attn`, H, 3 * H); // [1, S, 3H]
     const [qf, kf, vf] = g.op('Split', [qkv, cSplitQkv], { axis: attr.int(-1) }, { outputs: 3 }) as [string, string, string];
     const q = toHeads(qf); // [1, nH, S, hd]

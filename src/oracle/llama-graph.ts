@@ -262,7 +262,7 @@ export function buildLlamaGraph(ckpt: Checkpoint | TensorSource, opts: LlamaGrap
   // ---- decoder blocks --------------------------------------------------------------------------
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}`;
-    const n = kv[i] as ReturnType<typeof kvNames>;
+    const n = kvNames(i); // the names kv[i] holds
     const xn = rmsNorm(h, `${p}.input_layernorm.weight`);
     const q = applyRope(toHeads(linear(xn, `${p}.self_attn.q_proj`, nH * hd, H, qkvBias), shapeQ)); // [1, nH, S, hd]
     const kNew = applyRope(toHeads(linear(xn, `${p}.self_attn.k_proj`, nKV * hd, H, qkvBias), shapeKV)); // [1, nKV, S, hd]

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256, sha256File } from '../cache.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS } from '../config.js';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
 import { buildModel } from '../zoo/build.js';
 import { findModelSpec, listModelSpecs, REPO_ROOT, type ModelSpec } from '../zoo/specs.js';
 import { HfTokenizer } from '../zoo/tokenizer.js';
@@ -129,7 +129,7 @@ export function fingerprintNmse(got: readonly (readonly number[])[], want: reado
   let err = 0;
   let energy = 0;
   for (const [t, w] of want.entries()) {
-    const g = got[t] as readonly number[];
+    const g = got[t] as readonly number[]; // got.length === want.length: checked above
     if (g.length !== w.length) return Infinity;
     for (const [j, wv] of w.entries()) {
       err += ((g[j] as number) - wv) ** 2;
@@ -196,7 +196,7 @@ export function manifestEntry(args: {
     vocabSize: V,
     fingerprintIds: ids,
     prompts: args.records.map((r, i) => ({
-      prompt: args.prompts[i] as string,
+      prompt: args.prompts[i] as string, // records.length === prompts.length: checked above
       promptIds: r.promptIds,
       greedyIds: r.greedyIds,
       greedyText: args.decode(r.greedyIds),
@@ -236,7 +236,7 @@ export function compareToManifest(
     return report;
   }
   for (const [i, pinned] of entry.prompts.entries()) {
-    const r = records[i] as OracleRecord;
+    const r = records[i] as OracleRecord; // records.length === entry.prompts.length: checked above
     const label = `${model} prompt ${JSON.stringify(pinned.prompt)}`;
     if (JSON.stringify(r.promptIds) !== JSON.stringify(pinned.promptIds)) {
       report.problems.push(`${label}: prompt ids [${r.promptIds.join(',')}] differ from the pinned [${pinned.promptIds.join(',')}]`);
@@ -278,13 +278,13 @@ export function readOracleManifest(path = ORACLE_MANIFEST_PATH): OracleManifest 
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new HarnessError('E-ORACLE-MANIFEST', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-ORACLE-MANIFEST', `cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
-  const m = raw as Partial<OracleManifest> | null;
+  const m = raw as Partial<OracleManifest> | null; // checked on the next line
   if (m === null || typeof m !== 'object' || m.manifestVersion !== MANIFEST_VERSION || typeof m.models !== 'object' || m.models === null) {
     throw new HarnessError('E-ORACLE-MANIFEST', `${path}: not an oracle manifest of version ${MANIFEST_VERSION}: ${REPIN_COMMAND}`);
   }
-  return m as OracleManifest;
+  return m as OracleManifest; // its version and models checked above; the rest is the shape this module writes
 }
 
 /** JSON with two-space structure but every array of numbers on one line (one fingerprint row per line). */
@@ -338,6 +338,6 @@ export async function pinOracles(
     for (const p of entry.prompts) opts.log?.(`  ${JSON.stringify(p.prompt)} → ${JSON.stringify(p.greedyText)}`);
   }
   const sorted: Record<string, ManifestModel> = {};
-  for (const k of Object.keys(entries).sort()) sorted[k] = entries[k] as ManifestModel;
+  for (const k of Object.keys(entries).sort()) sorted[k] = entries[k] as ManifestModel; // one of entries' own keys
   return { manifestVersion: MANIFEST_VERSION, fingerprint: FINGERPRINT_DOC, models: sorted };
 }

@@ -305,7 +305,7 @@ function f32Bytes(data: Float32Array): Uint8Array {
 
 function i64Bytes(data: readonly (number | bigint)[] | BigInt64Array): Uint8Array {
   const arr = new BigInt64Array(data.length);
-  for (let i = 0; i < data.length; i++) arr[i] = BigInt(data[i] as number | bigint);
+  for (let i = 0; i < data.length; i++) arr[i] = BigInt(data[i] as number | bigint); // i < data.length
   return new Uint8Array(arr.buffer);
 }
 
@@ -468,7 +468,7 @@ export class GraphBuilder {
   op1(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, AttrValue>> = {}, opts: Omit<OpOptions, 'outputs'> & { output?: string } = {}): string {
     const { output, ...rest } = opts;
     const outs = this.op(opType, inputs, attrs, { ...rest, outputs: output !== undefined ? [output] : 1 });
-    return outs[0] as string;
+    return outs[0] as string; // one output was asked for
   }
 
   get nodeCount(): number {

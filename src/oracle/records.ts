@@ -51,6 +51,7 @@ export async function oracleRecords(sourceDir: string, prompts: number[][], maxN
     const meta = records.map((r) => ({ promptIds: r.promptIds, ids: r.ids, greedyIds: r.greedyIds, vocabSize: r.vocabSize, hiddenSize: r.hiddenSize, layers: r.layerOutputs.length }));
     writeFileSync(join(tmp, 'records.json'), JSON.stringify({ onnxruntime: onnxRuntimeVersion(), records: meta }, null, 1));
   });
+  // the cache entry's records.json, written above in this shape (cachedDir verified the entry against its manifest)
   const meta = JSON.parse(readFileSync(join(dir, 'records.json'), 'utf8')) as {
     records: { promptIds: number[]; ids: number[]; greedyIds: number[]; vocabSize: number; hiddenSize: number; layers: number }[];
   };

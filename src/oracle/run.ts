@@ -27,6 +27,7 @@ const GRAPH_BUILDERS: Record<Arch, GraphBuild> = {
 
 function graphBuilder(config: HfConfig): GraphBuild {
   const arch = config.model_type;
+  // model_type comes from a config file, unchecked: it may name an architecture that has no builder
   const build = (GRAPH_BUILDERS as Partial<Record<string, GraphBuild>>)[arch];
   if (build === undefined) throw new Error(`no oracle graph for model_type '${String(arch)}' (known: ${Object.keys(GRAPH_BUILDERS).join(', ')})`);
   return build;
@@ -189,7 +190,7 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
         if (d.length !== 3 || d[0] !== 1 || d[1] !== ids.length || d[2] !== width) {
           throw new Error(`oracle output '${name}' has dims [${d.join(',')}], expected [1,${ids.length},${width}]`);
         }
-        return t.data as Float32Array;
+        return t.data as Float32Array; // a 'float32' tensor's data (t.type checked above)
       };
       const present: Record<string, ort.Tensor> = {};
       for (const n of kv) {
@@ -219,7 +220,7 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
       for (;;) {
         const r = await step(chunk, past);
         logits.set(r.logits, at * V);
-        r.layers.forEach((l, i) => (layerOutputs[i] as Float32Array).set(l, at * H));
+        r.layers.forEach((l, i) => (layerOutputs[i] as Float32Array).set(l, at * H)); // both hold L layers
         for (const t of Object.values(past)) t.dispose();
         past = r.present;
         at += chunk.length;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
 import { openCheckpointWeights } from '../zoo/checkpoint.js';
 import type { Checkpoint, CheckpointTensor, HfConfig } from '../zoo/types.js';
 
@@ -38,9 +38,10 @@ export function memoryTensorSource(ckpt: Checkpoint): TensorSource {
 export function fileTensorSource(dir: string): TensorSource {
   let config: HfConfig;
   try {
+    // an HF checkpoint's config.json, read as loadCheckpoint reads it (zoo/checkpoint.ts): its fields are not validated
     config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfig;
   } catch (e) {
-    throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${errorMessage(e)}`, { cause: e });
   }
   // Single file or shards of model.safetensors.index.json, read by the same codec loadCheckpoint uses (zoo/checkpoint.ts).
   const weights = openCheckpointWeights(dir);

@@ -44,6 +44,7 @@ export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath 
     { format: 'pt' },
   );
   copyFileSync(tokenizerPath, join(dir, 'tokenizer.json'));
+  // an HF tokenizer.json (the zoo's own or a spec's), whose format always carries added_tokens
   const json = JSON.parse(readFileSync(tokenizerPath, 'utf8')) as { added_tokens: { id: number; content: string }[] };
   const name = (id: number) => json.added_tokens.find((t) => t.id === id)?.content ?? null;
   writeFileSync(

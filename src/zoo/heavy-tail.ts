@@ -126,7 +126,7 @@ function scaleSlice(t: CheckpointTensor, s: Slice, factor: number): void {
     t.data[s.index] = (t.data[s.index] as number) * factor;
     return;
   }
-  const [rows, cols] = t.shape as [number, number];
+  const [rows, cols] = t.shape as [number, number]; // not 1-D (returned above): a 2-D matrix
   if (s.axis === 'row') {
     for (let c = 0; c < cols; c++) t.data[s.index * cols + c] = (t.data[s.index * cols + c] as number) * factor;
   } else {

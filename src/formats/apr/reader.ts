@@ -13,11 +13,12 @@
  * dtype × shape either: `byteLength` (what dtype × shape requires) and `spanBytes` (the index's
  * size_bytes) are both reported and compared by the layout check (F-LAYOUT-CONTRACT-004).
  */
+import { errorMessage } from '../../errors.js';
 import type { ByteSource } from '../byte-source.js';
 import { canDequantize, dequantize } from '../codecs/index.js';
 import { readTensorBytes, TensorReadError } from '../gguf/reader.js';
 import { IssueBudget } from '../issue-budget.js';
-import { exceedsJsonDepth, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
+import { exceedsJsonDepth, isJsonObject, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
 import type { FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import { crc32 } from './crc32.js';
 import {
@@ -255,14 +256,14 @@ function parseMetadata(src: ByteSource, header: AprHeader, out: AprFile): void {
     if (exceedsJsonDepth(text)) throw new Error(`recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`);
     json = JSON.parse(text);
   } catch (e) {
-    out.issues.push(issue('F-FILE-001', `metadata is not valid UTF-8 JSON: ${(e as Error).message}`, false, { evidence: { metadata_size: header.metadata_size } }));
+    out.issues.push(issue('F-FILE-001', `metadata is not valid UTF-8 JSON: ${errorMessage(e)}`, false, { evidence: { metadata_size: header.metadata_size } }));
     return;
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+  if (!isJsonObject(json)) {
     out.issues.push(issue('F-FILE-001', `metadata is not a JSON object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`, false));
     return;
   }
-  out.metadataJson = json as Record<string, unknown>;
+  out.metadataJson = json;
   for (const [k, v] of Object.entries(json)) {
     const m = toMetaValue(v);
     if (m !== undefined) out.metadata.set(k, m);
@@ -395,7 +396,7 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
     .map((e) => ({ e, start: e.offset, end: e.offset + e.size_bytes }))
     .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
   for (let i = 1; i < spans.length; i++) {
-    const prev = spans[i - 1] as (typeof spans)[number];
+    const prev = spans[i - 1] as (typeof spans)[number]; // 1 ≤ i < spans.length
     const cur = spans[i] as (typeof spans)[number];
     if (cur.start < prev.end) {
       budget.push(

@@ -315,7 +315,7 @@ function resolveAlignment(p: GgufParser): number {
     p.issues.push(issue('F-FILE-001', `general.alignment must be of type UINT32, got ${t}; using ${DEFAULT_ALIGNMENT}`, false, { evidence: { type: t } }));
     return DEFAULT_ALIGNMENT;
   }
-  const a = v as number;
+  const a = v as number; // a UINT32 value is read as a number (t === 'u32' above)
   if (a === 0 || (a & (a - 1)) !== 0) {
     p.issues.push(issue('F-FILE-001', `general.alignment ${a} is not a power of two; using ${DEFAULT_ALIGNMENT}`, false, { evidence: { alignment: a } }));
     return DEFAULT_ALIGNMENT;
@@ -351,7 +351,7 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
 
     let elements: bigint | undefined = 1n;
     for (let d = 0; d < ne.length; d++) {
-      const n = ne[d] as bigint;
+      const n = ne[d] as bigint; // d < ne.length
       if (n > INT64_MAX) {
         flag('F-FILE-001', `ne[${d}] = ${BigInt.asIntN(64, n)} is negative`, { dim: d, ne: n.toString() });
         elements = undefined;
@@ -375,7 +375,7 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
         flag('F-FILE-001', `ggml type ${ggml.name} (${type}) is not supported by this harness`, { type, typeName: ggml.name });
       }
       if (ggml.blockSize !== undefined && ggml.typeSize !== undefined && elements !== undefined) {
-        const ne0 = ne.length > 0 ? (ne[0] as bigint) : 1n;
+        const ne0 = ne[0] ?? 1n;
         if (ne0 % BigInt(ggml.blockSize) !== 0n) {
           flag('F-FILE-001', `ne[0] = ${ne0} is not a multiple of the ${ggml.name} block size ${ggml.blockSize}`, { ne0: ne0.toString(), blockSize: ggml.blockSize });
         } else {

@@ -129,12 +129,13 @@ function writeScalar(out: Sink, key: string, type: GgufValueType, v: GgufScalar)
     }
   }
   switch (type) {
-    case 'u8': return out.u8(v as number);
-    case 'i8': return out.i8(v as number);
-    case 'u16': return out.u16(v as number);
-    case 'i16': return out.i16(v as number);
-    case 'u32': return out.u32(v as number);
-    case 'i32': return out.i32(v as number);
+    case 'u8':
+    case 'i8':
+    case 'u16':
+    case 'i16':
+    case 'u32':
+    case 'i32':
+      return out[type](v as number); // an integer within INT_RANGES[type]: checked above
     case 'f32':
     case 'f64':
       if (typeof v !== 'number') fail(key, `${type} value must be a number, got ${typeof v}`);
@@ -169,7 +170,7 @@ function writeKv(out: Sink, kv: GgufKv): void {
   out.u32(GGUF_VALUE_TYPE_IDS[kv.type]);
   if (kv.type !== 'array') {
     if (isArrayLike(kv.value)) fail(kv.key, `type ${kv.type} needs a scalar value, got an array`);
-    writeScalar(out, kv.key, kv.type, kv.value as GgufScalar);
+    writeScalar(out, kv.key, kv.type, kv.value as GgufScalar); // not array-like: checked above
     return;
   }
   const itemType = kv.itemType;
@@ -179,7 +180,7 @@ function writeKv(out: Sink, kv: GgufKv): void {
   out.u32(GGUF_VALUE_TYPE_IDS[itemType]);
   out.u64(BigInt(items.length));
   for (let i = 0; i < items.length; i++) {
-    writeScalar(out, kv.key, itemType, items[i] as GgufScalar);
+    writeScalar(out, kv.key, itemType, items[i] as GgufScalar); // i < items.length
   }
 }
 

@@ -19,6 +19,8 @@ export const SAFETENSORS_BITS: Record<SafetensorsDType, number> = {
 const RANK: ReadonlyMap<string, number> = new Map(SAFETENSORS_DTYPES.map((d, i) => [d, i]));
 
 /** The dtype's position in the Rust enum, or undefined for a string safetensors does not know. */
+export function safetensorsDTypeRank(dtype: SafetensorsDType): number;
+export function safetensorsDTypeRank(dtype: string): number | undefined;
 export function safetensorsDTypeRank(dtype: string): number | undefined {
   return RANK.get(dtype);
 }

@@ -17,10 +17,11 @@
  * Every known dtype is listed, including those `dequantize` cannot decode (F4, F6_*, C64).
  * `rawType` is the dtype's position in the Rust `Dtype` enum.
  */
+import { errorMessage } from '../../errors.js';
 import type { ByteSource } from '../byte-source.js';
 import { canDequantize, dequantize } from '../codecs/index.js';
 import { readTensorBytes, TensorReadError } from '../gguf/reader.js';
-import { exceedsJsonDepth, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
+import { exceedsJsonDepth, isJsonObject, SERDE_JSON_RECURSION_LIMIT } from '../json-depth.js';
 import type { FileCode, FileIssue, MetaValue, ModelFile, TensorEntry } from '../types.js';
 import { isSafetensorsDType, safetensorsByteLength, safetensorsDTypeRank, type SafetensorsDType } from './dtypes.js';
 
@@ -57,8 +58,8 @@ const show = (v: unknown): string => {
 
 /** Check one tensor entry's fields; a reason string when they do not parse. */
 function parseEntry(name: string, value: unknown): RawEntry | string {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `entry is ${show(value)}, not {dtype, shape, data_offsets}`;
-  const { dtype, shape, data_offsets: offs } = value as Record<string, unknown>;
+  if (!isJsonObject(value)) return `entry is ${show(value)}, not {dtype, shape, data_offsets}`;
+  const { dtype, shape, data_offsets: offs } = value;
   if (typeof dtype !== 'string') return `dtype ${show(dtype)} is not a string`;
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
     return `shape ${show(shape)} is not a list of non-negative integers ≤ 2^53`;
@@ -66,7 +67,8 @@ function parseEntry(name: string, value: unknown): RawEntry | string {
   if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isIndex)) {
     return `data_offsets ${show(offs)} is not [begin, end] of non-negative integers ≤ 2^53`;
   }
-  return { name, dtype, shape: shape as number[], data_offsets: offs as [number, number] };
+  // offs: two indices, checked above (a length check does not narrow to a tuple)
+  return { name, dtype, shape, data_offsets: offs as [number, number] };
 }
 
 /**
@@ -106,13 +108,13 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
     try {
       header = JSON.parse(text);
     } catch (e) {
-      return fatal('F-FILE-001', `header is not valid JSON (InvalidHeaderDeserialization): ${(e as Error).message}`);
+      return fatal('F-FILE-001', `header is not valid JSON (InvalidHeaderDeserialization): ${errorMessage(e)}`);
     }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    if (!isJsonObject(header)) {
       return fatal('F-FILE-001', `header is ${Array.isArray(header) ? 'an array' : show(header)}, not a JSON object (InvalidHeaderDeserialization)`);
     }
     out.dataOffset = 8 + headerBytes;
-    buildTensors(src, header as Record<string, unknown>, out);
+    buildTensors(src, header, out);
   } catch (err) {
     // A reader bug or an I/O failure, still reported as data so a matrix run goes on.
     const message = err instanceof Error ? err.message : String(err);
@@ -146,7 +148,7 @@ function buildTensors(src: ByteSource, header: Record<string, unknown>, out: Saf
 
   // Metadata::deserialize sorts by (begin, end) before validating.
   raw.sort((a, b) => a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1]);
-  const dataStart = out.dataOffset as number;
+  const dataStart = out.dataOffset as number; // readSafetensors sets it before it calls buildTensors
   let expected = 0;
   for (const t of raw) {
     const [begin, end] = t.data_offsets;
@@ -182,7 +184,7 @@ function buildTensors(src: ByteSource, header: Record<string, unknown>, out: Saf
       name: t.name,
       shape: t.shape,
       dtype,
-      rawType: safetensorsDTypeRank(dtype) as number,
+      rawType: safetensorsDTypeRank(dtype),
       offset: dataStart + begin,
       byteLength: Number(required),
       spanBytes: span,
