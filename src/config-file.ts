@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { assertPathSafeName, type CommandConverter } from './converters/adapter.js';
-import { UsageError } from './errors.js';
+import { errorMessage, UsageError } from './errors.js';
 
 /** `tmgt.config.ts`: external converters and the default matrix. Typed with `defineConfig`. */
 export interface TmgtConfig {
@@ -97,6 +97,7 @@ async function importConfig(file: string): Promise<unknown> {
     const { register } = await import('tsx/esm/api');
     register();
   }
+  // a module namespace object; its default export is checked by validate()
   const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   return mod.default;
 }
@@ -113,7 +114,7 @@ function validate(file: string, config: unknown): TmgtConfig {
     }
     // The id becomes part of artifact paths: refuse '..', separators and absolute paths at load, not mid-run.
     assertPathSafeName('converter id', conv.id);
-    if ((BUILTIN_IDS as readonly string[]).includes(conv.id) || conv.id.startsWith('mutant:')) {
+    if (BUILTIN_IDS.some((id) => id === conv.id) || conv.id.startsWith('mutant:')) {
       throw new UsageError(`config ${file}: converter id '${conv.id}' is reserved for the built-in converter '${conv.id}' (src/converters/registry.ts)`);
     }
   }
@@ -139,7 +140,7 @@ export async function loadConfig(path?: string, cwd: string = process.cwd()): Pr
   try {
     raw = await importConfig(file);
   } catch (e) {
-    throw new UsageError(`cannot load config ${file}: ${(e as Error).message}`);
+    throw new UsageError(`cannot load config ${file}: ${errorMessage(e)}`);
   }
   const config = validate(file, raw);
   // This repository's own config already lists the package's converters.
