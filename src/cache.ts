@@ -240,7 +240,11 @@ export interface CacheInfo {
 
 /** Measure the cache at `root` (default: cacheRoot()). */
 export function cacheInfo(root: string = cacheRoot()): CacheInfo {
-  const kinds: CacheInfo['kinds'] = { models: { bytes: 0, entries: 0 }, oracles: { bytes: 0, entries: 0 }, artifacts: { bytes: 0, entries: 0 } };
+  const kinds: CacheInfo['kinds'] = {
+    models: { bytes: 0, entries: 0 },
+    oracles: { bytes: 0, entries: 0 },
+    artifacts: { bytes: 0, entries: 0 },
+  };
   if (existsSync(root)) {
     for (const d of readdirSync(root)) {
       const k = kinds[kindOf(d)];

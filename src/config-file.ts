@@ -115,7 +115,9 @@ function validate(file: string, config: unknown): TmgtConfig {
     // The id becomes part of artifact paths: refuse '..', separators and absolute paths at load, not mid-run.
     assertPathSafeName('converter id', conv.id);
     if (BUILTIN_IDS.some((id) => id === conv.id) || conv.id.startsWith('mutant:')) {
-      throw new UsageError(`config ${file}: converter id '${conv.id}' is reserved for the built-in converter '${conv.id}' (src/converters/registry.ts)`);
+      throw new UsageError(
+        `config ${file}: converter id '${conv.id}' is reserved for the built-in converter '${conv.id}' (src/converters/registry.ts)`,
+      );
     }
   }
   return c;

@@ -3,7 +3,17 @@
  * truncated entry is reported once and rebuilt), and that real processes sharing one cache build an entry once and
  * never hand out a half-written or removed one.
  */
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,12 +64,19 @@ describe('cacheRoot', () => {
 describe('cachedDir integrity', () => {
   const build = (count: { n: number }) => (d: string) => {
     count.n++;
-    writeFileSync(join(d, 'a.bin'), new Uint8Array(4096).map((_, i) => i % 251));
+    writeFileSync(
+      join(d, 'a.bin'),
+      new Uint8Array(4096).map((_, i) => i % 251),
+    );
     writeFileSync(join(d, 'b.json'), JSON.stringify({ n: 1 }));
   };
 
   it.each([
-    ['a flipped byte', (e: string) => writeFileSync(join(e, 'a.bin'), Buffer.from(readFileSync(join(e, 'a.bin')).map((b, i) => (i === 100 ? b ^ 1 : b)))), /a\.bin does not match its sha256/],
+    [
+      'a flipped byte',
+      (e: string) => writeFileSync(join(e, 'a.bin'), Buffer.from(readFileSync(join(e, 'a.bin')).map((b, i) => (i === 100 ? b ^ 1 : b)))),
+      /a\.bin does not match its sha256/,
+    ],
     ['a truncated file', (e: string) => truncateSync(join(e, 'a.bin'), 1000), /a\.bin has 1000 bytes, the manifest 4096/],
     ['a missing file', (e: string) => rmSync(join(e, 'b.json')), /b\.json is missing/],
     ['a garbled manifest', (e: string) => writeFileSync(join(e, '.manifest.json'), '{"a.bin": '), /manifest is unreadable/],
@@ -159,10 +176,18 @@ describe('two real processes sharing a cache', () => {
     writeFileSync(log, '');
     const [a, b] = await Promise.all([run(log), run(log)]);
     expect([a.exitCode, b.exitCode]).toEqual([0, 0]);
-    const reports = [a.stderr, b.stderr].join('\n').split('\n').filter((l) => l.includes('is corrupt'));
+    const reports = [a.stderr, b.stderr]
+      .join('\n')
+      .split('\n')
+      .filter((l) => l.includes('is corrupt'));
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatch(/models\/shared is corrupt: part-3 has 10 bytes/);
-    expect(readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('build '))).toHaveLength(1);
+    expect(
+      readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('build ')),
+    ).toHaveLength(1);
     expect(verifyEntry(entry)).toBeUndefined();
   }, 90_000);
 

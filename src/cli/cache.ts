@@ -1,6 +1,6 @@
 /** `tmgt cache info|clean`: where the cache is and what it holds, and removing it (or one kind of it). */
 import { parseArgs } from 'node:util';
-import { CACHE_KINDS, cacheInfo, cleanCache, type CacheKind } from '../cache.js';
+import { CACHE_KINDS, cacheInfo, cleanCache } from '../cache.js';
 import { UsageError } from '../errors.js';
 
 /** Usage text of `tmgt cache`. */
@@ -28,18 +28,19 @@ export async function cacheCommand(args: string[]): Promise<number> {
     }
     const total = CACHE_KINDS.reduce((n, k) => n + info.kinds[k].bytes, 0);
     process.stdout.write(`cache: ${info.root}\n`);
-    for (const k of CACHE_KINDS) process.stdout.write(`  ${k.padEnd(9)} ${mib(info.kinds[k].bytes).padStart(12)}  ${info.kinds[k].entries} entries\n`);
+    for (const k of CACHE_KINDS)
+      process.stdout.write(`  ${k.padEnd(9)} ${mib(info.kinds[k].bytes).padStart(12)}  ${info.kinds[k].entries} entries\n`);
     process.stdout.write(`  ${'total'.padEnd(9)} ${mib(total).padStart(12)}\n`);
     return 0;
   }
   if (sub === 'clean') {
     const { values } = parseArgs({ args: rest, options: { kind: { type: 'string' } }, strict: true });
-    const kind = values.kind;
-    if (kind !== undefined && !(CACHE_KINDS as readonly string[]).includes(kind)) {
-      throw new UsageError(`unknown cache kind '${kind}' (known: ${CACHE_KINDS.join(', ')})`);
+    const kind = values.kind === undefined ? undefined : CACHE_KINDS.find((k) => k === values.kind);
+    if (values.kind !== undefined && kind === undefined) {
+      throw new UsageError(`unknown cache kind '${values.kind}' (known: ${CACHE_KINDS.join(', ')})`);
     }
     const root = cacheInfo().root;
-    const freed = cleanCache(kind as CacheKind | undefined, root); // checked against CACHE_KINDS just above
+    const freed = cleanCache(kind, root);
     process.stdout.write(`cache: removed ${kind ?? 'everything'} from ${root} (${mib(freed)})\n`);
     return 0;
   }

@@ -102,7 +102,13 @@ export function configNameFor(dir: string): (typeof CONFIG_NAMES)[number] {
 const q = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** The text of the config file. */
-export function renderConfig(opts: { id: string; argv: readonly string[]; format: ModelFormat; targets: readonly string[]; typescript: boolean }): string {
+export function renderConfig(opts: {
+  id: string;
+  argv: readonly string[];
+  format: ModelFormat;
+  targets: readonly string[];
+  typescript: boolean;
+}): string {
   const types = opts.targets.map((t) => `${q(t)}: ${q(t.slice(t.indexOf('/') + 1))}`).join(', ');
   const head = [
     `// tmgt (tiny-model-ground-truth) configuration, written by \`tmgt init\`. \`npx tmgt check\` finds this file in this`,
@@ -138,7 +144,15 @@ export function renderConfig(opts: { id: string; argv: readonly string[]; format
     `  },`,
   ];
   if (opts.typescript) {
-    return [...head, `import type { TmgtConfig } from 'tiny-model-ground-truth';`, ``, `export default {`, ...body, `} satisfies TmgtConfig;`, ``].join('\n');
+    return [
+      ...head,
+      `import type { TmgtConfig } from 'tiny-model-ground-truth';`,
+      ``,
+      `export default {`,
+      ...body,
+      `} satisfies TmgtConfig;`,
+      ``,
+    ].join('\n');
   }
   return [...head, ``, `/** @type {import('tiny-model-ground-truth').TmgtConfig} */`, `export default {`, ...body, `};`, ``].join('\n');
 }
@@ -188,14 +202,22 @@ export async function initCommand(args: string[], cwd: string = process.cwd()): 
     strict: true,
   });
   const cmd = values['converter-cmd'];
-  if (cmd === undefined || cmd.trim() === '') throw new UsageError(`tmgt init needs --converter-cmd "my-conv --in {source} --out {out} --type {type}"`);
+  if (cmd === undefined || cmd.trim() === '')
+    throw new UsageError(`tmgt init needs --converter-cmd "my-conv --in {source} --out {out} --type {type}"`);
   const argv = splitCommand(cmd);
-  if (!argv.some((a) => a.includes('{out}'))) throw new UsageError(`--converter-cmd must contain {out} (the file the converter writes): ${JSON.stringify(cmd)}`);
-  if (!argv.some((a) => a.includes('{source}'))) throw new UsageError(`--converter-cmd must contain {source} (the checkpoint directory it reads): ${JSON.stringify(cmd)}`);
-  const format = values.format;
-  if (!(MODEL_FORMATS as readonly string[]).includes(format)) throw new UsageError(`unknown --format '${format}' (known: ${MODEL_FORMATS.join(', ')})`);
-  const fmt = format as ModelFormat; // checked against MODEL_FORMATS just above
-  const targets = values.targets === undefined ? DEFAULT_TARGETS[fmt] : values.targets.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (!argv.some((a) => a.includes('{out}')))
+    throw new UsageError(`--converter-cmd must contain {out} (the file the converter writes): ${JSON.stringify(cmd)}`);
+  if (!argv.some((a) => a.includes('{source}')))
+    throw new UsageError(`--converter-cmd must contain {source} (the checkpoint directory it reads): ${JSON.stringify(cmd)}`);
+  const fmt = MODEL_FORMATS.find((f) => f === values.format);
+  if (fmt === undefined) throw new UsageError(`unknown --format '${values.format}' (known: ${MODEL_FORMATS.join(', ')})`);
+  const targets =
+    values.targets === undefined
+      ? DEFAULT_TARGETS[fmt]
+      : values.targets
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== '');
   for (const t of targets) {
     if (!isTargetId(t)) throw new UsageError(`unknown target '${t}' (known: ${TARGET_IDS.join(', ')})`);
     if (!t.startsWith(`${fmt}/`)) throw new UsageError(`target '${t}' is not a ${fmt} target (--format ${fmt})`);
@@ -212,7 +234,9 @@ export async function initCommand(args: string[], cwd: string = process.cwd()): 
   // Any config in this directory would compete with the new one (the first name found wins), not only the same name.
   const existing = [...CONFIG_NAMES.map((n) => join(dir, n)), workflowFile].filter((f) => existsSync(f));
   if (existing.length > 0 && !values.force) {
-    throw new UsageError(`${existing.map((f) => relative(dir, f)).join(', ')} already exist${existing.length === 1 ? 's' : ''}; --force overwrites`);
+    throw new UsageError(
+      `${existing.map((f) => relative(dir, f)).join(', ')} already exist${existing.length === 1 ? 's' : ''}; --force overwrites`,
+    );
   }
   const above = findConfigFile(dirname(dir));
   // With --force, another config name left here would be found before (or instead of) the new file.
@@ -220,7 +244,9 @@ export async function initCommand(args: string[], cwd: string = process.cwd()): 
   writeFileSync(configFile, renderConfig({ id, argv, format: fmt, targets, typescript }));
   mkdirSync(dirname(workflowFile), { recursive: true });
   writeFileSync(workflowFile, renderWorkflow());
-  process.stdout.write(`wrote ${relative(dir, configFile)} (converter '${id}', ${targets.join(', ')}) and ${relative(dir, workflowFile)}\n`);
+  process.stdout.write(
+    `wrote ${relative(dir, configFile)} (converter '${id}', ${targets.join(', ')}) and ${relative(dir, workflowFile)}\n`,
+  );
   if (above !== undefined && existsSync(above)) process.stdout.write(`note: ${above} is shadowed by the new config in this directory\n`);
   process.stdout.write(`next: npx tmgt check\n`);
   return 0;

@@ -72,7 +72,10 @@ describe('config discovery', () => {
     ['sub/dir', /converter id "sub\/dir" contains a path separator/],
     ['/abs', /converter id "\/abs" is an absolute path/],
   ] as const)('refuses a user converter id %s at load', async (id, message) => {
-    writeFileSync(join(dir, 'tmgt.config.mjs'), mjs(`{ converters: [{ id: '${id}', argv: ['x', '{source}', '{out}'], format: 'gguf', types: {} }] }`));
+    writeFileSync(
+      join(dir, 'tmgt.config.mjs'),
+      mjs(`{ converters: [{ id: '${id}', argv: ['x', '{source}', '{out}'], format: 'gguf', types: {} }] }`),
+    );
     await expect(loadConfig(undefined, dir)).rejects.toThrow(message);
   });
 });
@@ -80,7 +83,16 @@ describe('config discovery', () => {
 describe('tmgt init', () => {
   it('splits a command line into argv (quotes group, no shell)', () => {
     expect(splitCommand(`my-conv --in {source} --out "{out}" --name 'a b' x\\ y $(rm -rf)`)).toEqual([
-      'my-conv', '--in', '{source}', '--out', '{out}', '--name', 'a b', 'x y', '$(rm', '-rf)',
+      'my-conv',
+      '--in',
+      '{source}',
+      '--out',
+      '{out}',
+      '--name',
+      'a b',
+      'x y',
+      '$(rm',
+      '-rf)',
     ]);
     expect(() => splitCommand('a "b')).toThrow(/unterminated/);
     expect(converterIdFor(['python3', 'tools/My Conv.py', '{source}'])).toBe('my-conv');
@@ -121,20 +133,29 @@ describe('tmgt init', () => {
 
   // The written config, untouched, run by `tmgt check` with no --config: a real converter subprocess (this package's
   // own reference conversion) on llama-tiny × gguf/q8_0. TypeScript (tsconfig.json present) and plain-JS projects.
-  it.each([['mjs'], ['ts'], ['mts']] as const)('tmgt check accepts the tmgt.config.%s that init writes', async (ext) => {
-    mkdirSync(join(dir, '.git'));
-    if (ext !== 'mjs') writeFileSync(join(dir, 'tsconfig.json'), '{}\n');
-    // 'ts' only in an ESM package; a CommonJS TypeScript project gets .mts (a .ts config there would be CommonJS).
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'conv', private: true, ...(ext === 'ts' ? { type: 'module' } : {}) }));
-    const cmd = `node ${BIN} convert --model {source} --target gguf/{type} --out {out}`;
-    const init = await tmgt(['init', '--converter-cmd', cmd, '--id', 'myconv', '--targets', 'gguf/q8_0'], dir);
-    expect(init.exitCode, init.stderr).toBe(0);
-    expect(existsSync(join(dir, `tmgt.config.${ext}`))).toBe(true);
-    const r = await tmgt(['check', '--models', 'llama-tiny'], dir, 240_000);
-    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
-    const report = JSON.parse(readFileSync(join(dir, 'reports', 'parity.json'), 'utf8')) as { converters: Record<string, { failed: number; passed: number }> };
-    expect(Object.keys(report.converters)).toEqual(['myconv']);
-    expect(report.converters['myconv']?.failed).toBe(0);
-    expect(report.converters['myconv']?.passed).toBeGreaterThan(10);
-  }, 300_000);
+  it.each([['mjs'], ['ts'], ['mts']] as const)(
+    'tmgt check accepts the tmgt.config.%s that init writes',
+    async (ext) => {
+      mkdirSync(join(dir, '.git'));
+      if (ext !== 'mjs') writeFileSync(join(dir, 'tsconfig.json'), '{}\n');
+      // 'ts' only in an ESM package; a CommonJS TypeScript project gets .mts (a .ts config there would be CommonJS).
+      writeFileSync(
+        join(dir, 'package.json'),
+        JSON.stringify({ name: 'conv', private: true, ...(ext === 'ts' ? { type: 'module' } : {}) }),
+      );
+      const cmd = `node ${BIN} convert --model {source} --target gguf/{type} --out {out}`;
+      const init = await tmgt(['init', '--converter-cmd', cmd, '--id', 'myconv', '--targets', 'gguf/q8_0'], dir);
+      expect(init.exitCode, init.stderr).toBe(0);
+      expect(existsSync(join(dir, `tmgt.config.${ext}`))).toBe(true);
+      const r = await tmgt(['check', '--models', 'llama-tiny'], dir, 240_000);
+      expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+      const report = JSON.parse(readFileSync(join(dir, 'reports', 'parity.json'), 'utf8')) as {
+        converters: Record<string, { failed: number; passed: number }>;
+      };
+      expect(Object.keys(report.converters)).toEqual(['myconv']);
+      expect(report.converters['myconv']?.failed).toBe(0);
+      expect(report.converters['myconv']?.passed).toBeGreaterThan(10);
+    },
+    300_000,
+  );
 });
