@@ -116,10 +116,18 @@ describe('the packed package, installed in a converter project', () => {
   });
 
   it('imports as compiled ESM through its exports', () => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', "const m = await import('tiny-model-ground-truth'); console.log(typeof m.loadConfig, typeof m.defineConfig)"], {
-      cwd: project,
-      encoding: 'utf8',
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('tiny-model-ground-truth'); console.log(typeof m.loadConfig, typeof m.defineConfig)",
+      ],
+      {
+        cwd: project,
+        encoding: 'utf8',
+      },
+    );
     expect(out.trim()).toBe('function function');
   });
 
@@ -128,7 +136,9 @@ describe('the packed package, installed in a converter project', () => {
     const r = await check('myconv');
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/parity: (\d+)\/\1 checks passing/);
-    const report = JSON.parse(readFileSync(join(project, 'reports', 'parity.json'), 'utf8')) as { summary: { failed: number; passed: number } };
+    const report = JSON.parse(readFileSync(join(project, 'reports', 'parity.json'), 'utf8')) as {
+      summary: { failed: number; passed: number };
+    };
     expect(report.summary.failed).toBe(0);
     expect(report.summary.passed).toBeGreaterThan(10);
     const cache = join(project, 'node_modules', '.cache', 'tmgt');
