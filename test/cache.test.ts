@@ -129,6 +129,31 @@ describe('cachedDir integrity', () => {
   });
 });
 
+describe('tmgt cache', () => {
+  it('info prints the location and size per kind; clean --kind removes that kind only; a bad kind exits 2', async () => {
+    const cache = join(dir, 'cli-cache');
+    const env = { ...process.env, TMGT_CACHE_DIR: cache };
+    mkdirSync(join(cache, 'models', 'm'), { recursive: true });
+    writeFileSync(join(cache, 'models', 'm', 'w'), Buffer.alloc(3 * 2 ** 20));
+    mkdirSync(join(cache, 'oracles', 'o'), { recursive: true });
+    writeFileSync(join(cache, 'oracles', 'o', 'r'), Buffer.alloc(2 ** 20));
+    const tmgt = (args: string[]) => execa(process.execPath, [BIN, 'cache', ...args], { env, reject: false, timeout: 60_000 });
+    const info = await tmgt(['info']);
+    expect(info.exitCode, info.stderr).toBe(0);
+    expect(info.stdout).toContain(`cache: ${cache}`);
+    expect(info.stdout).toMatch(/models\s+3\.0 MiB\s+1 entries/);
+    expect(info.stdout).toMatch(/oracles\s+1\.0 MiB\s+1 entries/);
+    const clean = await tmgt(['clean', '--kind', 'oracles']);
+    expect(clean.exitCode, clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(/removed oracles .*\(1\.0 MiB\)/);
+    expect(existsSync(join(cache, 'oracles'))).toBe(false);
+    expect(existsSync(join(cache, 'models', 'm', 'w'))).toBe(true);
+    const bad = await tmgt(['clean', '--kind', 'weights']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/unknown cache kind 'weights' \(known: models, oracles, artifacts\)/);
+  }, 120_000);
+});
+
 // A child process that builds one entry slowly (so the two overlap) and logs each build and what it read back.
 const CHILD = `
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
