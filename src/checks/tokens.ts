@@ -149,7 +149,9 @@ export function checkDriftOrdering(cells: readonly DriftCell[]): Verdict[] {
     for (const b of ordered) {
       if (format(a.target) !== format(b.target) || !(a.precisionRank < b.precisionRank)) continue;
       const bound = DRIFT_RATIO * b.drift + DRIFT_FLOOR;
-      if (!(a.drift > bound)) continue;
+      // NaN drift (NaN logits) is unbounded drift: it must not pass the comparison by being incomparable.
+      const drift = Number.isNaN(a.drift) ? Infinity : a.drift;
+      if (!(drift > bound)) continue;
       verdicts.push({
         code: 'F-TOKENS-003',
         status: 'fail',

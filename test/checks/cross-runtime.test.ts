@@ -100,7 +100,7 @@ describe('checkCrossRuntime fails when the engines do not compute the same model
     for (const r of results) {
       expect(r.status).toBe('fail');
       expect(r.verdicts[0]?.code).toBe('F-CROSS-RUNTIME-001');
-      expect(r.verdicts[0]?.message).toMatch(/^bundled engine and llama.cpp disagree: mean KL \d\.\d+e-\d+ > 0\.000001 \(worst position \d+: /);
+      expect(r.verdicts[0]?.message).toMatch(/^bundled engine and llama.cpp disagree: mean KL \d\.\d+e-\d+ > 1\.00e-6 \(worst position \d+: /);
       expect(r.verdicts[0]?.evidence['klPerPosition']).toHaveLength(r.metrics?.['positions'] ?? -1);
     }
   });

@@ -372,7 +372,7 @@ describe('checkMetadata catches every metadata mutant', () => {
 
   it('a pre-tokenizer llama.cpp knows but the harness does not model is a warning, not a failure', () => {
     const r = check('gpt2-tiny', convert('gpt2-tiny', 'gguf/f32', usePre('deepseek-llm')));
-    expect(r.status).toBe('pass');
+    expect(r.status).toBe('warn'); // a warning holds (CLI and suites/ count it as passing)
     expect(r.verdicts.map((v) => [v.code, v.status])).toEqual([['F-META-004', 'warn']]);
   });
 });
