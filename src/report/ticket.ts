@@ -103,6 +103,12 @@ export function expectedGot(v: Verdict): { expected: string; got: string } {
   if (v.code === 'F-LAYOUT-CONTRACT-001') {
     if (has('expectedElements') || has('gotElements')) return { expected: fmt(ev['expectedElements']), got: fmt(ev['gotElements']) };
   }
+  // A metric verdict names its evidence the same way everywhere: metric, got, bound (checks/bounds.ts).
+  const metric = ev['metric'];
+  if (typeof metric === 'string' && has('got') && has('bound')) {
+    const higher = metric === 'sqnrDb' || metric === 'sameTop1';
+    return { expected: `${metric} ${higher ? '≥' : '≤'} ${fmt(ev['bound'])}`, got: `${metric} ${fmt(ev['got'])}` };
+  }
   if (has('expected') || has('got')) return { expected: fmt(ev['expected']), got: fmt(ev['got']) };
   const pairs = Object.keys(ev).filter((k) => k.startsWith('expected') && has(`got${k.slice('expected'.length)}`));
   const pair =
