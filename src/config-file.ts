@@ -30,8 +30,8 @@ const BUILTIN_IDS = ['reference', 'llama.cpp'] as const;
 const TMGT_BIN = join(PACKAGE_ROOT, 'bin', 'tmgt.js');
 
 /**
- * The command converters the package ships: available in every project, whatever its config says. This repository's
- * tmgt.config.ts lists the same entries (its copy is what `make check` reads); a user's config is merged with these.
+ * The command converters the package ships: available in every project, whatever its config says (this repository's
+ * tmgt.config.ts included); a config's own entries are merged with these.
  */
 export const PACKAGE_CONVERTERS: readonly CommandConverter[] = [
   {
@@ -145,8 +145,6 @@ export async function loadConfig(path?: string, cwd: string = process.cwd()): Pr
     throw new UsageError(`cannot load config ${file}: ${errorMessage(e)}`);
   }
   const config = validate(file, raw);
-  // This repository's own config already lists the package's converters.
-  if (resolve(file) === DEFAULT_CONFIG_PATH) return { ...config, configFile: file };
   const seen = new Set<string>();
   for (const conv of config.converters ?? []) {
     if (seen.has(conv.id)) throw new UsageError(`config ${file}: converter id '${conv.id}' is declared twice`);

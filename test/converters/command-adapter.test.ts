@@ -104,7 +104,7 @@ describe('command adapter: external converters as real subprocesses', () => {
     expect(codes(after)).toEqual([]);
   });
 
-  it('ships entries for apr, llama-quantize and the reference converter in tmgt.config.ts', () => {
+  it('the package ships entries for apr, llama-quantize and the reference converter, merged into this repository\'s tmgt.config.ts', () => {
     const ids = (config.converters ?? []).map((c) => c.id);
     expect(ids).toEqual(expect.arrayContaining(['apr', 'llama-quantize', 'command:reference']));
     expect(existsSync(new URL('../../tmgt.config.ts', import.meta.url).pathname)).toBe(true);
