@@ -30,6 +30,7 @@ export { encodePlannedTensor } from './write-artifact.js';
 export type { ConversionPlan, GgufPlan, AprPlan, SafetensorsPlan, PlannedTensor } from './plan.js';
 
 function kv(key: string, type: GgufKv['type'], value: unknown, itemType?: GgufKv['itemType']): GgufKv {
+  // value: what the reader gave for this key (or a number/string of the same type), which the writer checks against type
   return (itemType === undefined ? { key, type, value } : { key, type, value, itemType }) as GgufKv;
 }
 

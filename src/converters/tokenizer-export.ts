@@ -49,7 +49,7 @@ export const SPECIAL_TOKEN_KEYS = {
   mask: 'tokenizer.ggml.mask_token_id',
 } as const;
 export type SpecialTokenType = keyof typeof SPECIAL_TOKEN_KEYS;
-const SPECIAL_TYPES = Object.keys(SPECIAL_TOKEN_KEYS) as SpecialTokenType[];
+const SPECIAL_TYPES = Object.keys(SPECIAL_TOKEN_KEYS) as SpecialTokenType[]; // the table's own keys
 
 /** The `add_*_token` flags SpecialVocab can set, and their keys. */
 export const ADD_TOKEN_KEYS = {
@@ -72,11 +72,12 @@ export interface TokenizerSource {
 
 function readJsonIfExists(path: string): Record<string, unknown> | undefined {
   if (!existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>; // an HF tokenizer/config JSON file: an object
 }
 
 /** Read the tokenizer files of an HF checkpoint directory. */
 export function readTokenizerSource(dir: string): TokenizerSource {
+  // an HF tokenizer.json, taken in its documented shape (the exporter checks the fields it dispatches on)
   const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as HfTokenizerJson;
   const src: TokenizerSource = {
     json,
@@ -141,8 +142,8 @@ const isByteToken = (t: string): boolean => /^<0x[0-9A-Fa-f]{2}>$/.test(t);
 /** The content a tokenizer_config `*_token` entry names (a string or an AddedToken dict). */
 function tokenContent(entry: unknown): string | undefined {
   if (typeof entry === 'string') return entry;
-  if (entry !== null && typeof entry === 'object') {
-    const c = (entry as { content?: unknown }).content;
+  if (entry !== null && typeof entry === 'object' && 'content' in entry) {
+    const c = entry.content;
     if (typeof c === 'string') return c;
   }
   return undefined;
@@ -162,7 +163,9 @@ export function specialVocab(
   const cfg = { ...src.config };
   const added = src.json.added_tokens ?? [];
   // TemplateProcessing: a leading special token that is the BOS (or CLS) means add_bos; a trailing one add_eos.
+  // tokenizers' post_processor: a processor or a Sequence of them; each field is checked below before use
   const pp = src.json.post_processor as { type?: string; processors?: unknown[] } | null | undefined;
+  // as above: processors are post-processors, their template pieces {SpecialToken} or {Sequence}
   for (const proc of (pp?.processors ?? (pp ? [pp] : [])) as { type?: string; single?: { SpecialToken?: { id?: string } }[] }[]) {
     if (proc.type !== 'TemplateProcessing' || !Array.isArray(proc.single) || proc.single.length <= 1) continue;
     const first = proc.single[0]?.SpecialToken?.id;
@@ -264,7 +267,7 @@ export function choosePre(
       };
     }
   }
-  const fallback = candidates[0] as string;
+  const fallback = candidates[0] as string; // every arch's candidate list is non-empty
   return {
     pre: fallback,
     preChoice: {
@@ -404,7 +407,7 @@ export function ggufTokenizerKvs(e: TokenizerExport): GgufKv[] {
     const id = e.specialIds[typ];
     if (id !== undefined) kvs.push(kv(SPECIAL_TOKEN_KEYS[typ], 'u32', id));
   }
-  for (const typ of Object.keys(ADD_TOKEN_KEYS) as AddTokenType[]) {
+  for (const typ of Object.keys(ADD_TOKEN_KEYS) as AddTokenType[]) { // the table's own keys
     const v = e.addSpecial[typ];
     if (v !== undefined) kvs.push(kv(ADD_TOKEN_KEYS[typ], 'bool', v));
   }
@@ -439,6 +442,7 @@ function cachedPre(key: string, compute: () => { pre: string; preChoice: PreChoi
   const dir = join(cacheRoot(), 'tokenizer-pre');
   const path = join(dir, `${key.slice(0, 32)}-v${PRE_CACHE_VERSION}.json`);
   try {
+    // our own cache file (written below); key and pre are checked, preChoice is as written
     const hit = JSON.parse(readFileSync(path, 'utf8')) as { key?: unknown; pre?: unknown; preChoice?: PreChoice };
     if (hit.key === key && typeof hit.pre === 'string' && hit.preChoice !== undefined) return { pre: hit.pre, preChoice: hit.preChoice };
   } catch {
@@ -473,7 +477,7 @@ export function cachedTokenizerExport(dir: string, arch: Arch, vocabSize: number
   const hit = exportCache.get(key);
   if (hit) return hit;
   const e = exportTokenizer(readTokenizerSource(dir), arch, vocabSize, key);
-  if (exportCache.size >= EXPORT_CACHE_LIMIT) exportCache.delete(exportCache.keys().next().value as string);
+  if (exportCache.size >= EXPORT_CACHE_LIMIT) exportCache.delete(exportCache.keys().next().value as string); // size ≥ limit > 0: not empty
   exportCache.set(key, e);
   return e;
 }

@@ -192,12 +192,12 @@ export class Gpt2Session implements EngineSession {
     const pe = weightRow(w.posEmbd, this.pos);
     for (let i = 0; i < h; i++) x[i] = (x[i] as number) + (pe[i] as number);
     for (let l = 0; l < w.layers.length; l++) {
-      const L = w.layers[l] as Gpt2Layer;
+      const L = w.layers[l] as Gpt2Layer; // l < layers.length
       layerNorm(x, L.attnNorm, L.attnNormBias, hp.eps, xn);
       mv.run(xn, [{ w: L.qkv, out: qkv, bias: L.qkvBias }]);
       // The fused output splits q | k | v (n_embd each), then heads of hd: HF's `split(n_embd, dim=2)`.
       const q = qkv.subarray(0, h);
-      const kc = this.kCache[l] as Float32Array;
+      const kc = this.kCache[l] as Float32Array; // one K and one V cache per layer
       const vc = this.vCache[l] as Float32Array;
       kc.set(qkv.subarray(h, 2 * h), this.pos * h);
       vc.set(qkv.subarray(2 * h, 3 * h), this.pos * h);

@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
 import { fp16Table } from '../formats/codecs/f16.js';
 import type { DType } from '../formats/types.js';
 import { Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
@@ -103,13 +103,13 @@ export function kernelModule(): WasmModule {
     try {
       execFileSync(process.execPath, [BUILD_SCRIPT], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
-      throw new KernelLoadError(`building the WASM kernels (${BUILD_SCRIPT}) failed: ${(e as Error).message}`, e);
+      throw new KernelLoadError(`building the WASM kernels (${BUILD_SCRIPT}) failed: ${errorMessage(e)}`, e);
     }
   }
   try {
     compiled = new wasm.Module(readFileSync(WASM_PATH));
   } catch (e) {
-    throw new KernelLoadError(`${WASM_PATH} is not a loadable module (rebuild it: make wasm): ${(e as Error).message}`, e);
+    throw new KernelLoadError(`${WASM_PATH} is not a loadable module (rebuild it: make wasm): ${errorMessage(e)}`, e);
   }
   return compiled;
 }

@@ -35,8 +35,8 @@ export interface LlamaHparams {
   contextLength: number;
 }
 
-function isLlamaFamily(arch: MetaValue | undefined): arch is LlamaFamilyArch {
-  return typeof arch === 'string' && (LLAMA_FAMILY as readonly string[]).includes(arch);
+function isLlamaFamily(arch: unknown): arch is LlamaFamilyArch {
+  return LLAMA_FAMILY.some((a) => a === arch);
 }
 
 export function llamaHparams(meta: Map<string, MetaValue>): LlamaHparams {
@@ -76,7 +76,7 @@ const APR_ROPE_TYPES: Readonly<Record<number, RopeType>> = { 0: 'norm', 2: 'neox
 export function llamaHparamsFromJson(obj: Record<string, unknown>): LlamaHparams {
   const archRaw = obj['architecture'] ?? obj['model_type'];
   const arch = typeof archRaw === 'string' ? archRaw.toLowerCase() : archRaw;
-  if (!isLlamaFamily(arch as MetaValue | undefined)) throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
+  if (!isLlamaFamily(arch)) throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
   const hidden = jsonNumber(obj, ['hidden_size']);
   const heads = jsonNumber(obj, ['num_heads', 'num_attention_heads']);
   const headDim = jsonNumber(obj, ['head_dim'], hidden / heads);
@@ -88,7 +88,7 @@ export function llamaHparamsFromJson(obj: Record<string, unknown>): LlamaHparams
     ropeType = t;
   }
   return {
-    arch: arch as LlamaFamilyArch,
+    arch,
     vocab: jsonNumber(obj, ['vocab_size']),
     hidden,
     layers: jsonNumber(obj, ['num_layers', 'num_hidden_layers']),
@@ -245,7 +245,7 @@ export class LlamaSession implements EngineSession {
     const { xn, q, k, v, attn, proj, g, u } = this;
     const x = weightRow(this.w.embd, token);
     for (let l = 0; l < this.w.layers.length; l++) {
-      const L = this.w.layers[l] as Layer;
+      const L = this.w.layers[l] as Layer; // l < layers.length
       rmsNorm(x, L.attnNorm, hp.eps, xn);
       mv.run(xn, [
         { w: L.q, out: q, bias: L.qBias },
@@ -254,7 +254,7 @@ export class LlamaSession implements EngineSession {
       ]);
       rope(hp.ropeType, q, heads, hd, this.pos, hp.ropeBase);
       rope(hp.ropeType, k, kvHeads, hd, this.pos, hp.ropeBase);
-      const kc = this.kCache[l] as Float32Array;
+      const kc = this.kCache[l] as Float32Array; // one K and one V cache per layer
       const vc = this.vCache[l] as Float32Array;
       kc.set(k, this.pos * kvHeads * hd);
       vc.set(v, this.pos * kvHeads * hd);

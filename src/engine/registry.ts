@@ -50,7 +50,7 @@ export function loadEngineModel(file: ModelFile, src: ByteSource, options: LoadO
       return ENGINE_ARCHS[arch](file, src, options);
     }
     case 'apr': {
-      const meta = (file as AprFile).metadataJson ?? {};
+      const meta = (file as AprFile).metadataJson ?? {}; // only the APR reader (an AprFile) sets format 'apr'
       const raw = meta['architecture'] ?? meta['model_type'];
       const arch = typeof raw === 'string' ? raw.toLowerCase() : raw;
       if (!isEngineArch(arch)) throw new EngineError(`APR metadata architecture is ${JSON.stringify(raw)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`);

@@ -124,7 +124,7 @@ export class TensorTable {
   weight(role: string, rows: number, cols: number): Weight {
     const { t, isTransposed } = this.entry(role);
     const [storedRows, storedCols] = isTransposed ? [cols, rows] : [rows, cols];
-    const [r, c] = t.shape.length === 2 ? (t.shape as [number, number]) : [-1, -1];
+    const [r, c] = t.shape.length === 2 ? (t.shape as [number, number]) : [-1, -1]; // 2-D: checked in the condition
     if (r !== storedRows || c !== storedCols) {
       throw new EngineError(`tensor ${t.name} has shape [${t.shape.join(', ')}], the engine needs [${storedRows}, ${storedCols}]${isTransposed ? ' (Conv1D [in, out])' : ''}`);
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { readModelFile } from '../formats/read-model.js';
 import { argmax } from '../engine/llama.js';
@@ -21,6 +21,7 @@ export function runBundledEngine(req: EngineRequest): EngineResult {
   let src: FileByteSource | undefined;
   try {
     src = new FileByteSource(req.artifact);
+    // the source checkpoint's config.json; llamaHparamsFromJson checks each field it reads
     const config = req.configPath === undefined ? undefined : (JSON.parse(readFileSync(req.configPath, 'utf8')) as Record<string, unknown>);
     const model = loadEngineModel(readModelFile(src), src, config === undefined ? {} : { config });
     const vocab = model.hp.vocab;
@@ -53,7 +54,7 @@ export function runBundledEngine(req: EngineRequest): EngineResult {
   } catch (e) {
     // The harness's own failure (the kernels cannot load) is not the artifact's: it propagates (exit 2).
     if (e instanceof HarnessError) throw e;
-    return { status: 'failed', engine, message: (e as Error).message, durationMs: performance.now() - start };
+    return { status: 'failed', engine, message: errorMessage(e), durationMs: performance.now() - start };
   } finally {
     src?.close();
   }

@@ -118,10 +118,10 @@ function int(v: MetaValue | undefined): number | undefined {
   return undefined;
 }
 function strings(v: MetaValue | undefined): string[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined; // every item checked
 }
 function ints(v: MetaValue | undefined): number[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
+  return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined; // every item checked
 }
 const bool = (v: MetaValue | undefined): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
 
@@ -283,7 +283,7 @@ export function spmTokenizerJson(t: FileTokenizer): Record<string, unknown> {
     if (chars.length < 2 || vocab[tok] !== id) return;
     let left = '';
     for (let i = 1; i < chars.length; i++) {
-      left += chars[i - 1] as string;
+      left += chars[i - 1] as string; // 1 ≤ i < chars.length
       const right = tok.slice(left.length);
       if (Object.hasOwn(vocab, left) && Object.hasOwn(vocab, right)) candidates.push({ a: left, b: right, score: scores[id] ?? 0, id });
     }

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { sha256, sha256File } from '../cache.js';
-import { HarnessError } from '../errors.js';
+import { errorMessage, HarnessError } from '../errors.js';
+import { isJsonObject } from '../formats/json-depth.js';
 import { FileByteSource } from '../formats/byte-source.js';
 import { dequantize } from '../formats/codecs/index.js';
 import { readSafetensors } from '../formats/safetensors/reader.js';
@@ -118,14 +119,14 @@ export function checkpointWeights(dir: string, weightsFile = WEIGHTS_FILE): Chec
   try {
     index = JSON.parse(readFileSync(indexPath, 'utf8'));
   } catch (e) {
-    throw new HarnessError('E-CHECKPOINT', `${indexPath}: not JSON: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-CHECKPOINT', `${indexPath}: not JSON: ${errorMessage(e)}`, { cause: e });
   }
-  const map = (index as { weight_map?: unknown } | null)?.weight_map;
-  if (map === null || typeof map !== 'object' || Array.isArray(map))
+  const map = isJsonObject(index) ? index['weight_map'] : undefined;
+  if (!isJsonObject(map))
     throw new HarnessError('E-CHECKPOINT', `${indexPath}: no "weight_map" object`);
   const weightMap = new Map<string, string>();
   const files: string[] = [];
-  for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
+  for (const [name, file] of Object.entries(map)) {
     if (typeof file !== 'string' || file === '' || basename(file) !== file || file === '.' || file === '..') {
       throw new HarnessError(
         'E-CHECKPOINT',
@@ -184,7 +185,7 @@ export function openCheckpointWeights(dir: string, weightsFile = WEIGHTS_FILE): 
       try {
         src = new FileByteSource(path);
       } catch (e) {
-        throw new HarnessError('E-CHECKPOINT', `cannot open ${path}: ${(e as Error).message}`, { cause: e });
+        throw new HarnessError('E-CHECKPOINT', `cannot open ${path}: ${errorMessage(e)}`, { cause: e });
       }
       sources.push(src);
       const file = readSafetensors(src);
@@ -234,14 +235,15 @@ export function openCheckpointWeights(dir: string, weightsFile = WEIGHTS_FILE): 
 export function loadCheckpoint(dir: string, opts: { config?: HfConfig; weightsFile?: string } = {}): Checkpoint {
   let config: HfConfig;
   try {
+    // an HF config.json, taken as HF writes it (its fields are not validated here)
     config = opts.config ?? (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as HfConfig);
   } catch (e) {
-    throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${(e as Error).message}`, { cause: e });
+    throw new HarnessError('E-CHECKPOINT', `cannot read ${join(dir, 'config.json')}: ${errorMessage(e)}`, { cause: e });
   }
   const weights = openCheckpointWeights(dir, opts.weightsFile);
   try {
     const tensors = new Map<string, CheckpointTensor>();
-    for (const name of weights.entries.keys()) tensors.set(name, weights.read(name) as CheckpointTensor);
+    for (const name of weights.entries.keys()) tensors.set(name, weights.read(name) as CheckpointTensor); // a name from entries: read() finds it
     return { config, tensors };
   } finally {
     weights.close();
@@ -275,7 +277,7 @@ export function resizeVocabulary(
       tensors.set(name, t);
       continue;
     }
-    const [oldRows, cols] = t.shape as [number, number];
+    const [oldRows, cols] = t.shape as [number, number]; // a vocabulary matrix: [vocab, hidden]
     const mean = new Float64Array(cols);
     const sq = new Float64Array(cols);
     for (let r = 0; r < oldRows; r++) {
@@ -299,6 +301,7 @@ export function resizeVocabulary(
     }
     tensors.set(name, { shape: [vocabSize, cols], data });
   }
+  // the source config with three fields replaced: the same HfConfig variant
   const config = { ...ckpt.config, vocab_size: vocabSize, bos_token_id: ids.bos, eos_token_id: ids.eos } as HfConfig;
   return { config, tensors };
 }

@@ -67,7 +67,7 @@ export function mergesAsWritten(json: HfTokenizerJson): string[] {
 export function isSentencePieceBpe(json: HfTokenizerJson): boolean {
   const m = json.model;
   const isLlama3 = m.type === 'BPE' && m.ignore_merges === true && m.byte_fallback !== true;
-  const decoder = json.decoder as { type?: unknown } | null | undefined;
+  const decoder = json.decoder as { type?: unknown } | null | undefined; // only its type is read, and checked
   return !isLlama3 && m.type === 'BPE' && m.byte_fallback === true && decoder?.type === 'Sequence';
 }
 
@@ -106,12 +106,12 @@ export function trainByteLevelBpe(corpus: string, vocabSize: number): TokenizerJ
   const encoder = new TextEncoder();
   const wordFreq = new Map<string, number>();
   for (const m of corpus.matchAll(GPT2_SPLIT)) {
-    const w = Array.from(encoder.encode(m[0]), (b) => byteChar[b] as string).join('\u0000');
+    const w = Array.from(encoder.encode(m[0]), (b) => byteChar[b] as string).join('\u0000'); // bytesToUnicode maps all 256 bytes
     wordFreq.set(w, (wordFreq.get(w) ?? 0) + 1);
   }
   const words = [...wordFreq].map(([w, f]) => ({ syms: w.split('\u0000'), freq: f }));
   const vocab: Record<string, number> = {};
-  for (let b = 0; b < 256; b++) vocab[byteChar[b] as string] = b;
+  for (let b = 0; b < 256; b++) vocab[byteChar[b] as string] = b; // bytesToUnicode maps all 256 bytes
   const merges: [string, string][] = [];
   let next = 256;
   while (next < vocabSize - 1) {
@@ -131,7 +131,7 @@ export function trainByteLevelBpe(corpus: string, vocabSize: number): TokenizerJ
       }
     }
     if (best === undefined) break;
-    const [a, b] = best.split(' ') as [string, string];
+    const [a, b] = best.split(' ') as [string, string]; // a pair key: two symbols joined by one space
     const merged = a + b;
     merges.push([a, b]);
     if (vocab[merged] === undefined) vocab[merged] = next++;
@@ -141,7 +141,7 @@ export function trainByteLevelBpe(corpus: string, vocabSize: number): TokenizerJ
         if (i + 1 < w.syms.length && w.syms[i] === a && w.syms[i + 1] === b) {
           out.push(merged);
           i++;
-        } else out.push(w.syms[i] as string);
+        } else out.push(w.syms[i] as string); // i < syms.length
       }
       w.syms = out;
     }
@@ -218,9 +218,11 @@ export class HfTokenizer {
     this.tok = new Tokenizer(json, config);
   }
   static fromDir(dir: string): HfTokenizer {
+    // an HF tokenizer.json, handed to @huggingface/tokenizers' Tokenizer as it is
     const json = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as HfTokenizerJson;
     let config: Record<string, unknown> = {};
     try {
+      // tokenizer_config.json: an object of options, handed to the Tokenizer as it is
       config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
     } catch {
       // tokenizer_config.json is optional
