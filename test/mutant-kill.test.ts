@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { judgeKill, mutantCells, type MutantKill, type MutantsReport } from '../src/cli/mutants.js';
 import { CODES, type SuiteName, type VerdictCode } from '../src/checks/codes.js';
+import { evidenceProblems } from '../src/contracts/verdicts.js';
 import { DEFAULT_MATRIX, DEFAULT_PROMPTS, TRAINED_MODELS } from '../src/config.js';
 import { findMutant, MUTANTS, mutantArchs } from '../src/converters/mutants.js';
 import { isTargetId, parseTarget } from '../src/converters/targets.js';
@@ -35,8 +36,15 @@ const workDir = mkdtempSync(join(tmpdir(), 'tmgt-mutant-kill-'));
 
 /** Every code a test in this file produced from a real run (cells, files, converters). */
 const produced = new Set<VerdictCode>();
+/** Evidence that does not hold what its code's kind requires (contracts/verdicts.ts EVIDENCE_KIND), from every real cell. */
+const evidenceIssues = new Set<string>();
 const record = (r: CellResult): CellResult => {
-  for (const c of r.checks) for (const v of c.verdicts) produced.add(v.code);
+  for (const c of r.checks) {
+    for (const v of c.verdicts) {
+      produced.add(v.code);
+      for (const p of evidenceProblems(v)) evidenceIssues.add(p);
+    }
+  }
   return r;
 };
 
@@ -45,6 +53,8 @@ afterAll(() => {
   // The catalogue contract: every code in src/checks/codes.ts is produced by at least one test here.
   const missing = Object.keys(CODES).filter((c) => !produced.has(c as VerdictCode));
   expect(missing, `catalogue codes no test produced: ${missing.join(', ')}`).toEqual([]);
+  // Every verdict's evidence names expected/got, or metric/got/bound/minPassingBound, as its code's kind says.
+  expect([...evidenceIssues]).toEqual([]);
 });
 
 /** The mutants the `tmgt mutants` subprocess run covers (judged from its JSON, not run again in-process). */

@@ -128,11 +128,25 @@ export function checkCrossRuntime(
     verdicts: [{ code: 'F-CROSS-RUNTIME-001', status: 'fail', message, evidence }],
   });
   if (bundledLogits.length !== llamaCppLogProbs.length || bundledLogits.length % vocab !== 0) {
-    return fail(`bundled engine gave ${bundledLogits.length} values, llama.cpp ${llamaCppLogProbs.length} (vocab ${vocab})`, { bundled: bundledLogits.length, llamaCpp: llamaCppLogProbs.length, vocab });
+    return fail(`bundled engine gave ${bundledLogits.length} values, llama.cpp ${llamaCppLogProbs.length} (vocab ${vocab})`, {
+      metric: 'values',
+      got: llamaCppLogProbs.length,
+      bound: bundledLogits.length,
+      minPassingBound: null,
+      bundled: bundledLogits.length,
+      llamaCpp: llamaCppLogProbs.length,
+      vocab,
+    });
   }
   const nonFinite = { bundled: countNonFinite(bundledLogits), llamaCpp: countNonFinite(llamaCppLogProbs) };
   if (nonFinite.bundled > 0 || nonFinite.llamaCpp > 0) {
-    return fail(`NaN/Inf: ${nonFinite.bundled} in the bundled engine's logits, ${nonFinite.llamaCpp} in llama.cpp's log-probabilities`, nonFinite);
+    return fail(`NaN/Inf: ${nonFinite.bundled} in the bundled engine's logits, ${nonFinite.llamaCpp} in llama.cpp's log-probabilities`, {
+      metric: 'nonFinite',
+      got: nonFinite.bundled + nonFinite.llamaCpp,
+      bound: 0,
+      minPassingBound: nonFinite.bundled + nonFinite.llamaCpp,
+      ...nonFinite,
+    });
   }
   const kl = klPerRow(bundledLogits, llamaCppLogProbs, vocab);
   const klMean = mean(kl);

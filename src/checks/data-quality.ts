@@ -123,7 +123,17 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
         status: 'fail',
         tensor: t.name,
         message: `${got.nanCount} NaN and ${got.infCount} Inf values (source ${base.nanCount} and ${base.infCount})`,
-        evidence: { nanCount: got.nanCount, infCount: got.infCount, sourceNanCount: base.nanCount, sourceInfCount: base.infCount, dtype: t.dtype },
+        evidence: {
+          metric: 'nonFinite',
+          got: got.nanCount + got.infCount,
+          bound: base.nanCount + base.infCount,
+          minPassingBound: got.nanCount + got.infCount,
+          nanCount: got.nanCount,
+          infCount: got.infCount,
+          sourceNanCount: base.nanCount,
+          sourceInfCount: base.infCount,
+          dtype: t.dtype,
+        },
       });
     }
     const sameShape = t.shape.length === e.shape.length && t.shape.every((d, i) => d === e.shape[i]);
@@ -138,7 +148,7 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
         status: 'fail',
         tensor: t.name,
         message: `${what}; the source's L2 is ${baseRows.l2.toPrecision(4)} and its values vary`,
-        evidence: { l2: gotRows.l2, isConstant: gotRows.isConstant, value: gotRows.isConstant ? values[0] : null, sourceL2: baseRows.l2, dtype: t.dtype },
+        evidence: { metric: 'l2', got: gotRows.l2, bound: DEAD_L2, minPassingBound: null, l2: gotRows.l2, isConstant: gotRows.isConstant, value: gotRows.isConstant ? values[0] : null, sourceL2: baseRows.l2, dtype: t.dtype },
       });
     }
     if (rows < 2) continue;
@@ -149,7 +159,7 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
         status: 'fail',
         tensor: t.name,
         message: `spot row${spot.length > 1 ? 's' : ''} ${spot.join(', ')} of ${rows} (10/50/90%) ${spot.length > 1 ? 'are' : 'is'} dead (L2 < ${DEAD_L2}) where the source's ${spot.length > 1 ? 'are' : 'is'} not: data loaded from a shifted offset?`,
-        evidence: { rows, deadSpotRows: spot, rowL2: spot.map((r) => gotRows.rowL2[r]), sourceRowL2: spot.map((r) => baseRows.rowL2[r]) },
+        evidence: { metric: 'deadSpotRows', got: spot.length, bound: 0, minPassingBound: spot.length, rows, deadSpotRows: spot, rowL2: spot.map((r) => gotRows.rowL2[r]), sourceRowL2: spot.map((r) => baseRows.rowL2[r]) },
       });
     }
     const deadFraction = deadCount(gotRows.rowL2) / rows;
@@ -160,7 +170,7 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
         status: 'fail',
         tensor: t.name,
         message: `${pct(deadFraction)} of ${rows} rows are dead (L2 < ${DEAD_L2}); the source has ${pct(sourceDeadFraction)} (max ${pct(DEAD_ROW_FRACTION_MAX)})`,
-        evidence: { rows, deadFraction, sourceDeadFraction, bound: DEAD_ROW_FRACTION_MAX },
+        evidence: { metric: 'deadFraction', got: deadFraction, bound: DEAD_ROW_FRACTION_MAX, minPassingBound: deadFraction, rows, deadFraction, sourceDeadFraction },
       });
     }
   }

@@ -285,7 +285,7 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
       let maxAbs = 0;
       for (const v of y) maxAbs = Math.max(maxAbs, Number.isNaN(v) ? Infinity : Math.abs(v));
       if (maxAbs > 0) {
-        verdicts.push({ code: 'F-FIDELITY-001', status: 'fail', tensor: t.name, message: `the source tensor is all zeros, the file's is not (max |value| ${maxAbs.toPrecision(3)})`, evidence: { sourceIsZero: true, maxAbs, dtype: t.dtype } });
+        verdicts.push({ code: 'F-FIDELITY-001', status: 'fail', tensor: t.name, message: `the source tensor is all zeros, the file's is not (max |value| ${maxAbs.toPrecision(3)})`, evidence: { metric: 'maxAbs', got: maxAbs, bound: 0, minPassingBound: maxAbs, sourceIsZero: true, maxAbs, dtype: t.dtype } });
       } else exact++;
       continue;
     }
@@ -337,7 +337,7 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
           status: 'fail',
           tensor: t.name,
           message: `values match the source after ${best.c.transform} (SQNR ${showDb(best.sqnr)} dB, was ${showDb(sqnr)} dB): ${best.c.diagnosis}`,
-          evidence: { transform: best.c.transform, diagnosis: best.c.diagnosis, sqnrDbAfter: Number.isFinite(best.sqnr) ? best.sqnr : String(best.sqnr), sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr) },
+          evidence: { expected: 'none', got: best.c.transform, transform: best.c.transform, diagnosis: best.c.diagnosis, sqnrDbAfter: Number.isFinite(best.sqnr) ? best.sqnr : String(best.sqnr), sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr) },
         });
       }
     }
@@ -350,7 +350,7 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
           status: 'fail',
           tensor: t.name,
           message: `${(100 * frac).toFixed(1)}% of ${t.dtype} values (${r.off} of ${n}) are not the round-to-nearest-even of the source f32 (first at [${r.firstIndex}]); signed mean error ${r.signedMeanError.toExponential(2)}, magnitude bias ${(100 * r.magnitudeBias).toFixed(3)}%${r.magnitudeBias < 0 ? ' (toward zero: truncation)' : ''}`,
-          evidence: { offCount: r.off, count: n, offFraction: frac, firstIndex: r.firstIndex, signedMeanError: r.signedMeanError, magnitudeBias: r.magnitudeBias, sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr), dtype: t.dtype },
+          evidence: { metric: 'offFraction', got: frac, bound: 0, minPassingBound: frac, offCount: r.off, count: n, offFraction: frac, firstIndex: r.firstIndex, signedMeanError: r.signedMeanError, magnitudeBias: r.magnitudeBias, sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr), dtype: t.dtype },
         });
       }
     }

@@ -72,12 +72,12 @@ function logitsVerdicts(
 ): CheckResult {
   const verdicts: Verdict[] = [];
   if (candidate.length !== oracle.length) {
-    verdicts.push({ code: 'F-LOGITS-002', status: 'fail', message: `logits have ${candidate.length} values, oracle ${oracle.length}`, evidence: { got: candidate.length, expected: oracle.length } });
+    verdicts.push({ code: 'F-LOGITS-002', status: 'fail', message: `logits have ${candidate.length} values, oracle ${oracle.length}`, evidence: { metric: 'values', got: candidate.length, bound: oracle.length, minPassingBound: null, expected: oracle.length } });
     return { suite: 'logits', prompt, status: 'fail', verdicts };
   }
   const nonFinite = countNonFinite(candidate);
   if (nonFinite > 0) {
-    verdicts.push({ code: 'F-LOGITS-001', status: 'fail', message: `${nonFinite} NaN/Inf logits`, evidence: { nonFinite, total: candidate.length } });
+    verdicts.push({ code: 'F-LOGITS-001', status: 'fail', message: `${nonFinite} NaN/Inf logits`, evidence: { metric: 'nonFinite', got: nonFinite, bound: 0, minPassingBound: nonFinite, nonFinite, total: candidate.length } });
     return { suite: 'logits', prompt, status: 'fail', verdicts };
   }
   const e = nmse(oracle, candidate);

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { statusOf } from './codes.js';
 import { DEFAULT_PROMPTS } from '../config.js';
 import {
@@ -57,6 +58,7 @@ const show = (v: number): string => String(Number(v.toPrecision(7)));
 /** Norm epsilons and RoPE bases are stored as f32 by every format here: compare at f32 precision. */
 const sameF32 = (a: number, b: number): boolean => Math.fround(a) === Math.fround(b);
 const ROPE_ARCHS: readonly Arch[] = ['llama', 'qwen2'];
+const isRopeArch = (a: unknown): a is 'llama' | 'qwen2' => ROPE_ARCHS.some((r) => r === a);
 /** llama.cpp's RoPE type per arch (`llama_model_rope_type`): llama NORM (needs permuted Q/K), qwen2 NEOX. */
 const ROPE_TYPE_NAME: Record<'llama' | 'qwen2', string> = { llama: 'NORM', qwen2: 'NEOX' };
 /**
@@ -84,13 +86,17 @@ interface Expectation {
   defaultNote?: string;
 }
 
+/** Evidence of a metadata verdict: what the source implies and what the file holds, plus any detail. */
+type MismatchEvidence = { expected: unknown; got: unknown } & Record<string, unknown>;
+
 class Collector {
   readonly verdicts: Verdict[] = [];
   keysChecked = 0;
-  fail(code: VerdictCode, message: string, evidence: Record<string, unknown>): void {
+  // Every metadata verdict is a mismatch: what the source implies against what the file holds (EVIDENCE_KIND).
+  fail(code: VerdictCode, message: string, evidence: MismatchEvidence): void {
     this.verdicts.push({ code, status: 'fail', message, evidence });
   }
-  warn(code: VerdictCode, message: string, evidence: Record<string, unknown>): void {
+  warn(code: VerdictCode, message: string, evidence: MismatchEvidence): void {
     this.verdicts.push({ code, status: 'warn', message, evidence });
   }
   /** Judge one numeric field. */
@@ -122,11 +128,13 @@ class Collector {
 
 /** Whether the source tokenizer's post-processor prepends BOS (a TemplateProcessing, alone or in a Sequence, starting with a special token). */
 function sourceAddsBos(json: unknown): boolean {
+  // an HF tokenizer.json: every field read below is checked (=== / Array.isArray) before it is used
   const pp = (json as { post_processor?: { type?: string; processors?: unknown[] } | null }).post_processor;
+  // processors of a Sequence are post-processors themselves: read as pp is
   const procs = (pp?.type === 'Sequence' && Array.isArray(pp.processors) ? pp.processors : pp ? [pp] : []) as { type?: string; single?: unknown[] }[];
   return procs.some((p) => {
     if (p.type !== 'TemplateProcessing' || !Array.isArray(p.single)) return false;
-    const first = p.single[0] as { SpecialToken?: unknown } | undefined;
+    const first = p.single[0] as { SpecialToken?: unknown } | undefined; // a template piece: {SpecialToken} or {Sequence}
     return first !== undefined && first.SpecialToken !== undefined;
   });
 }
@@ -241,7 +249,7 @@ function checkTokenizer(
   const cfg = source.config;
   const d = commonDims(cfg);
   if (t === undefined) {
-    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, { key: where.tokensKey, got: null, expectedVocab: d.vocab });
+    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, { key: where.tokensKey, expected: d.vocab, got: null, expectedVocab: d.vocab });
     return { probes: 0, probeMismatches: 0 };
   }
   c.keysChecked += 4;
@@ -252,12 +260,16 @@ function checkTokenizer(
   if (defects.duplicateTokens.length > 0) {
     const ex = defects.duplicateTokens.slice(0, 5);
     c.fail(code, `${where.tokensKey}: ${defects.duplicateTokens.length} duplicate token(s), e.g. ${ex.map((x) => `${JSON.stringify(x.token)} at ids ${x.ids.join(', ')}`).join('; ')} (llama.cpp refuses to load a vocabulary with duplicates)`, {
+      expected: 'every token once',
+      got: `${defects.duplicateTokens.length} duplicate(s)`,
       duplicateTokens: defects.duplicateTokens.slice(0, 50),
       count: defects.duplicateTokens.length,
     });
   }
   if (defects.duplicateMerges.length > 0 || defects.malformedMerges.length > 0) {
     c.fail(code, `${where.mergesKey}: ${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed${defects.duplicateMerges[0] ? `, e.g. ${JSON.stringify(defects.duplicateMerges[0].merge)} at ranks ${defects.duplicateMerges[0].ranks.join(', ')}` : ''}`, {
+      expected: 'every merge once, as "a b"',
+      got: `${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed`,
       duplicateMerges: defects.duplicateMerges.slice(0, 50),
       malformedMerges: defects.malformedMerges.slice(0, 50),
     });
@@ -269,9 +281,11 @@ function checkTokenizer(
     const got = t.tokens[id];
     if (got !== tok) wrongIds.push({ id, got: got ?? null, expected: tok });
   }
-  if (wrongIds.length > 0) {
-    const w = wrongIds[0] as (typeof wrongIds)[number];
+  const w = wrongIds[0];
+  if (w !== undefined) {
     c.fail(code, `${where.tokensKey}: ${wrongIds.length} of ${srcVocab.size} source tokens are at another id or missing, e.g. id ${w.id}: got ${JSON.stringify(w.got)}, expected ${JSON.stringify(w.expected)}`, {
+      expected: w.expected,
+      got: w.got,
       mismatches: wrongIds.slice(0, 50),
       count: wrongIds.length,
     });
@@ -283,11 +297,13 @@ function checkTokenizer(
       const got = t.tokenTypes?.[id];
       if (got === undefined || !ok.includes(got)) wrong.push({ id, token: t.tokens[id] ?? null, got: got ?? null, expected: ok });
     });
-    if (wrong.length > 0) {
-      const w = wrong[0] as (typeof wrong)[number];
+    const w = wrong[0];
+    if (w !== undefined) {
       const name = (x: number | null): string => (x === null ? 'missing' : `${x} (${TOKEN_TYPE_NAME[x] ?? 'undefined'})`);
       c.fail(code, `${where.tokenTypeKey}: ${wrong.length} id(s) typed unlike the source, e.g. id ${w.id} ${JSON.stringify(w.token)}: got ${name(w.got)}, expected ${w.expected.map(name).join(' or ')}`, {
         key: where.tokenTypeKey,
+        expected: w.expected,
+        got: w.got,
         mismatches: wrong.slice(0, 50),
         count: wrong.length,
       });
@@ -332,14 +348,14 @@ function checkTokenizer(
     if (got !== expected) c.fail(code, `${key}: got ${got ?? 'missing'}, expected ${expected} (${name})`, { key, got: got ?? null, expected });
   }
   if ('error' in pre) {
-    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, { key: where.preKey, got: t.pre ?? null });
+    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, { key: where.preKey, expected: 'a pre-tokenizer llama.cpp knows', got: t.pre ?? null });
     return { probes: 0, probeMismatches: 0 };
   }
   let encoder: FileTokenizerEncoder;
   try {
     encoder = 'json' in pre ? pre.json(t) : fileTokenizerEncoder(t, pre.tokenizer, { ignoreMerges: pre.ignoreMerges, addBos: pre.addBos });
   } catch (e) {
-    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${(e as Error).message}`, { error: (e as Error).message });
+    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${errorMessage(e)}`, { expected: 'a tokenizer llama.cpp can build', got: errorMessage(e), error: errorMessage(e) });
     return { probes: 0, probeMismatches: 0 };
   }
   const addsBos = sourceAddsBos(source.tokenizer.json);
@@ -352,11 +368,13 @@ function checkTokenizer(
     while (i < Math.min(got.length, expected.length) && got[i] === expected[i]) i++;
     if (i < got.length || i < expected.length) mismatches.push({ probe, got, expected, firstDifferentIndex: i });
   }
-  if (mismatches.length > 0) {
-    const m = mismatches[0] as (typeof mismatches)[number];
+  const m = mismatches[0];
+  if (m !== undefined) {
     const bosNote = encoder.addBos !== addsBos ? ` The file ${encoder.addBos ? 'prepends' : 'does not prepend'} BOS; the source ${addsBos ? 'does' : 'does not'}.` : '';
     c.fail(code, `token ids differ on ${mismatches.length} of ${probes.length} probe strings (${where.preKey} '${t.pre ?? ''}' → ${pre.label}): ${JSON.stringify(m.probe)} got ${abbreviate(m.got)}, expected ${abbreviate(m.expected)}.${bosNote}`, {
       key: where.preKey,
+      expected: m.expected,
+      got: m.got,
       pre: t.pre ?? null,
       preTokenizer: pre.label,
       fileAddsBos: encoder.addBos,
@@ -375,9 +393,9 @@ function checkArchitecture(c: Collector, declared: MetaValue | undefined, key: s
   c.keysChecked++;
   const got = typeof declared === 'string' ? declared : undefined;
   if (got === expected) return expected;
-  if (isRopeImplied && got !== undefined && ROPE_ARCHS.includes(got as Arch) && ROPE_ARCHS.includes(expected)) {
-    const g = got as 'llama' | 'qwen2';
-    const e = expected as 'llama' | 'qwen2';
+  if (isRopeImplied && isRopeArch(got) && isRopeArch(expected)) {
+    const g = got;
+    const e = expected;
     c.fail('F-META-003', `${key}: got '${got}', expected '${expected}' (model_type): the architecture implies RoPE type ${ROPE_TYPE_NAME[g]}, the source needs ${ROPE_TYPE_NAME[e]}`, {
       key,
       got,

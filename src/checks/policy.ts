@@ -77,7 +77,7 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
           status: 'fail',
           tensor: t.name,
           message: `1-D tensor stored as ${t.dtype}: norms and biases must stay in ${list(policy.highPrecisionDTypes)}`,
-          evidence: { dtype: t.dtype, allowed: policy.highPrecisionDTypes, shape: t.shape },
+          evidence: { expected: policy.highPrecisionDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.highPrecisionDTypes, shape: t.shape },
         });
         continue;
       }
@@ -109,7 +109,7 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
           status: 'fail',
           tensor: t.name,
           message: `stored as ${t.dtype}, but the converter's policy keeps this tensor in ${list(policy.highPrecisionDTypes)}`,
-          evidence: { dtype: t.dtype, allowed: policy.highPrecisionDTypes, rule: 'highPrecision', patterns: policy.highPrecision.filter((p) => new RegExp(p).test(t.name)) },
+          evidence: { expected: policy.highPrecisionDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.highPrecisionDTypes, rule: 'highPrecision', patterns: policy.highPrecision.filter((p) => new RegExp(p).test(t.name)) },
         });
       }
     } else if (!policy.quantizedDTypes.includes(t.dtype)) {
@@ -118,7 +118,7 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
         status: 'fail',
         tensor: t.name,
         message: `stored as ${t.dtype}, a type the converter's policy does not allow for this weight (allowed: ${list(policy.quantizedDTypes)})`,
-        evidence: { dtype: t.dtype, allowed: policy.quantizedDTypes, rule: 'quantizedDTypes' },
+        evidence: { expected: policy.quantizedDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.quantizedDTypes, rule: 'quantizedDTypes' },
       });
     }
   }
@@ -128,7 +128,7 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
       code: 'F-LAYOUT-CONTRACT-007',
       status: 'fail',
       message: `nothing is quantized: every tensor is ${dtypes.join(' or ')}, but the target expects ${list(policy.quantizedDTypes.filter(isQuantizedDType))} (a silent no-op, paiml/aprender#276)`,
-      evidence: { dtypes, expected: policy.quantizedDTypes, tensorCount: file.tensors.length },
+      evidence: { dtypes, expected: policy.quantizedDTypes, got: dtypes, tensorCount: file.tensors.length },
     });
   }
   return {

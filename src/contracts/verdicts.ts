@@ -61,3 +61,62 @@ export interface Verdict {
 /** The parity claims, in run order (DESIGN.md §4 levels L0–L6 plus the cross checks). */
 export const SUITES = ['file', 'metadata', 'layout', 'data-quality', 'fidelity', 'logits', 'perplexity', 'tokens', 'roundtrip', 'cross-runtime'] as const;
 export type SuiteName = (typeof SUITES)[number];
+
+/**
+ * What a verdict's evidence holds, by code, named the same way everywhere:
+ * - `metric`: a measured value against its bound — `metric` (its name), `got`, `bound`, `minPassingBound` (the smallest
+ *   bound that would have passed);
+ * - `mismatch`: what the source implies against what the file holds — `expected`, `got`;
+ * - `detail`: what the reader or runtime reported (file offsets, exit codes, errors), free-form.
+ * Codes are never renumbered, so neither is this table; a new code is a compile error until it has a kind.
+ */
+export type EvidenceKind = 'metric' | 'mismatch' | 'detail';
+export const EVIDENCE_KIND = {
+  'F-FILE-001': 'detail',
+  'F-FILE-002': 'detail',
+  'F-FILE-003': 'detail',
+  'F-FILE-004': 'detail',
+  'F-META-001': 'mismatch',
+  'F-META-002': 'mismatch',
+  'F-META-003': 'mismatch',
+  'F-META-004': 'mismatch',
+  'F-LAYOUT-CONTRACT-001': 'mismatch',
+  'F-LAYOUT-CONTRACT-002': 'mismatch',
+  'F-LAYOUT-CONTRACT-003': 'mismatch',
+  'F-LAYOUT-CONTRACT-004': 'mismatch',
+  'F-LAYOUT-CONTRACT-006': 'mismatch',
+  'F-LAYOUT-CONTRACT-007': 'mismatch',
+  'F-DATA-QUALITY-001': 'metric',
+  'F-DATA-QUALITY-002': 'metric',
+  'F-DATA-QUALITY-003': 'metric',
+  'F-DATA-QUALITY-004': 'metric',
+  'F-DATA-QUALITY-005': 'metric',
+  'F-FIDELITY-001': 'metric',
+  'F-FIDELITY-002': 'mismatch',
+  'F-FIDELITY-003': 'metric',
+  'F-LOGITS-001': 'metric',
+  'F-LOGITS-002': 'metric',
+  'F-LOGITS-003': 'metric',
+  'F-LOGITS-004': 'metric',
+  'F-LOGITS-005': 'metric',
+  'F-TOKENS-001': 'metric',
+  'F-TOKENS-002': 'metric',
+  'F-TOKENS-003': 'metric',
+  'F-ROUNDTRIP-001': 'detail',
+  'F-CROSS-RUNTIME-001': 'metric',
+  'F-RUNTIME-001': 'detail',
+  'F-RUNTIME-002': 'detail',
+  'F-RUNTIME-003': 'detail',
+} as const satisfies Record<VerdictCode, EvidenceKind>;
+
+const EVIDENCE_FIELDS: Record<EvidenceKind, readonly string[]> = {
+  metric: ['metric', 'got', 'bound', 'minPassingBound'],
+  mismatch: ['expected', 'got'],
+  detail: [],
+};
+
+/** The fields a verdict's evidence lacks for its code's kind (empty when it conforms). */
+export function evidenceProblems(v: Pick<Verdict, 'code' | 'evidence'>): string[] {
+  const kind = EVIDENCE_KIND[v.code];
+  return EVIDENCE_FIELDS[kind].filter((f) => !Object.hasOwn(v.evidence, f)).map((f) => `${v.code} (${kind}) evidence has no '${f}'`);
+}
