@@ -86,13 +86,17 @@ interface Expectation {
   defaultNote?: string;
 }
 
+/** Evidence of a metadata verdict: what the source implies and what the file holds, plus any detail. */
+type MismatchEvidence = { expected: unknown; got: unknown } & Record<string, unknown>;
+
 class Collector {
   readonly verdicts: Verdict[] = [];
   keysChecked = 0;
-  fail(code: VerdictCode, message: string, evidence: Record<string, unknown>): void {
+  // Every metadata verdict is a mismatch: what the source implies against what the file holds (EVIDENCE_KIND).
+  fail(code: VerdictCode, message: string, evidence: MismatchEvidence): void {
     this.verdicts.push({ code, status: 'fail', message, evidence });
   }
-  warn(code: VerdictCode, message: string, evidence: Record<string, unknown>): void {
+  warn(code: VerdictCode, message: string, evidence: MismatchEvidence): void {
     this.verdicts.push({ code, status: 'warn', message, evidence });
   }
   /** Judge one numeric field. */
@@ -245,7 +249,7 @@ function checkTokenizer(
   const cfg = source.config;
   const d = commonDims(cfg);
   if (t === undefined) {
-    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, { key: where.tokensKey, got: null, expectedVocab: d.vocab });
+    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, { key: where.tokensKey, expected: d.vocab, got: null, expectedVocab: d.vocab });
     return { probes: 0, probeMismatches: 0 };
   }
   c.keysChecked += 4;
@@ -256,12 +260,16 @@ function checkTokenizer(
   if (defects.duplicateTokens.length > 0) {
     const ex = defects.duplicateTokens.slice(0, 5);
     c.fail(code, `${where.tokensKey}: ${defects.duplicateTokens.length} duplicate token(s), e.g. ${ex.map((x) => `${JSON.stringify(x.token)} at ids ${x.ids.join(', ')}`).join('; ')} (llama.cpp refuses to load a vocabulary with duplicates)`, {
+      expected: 'every token once',
+      got: `${defects.duplicateTokens.length} duplicate(s)`,
       duplicateTokens: defects.duplicateTokens.slice(0, 50),
       count: defects.duplicateTokens.length,
     });
   }
   if (defects.duplicateMerges.length > 0 || defects.malformedMerges.length > 0) {
     c.fail(code, `${where.mergesKey}: ${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed${defects.duplicateMerges[0] ? `, e.g. ${JSON.stringify(defects.duplicateMerges[0].merge)} at ranks ${defects.duplicateMerges[0].ranks.join(', ')}` : ''}`, {
+      expected: 'every merge once, as "a b"',
+      got: `${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed`,
       duplicateMerges: defects.duplicateMerges.slice(0, 50),
       malformedMerges: defects.malformedMerges.slice(0, 50),
     });
@@ -276,6 +284,8 @@ function checkTokenizer(
   const w = wrongIds[0];
   if (w !== undefined) {
     c.fail(code, `${where.tokensKey}: ${wrongIds.length} of ${srcVocab.size} source tokens are at another id or missing, e.g. id ${w.id}: got ${JSON.stringify(w.got)}, expected ${JSON.stringify(w.expected)}`, {
+      expected: w.expected,
+      got: w.got,
       mismatches: wrongIds.slice(0, 50),
       count: wrongIds.length,
     });
@@ -292,6 +302,8 @@ function checkTokenizer(
       const name = (x: number | null): string => (x === null ? 'missing' : `${x} (${TOKEN_TYPE_NAME[x] ?? 'undefined'})`);
       c.fail(code, `${where.tokenTypeKey}: ${wrong.length} id(s) typed unlike the source, e.g. id ${w.id} ${JSON.stringify(w.token)}: got ${name(w.got)}, expected ${w.expected.map(name).join(' or ')}`, {
         key: where.tokenTypeKey,
+        expected: w.expected,
+        got: w.got,
         mismatches: wrong.slice(0, 50),
         count: wrong.length,
       });
@@ -336,14 +348,14 @@ function checkTokenizer(
     if (got !== expected) c.fail(code, `${key}: got ${got ?? 'missing'}, expected ${expected} (${name})`, { key, got: got ?? null, expected });
   }
   if ('error' in pre) {
-    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, { key: where.preKey, got: t.pre ?? null });
+    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, { key: where.preKey, expected: 'a pre-tokenizer llama.cpp knows', got: t.pre ?? null });
     return { probes: 0, probeMismatches: 0 };
   }
   let encoder: FileTokenizerEncoder;
   try {
     encoder = 'json' in pre ? pre.json(t) : fileTokenizerEncoder(t, pre.tokenizer, { ignoreMerges: pre.ignoreMerges, addBos: pre.addBos });
   } catch (e) {
-    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${errorMessage(e)}`, { error: errorMessage(e) });
+    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${errorMessage(e)}`, { expected: 'a tokenizer llama.cpp can build', got: errorMessage(e), error: errorMessage(e) });
     return { probes: 0, probeMismatches: 0 };
   }
   const addsBos = sourceAddsBos(source.tokenizer.json);
@@ -361,6 +373,8 @@ function checkTokenizer(
     const bosNote = encoder.addBos !== addsBos ? ` The file ${encoder.addBos ? 'prepends' : 'does not prepend'} BOS; the source ${addsBos ? 'does' : 'does not'}.` : '';
     c.fail(code, `token ids differ on ${mismatches.length} of ${probes.length} probe strings (${where.preKey} '${t.pre ?? ''}' → ${pre.label}): ${JSON.stringify(m.probe)} got ${abbreviate(m.got)}, expected ${abbreviate(m.expected)}.${bosNote}`, {
       key: where.preKey,
+      expected: m.expected,
+      got: m.got,
       pre: t.pre ?? null,
       preTokenizer: pre.label,
       fileAddsBos: encoder.addBos,
