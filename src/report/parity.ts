@@ -23,7 +23,6 @@ export function parityReport(cells: CellResult[], version: string, extra: Pick<P
 
 /** Characters a terminal would act on (escape sequences, other controls) shown escaped: file-derived strings are hostile. */
 export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
