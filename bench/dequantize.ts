@@ -43,7 +43,11 @@ export async function dequantizeThroughput(): Promise<DequantizeResult[]> {
     if (r.state !== 'completed') throw new Error(`${t.name}: ${r.state}`);
     const seconds = r.latency.mean / 1000;
     // Task names are the WASM_TYPE keys added above.
-    out.push({ type: t.name as WasmDType, storedGBps: (sizes.get(t.name) ?? 0) / seconds / 1e9, f32GBps: (ROWS * COLS * 4) / seconds / 1e9 });
+    out.push({
+      type: t.name as WasmDType,
+      storedGBps: (sizes.get(t.name) ?? 0) / seconds / 1e9,
+      f32GBps: (ROWS * COLS * 4) / seconds / 1e9,
+    });
   }
   return out;
 }

@@ -11,7 +11,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaLogLevel,
+  type ControlledEvaluateInputItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
 import * as ort from 'onnxruntime-node';
 import { argmax } from '../src/engine/llama.js';
 import { loadEngineModel } from '../src/engine/registry.js';
@@ -170,7 +179,11 @@ export class OnnxBench implements BenchEngine {
 
   private async run(ids: number[]): Promise<void> {
     const { vocab: V, layers: L } = commonDims(this.config);
-    const input = new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
+    const input = new ort.Tensor(
+      'int64',
+      BigInt64Array.from(ids, (x) => BigInt(x)),
+      [1, ids.length],
+    );
     const fetches = ['logits', ...Array.from({ length: L }, (_, i) => [kvNames(i).presentKey, kvNames(i).presentValue]).flat()];
     const out = await this.session.run({ input_ids: input, ...this.past }, fetches);
     for (const t of Object.values(this.past)) t.dispose();

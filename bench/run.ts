@@ -150,15 +150,35 @@ function ratiosOf(results: BenchResult[]): BenchRatio[] {
   const out: BenchRatio[] = [];
   for (const b of results.filter((r) => r.engine === 'bundled')) {
     for (const versus of ['llama.cpp', 'onnxruntime'] as const) {
-      const o = results.find((r) => r.engine === versus && r.model === b.model && r.target === b.target && r.phase === b.phase && r.threads === b.threads);
-      if (o !== undefined) out.push({ model: b.model, target: b.target, phase: b.phase, threads: b.threads, engine: 'bundled', versus, ratio: b.tokensPerSecond / o.tokensPerSecond });
+      const o = results.find(
+        (r) => r.engine === versus && r.model === b.model && r.target === b.target && r.phase === b.phase && r.threads === b.threads,
+      );
+      if (o !== undefined)
+        out.push({
+          model: b.model,
+          target: b.target,
+          phase: b.phase,
+          threads: b.threads,
+          engine: 'bundled',
+          versus,
+          ratio: b.tokensPerSecond / o.tokensPerSecond,
+        });
     }
   }
   return out;
 }
 
 function printResults(rows: BenchResult[]): void {
-  console.table(rows.map((r) => ({ model: r.model, target: r.target, engine: r.engine, threads: r.threads, phase: r.phase, 'tok/s': Number(r.tokensPerSecond.toFixed(1)) })));
+  console.table(
+    rows.map((r) => ({
+      model: r.model,
+      target: r.target,
+      engine: r.engine,
+      threads: r.threads,
+      phase: r.phase,
+      'tok/s': Number(r.tokensPerSecond.toFixed(1)),
+    })),
+  );
 }
 
 async function main(): Promise<void> {
@@ -181,10 +201,25 @@ async function main(): Promise<void> {
   mkdirSync('reports', { recursive: true });
   writeFileSync('reports/bench.json', `${JSON.stringify(report, null, 2)}\n`);
   console.log('\nbundled ÷ other engine (same model, target, phase, threads):');
-  console.table(ratios.map((r) => ({ model: r.model, target: r.target, phase: r.phase, threads: r.threads, versus: r.versus, ratio: Number(r.ratio.toFixed(2)) })));
+  console.table(
+    ratios.map((r) => ({
+      model: r.model,
+      target: r.target,
+      phase: r.phase,
+      threads: r.threads,
+      versus: r.versus,
+      ratio: Number(r.ratio.toFixed(2)),
+    })),
+  );
   console.log('\nWASM dequantize throughput:');
-  console.table(dequantize.map((d) => ({ type: d.type, 'stored GB/s': Number(d.storedGBps.toFixed(2)), 'f32 GB/s': Number(d.f32GBps.toFixed(2)) })));
-  console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores; wrote reports/bench.json`);
+  console.table(
+    dequantize.map((d) => ({ type: d.type, 'stored GB/s': Number(d.storedGBps.toFixed(2)), 'f32 GB/s': Number(d.f32GBps.toFixed(2)) })),
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores; wrote reports/bench.json`,
+  );
 }
 
 await main();

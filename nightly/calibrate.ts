@@ -21,7 +21,10 @@ import { ALL_SUITES, runCell } from '../src/matrix/run.js';
 import { textTable } from '../src/report/table.js';
 import { findModelSpec } from '../src/zoo/specs.js';
 
-const { values } = parseArgs({ options: { models: { type: 'string' }, out: { type: 'string' }, converters: { type: 'string' } }, strict: true });
+const { values } = parseArgs({
+  options: { models: { type: 'string' }, out: { type: 'string' }, converters: { type: 'string' } },
+  strict: true,
+});
 const models = (values.models ?? 'smollm-135m-shape,qwen2-0.5b-shape,gpt2-124m-shape').split(',');
 const converters = (values.converters ?? 'reference,llama.cpp').split(',');
 const out = resolve(values.out ?? 'reports');
@@ -44,7 +47,9 @@ type MetricName = keyof typeof METRICS;
 
 function worst(cells: readonly CellResult[], name: MetricName): number | undefined {
   const m = METRICS[name];
-  const vals = cells.flatMap((c) => c.checks.filter((k) => k.suite === m.suite && k.prompt !== 'drift ordering').map((k) => k.metrics?.[m.key])).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
+  const vals = cells
+    .flatMap((c) => c.checks.filter((k) => k.suite === m.suite && k.prompt !== 'drift ordering').map((k) => k.metrics?.[m.key]))
+    .filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
   if (vals.length === 0) return undefined;
   return m.lower ? Math.max(...vals) : Math.min(...vals);
 }
@@ -58,8 +63,11 @@ for (const converter of converters) {
       const cell = await runCell({ converter, model, target: parseTarget(target), engine: 'bundled' }, opts);
       results.push({ converter, cell });
       const failed = cell.checks.filter((c) => c.status === 'fail');
-      for (const c of failed) failures.push(`${converter} ${model} ${target} ${c.suite} ${c.prompt ?? ''}: ${c.verdicts.map((v) => v.code).join(', ')}`);
-      process.stderr.write(`${converter} × ${model} × ${target}: ${cell.status === 'skipped' ? `skipped (${cell.reason})` : `${cell.checks.length - failed.length}/${cell.checks.length}`} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+      for (const c of failed)
+        failures.push(`${converter} ${model} ${target} ${c.suite} ${c.prompt ?? ''}: ${c.verdicts.map((v) => v.code).join(', ')}`);
+      process.stderr.write(
+        `${converter} × ${model} × ${target}: ${cell.status === 'skipped' ? `skipped (${cell.reason})` : `${cell.checks.length - failed.length}/${cell.checks.length}`} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+      );
     }
   }
 }
@@ -67,10 +75,27 @@ for (const converter of converters) {
 // The seed mutants (A, B) and one mutant of each other bug class of bug-catalogue §3, at their own target, on every model
 // of an architecture they apply to.
 const AT_SHAPE_SCALE = [
-  'mutant:lm-head-int8-as-f32', 'mutant:lm-head-zeros', 'mutant:norms-quantized', 'mutant:gpt2-names-unmapped', 'mutant:embedding-length-missing',
-  'mutant:rms-eps-swapped', 'mutant:qk-permute-skipped', 'mutant:qwen2-declared-llama', 'mutant:ffn-down-untransposed', 'mutant:qkv-order-swapped',
-  'mutant:qkv-bias-dropped', 'mutant:lm-head-random', 'mutant:duplicate-tokens', 'mutant:f16-overflow-norm', 'mutant:bf16-truncated',
-  'mutant:q8-scale-bf16', 'mutant:alignment-mismatch', 'mutant:byteswapped', 'mutant:quantize-no-op', 'mutant:qk-permuted-twice', 'mutant:drop-last-layer',
+  'mutant:lm-head-int8-as-f32',
+  'mutant:lm-head-zeros',
+  'mutant:norms-quantized',
+  'mutant:gpt2-names-unmapped',
+  'mutant:embedding-length-missing',
+  'mutant:rms-eps-swapped',
+  'mutant:qk-permute-skipped',
+  'mutant:qwen2-declared-llama',
+  'mutant:ffn-down-untransposed',
+  'mutant:qkv-order-swapped',
+  'mutant:qkv-bias-dropped',
+  'mutant:lm-head-random',
+  'mutant:duplicate-tokens',
+  'mutant:f16-overflow-norm',
+  'mutant:bf16-truncated',
+  'mutant:q8-scale-bf16',
+  'mutant:alignment-mismatch',
+  'mutant:byteswapped',
+  'mutant:quantize-no-op',
+  'mutant:qk-permuted-twice',
+  'mutant:drop-last-layer',
 ];
 const mutants = MUTANTS.filter((m) => AT_SHAPE_SCALE.includes(m.id));
 const kills: { mutant: string; model: string; target: TargetId; killed: boolean; cell: CellResult }[] = [];
@@ -85,12 +110,27 @@ for (const m of mutants) {
   }
 }
 
-const fmt = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '–' : !Number.isFinite(v) ? (v > 0 ? '∞' : '−∞') : Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toFixed(3) : v.toExponential(2));
+const fmt = (v: number | undefined): string =>
+  v === undefined || Number.isNaN(v)
+    ? '–'
+    : !Number.isFinite(v)
+      ? v > 0
+        ? '∞'
+        : '−∞'
+      : Math.abs(v) >= 0.01 && Math.abs(v) < 1000
+        ? v.toFixed(3)
+        : v.toExponential(2);
 const rows: string[][] = [];
 for (const target of TARGET_IDS) {
   for (const name of Object.keys(METRICS) as MetricName[]) {
-    const of = (conv: string) => worst(results.filter((r) => r.converter === conv && r.cell.target === target).map((r) => r.cell), name);
-    const mutantCells = kills.filter((k) => k.target === target && k.cell.checks.some((c) => c.suite === METRICS[name].suite && c.status === 'fail')).map((k) => k.cell);
+    const of = (conv: string) =>
+      worst(
+        results.filter((r) => r.converter === conv && r.cell.target === target).map((r) => r.cell),
+        name,
+      );
+    const mutantCells = kills
+      .filter((k) => k.target === target && k.cell.checks.some((c) => c.suite === METRICS[name].suite && c.status === 'fail'))
+      .map((k) => k.cell);
     const ref = of('reference');
     const cpp = of('llama.cpp');
     const mut = mutantCells.length ? worst(mutantCells, name) : undefined;
@@ -116,7 +156,10 @@ const md = [
   '',
 ].join('\n');
 writeFileSync(join(out, 'calibration.md'), md);
-writeFileSync(join(out, 'calibration.json'), JSON.stringify({ models, rows, kills: kills.map(({ cell: _cell, ...k }) => k), failures }, null, 1));
+writeFileSync(
+  join(out, 'calibration.json'),
+  JSON.stringify({ models, rows, kills: kills.map(({ cell: _cell, ...k }) => k), failures }, null, 1),
+);
 for (const line of table) process.stdout.write(line + '\n');
 process.stdout.write(`wrote ${join(out, 'calibration.md')}; ${failures.length} failure(s)\n`);
 process.exitCode = failures.length === 0 ? 0 : 1;

@@ -3,7 +3,6 @@ import { TARGET_IDS } from './contracts/targets.js';
 /** The four prompts every model is judged on (the Python tiny-model-ground-truth's set). */
 export const DEFAULT_PROMPTS = ['What is 2+2? Answer:', 'The capital of France is', 'def fibonacci(n):', 'Hello, my name is'] as const;
 
-
 /** The trained tiny zoo: the bounds of tolerances.ts are calibrated on it, and the mutant kill matrix runs on it. */
 export const TRAINED_MODELS = ['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const;
 

@@ -97,14 +97,14 @@ export function pairMetrics(a: ArrayLike<number>, b: ArrayLike<number>): PairMet
     const ad = Math.abs(d);
     if (ad > maxAbs) maxAbs = ad;
   }
-  if (nonFinite > 0) return { sqnrDb: identical ? Infinity : -Infinity, cosine: null, maxAbsDiff: null, isIdentical: identical, nonFiniteCount: nonFinite };
+  if (nonFinite > 0)
+    return { sqnrDb: identical ? Infinity : -Infinity, cosine: null, maxAbsDiff: null, isIdentical: identical, nonFiniteCount: nonFinite };
   const sqnrDb = sqnrFromSums(aa, dd);
   const cosine = aa === 0 && bb === 0 ? 1 : aa === 0 || bb === 0 ? 0 : Math.max(-1, Math.min(1, ab / Math.sqrt(aa * bb)));
   return { sqnrDb, cosine, maxAbsDiff: maxAbs, isIdentical: identical, nonFiniteCount: 0 };
 }
 
 // ---- logits: row-major [rows × vocab] arrays, r = oracle (reference), c = candidate ----
-
 
 export function countNonFinite(a: Float32Array): number {
   let n = 0;

@@ -21,7 +21,13 @@ for (const model of DEFAULT_MATRIX.models) {
       beforeAll(async () => {
         result = await runCell(
           { converter: DEFAULT_MATRIX.converter, model, target: parseTarget(targetId), engine: DEFAULT_MATRIX.engine },
-          { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: DEFAULT_MATRIX.maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites: ALL_SUITES },
+          {
+            workDir,
+            prompts: DEFAULT_PROMPTS,
+            maxNewTokens: DEFAULT_MATRIX.maxNewTokens,
+            converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
+            suites: ALL_SUITES,
+          },
         );
       });
       for (const claim of planClaims(parseTarget(targetId), DEFAULT_PROMPTS)) {
@@ -30,7 +36,9 @@ for (const model of DEFAULT_MATRIX.models) {
           expect(check, 'claim was not evaluated').toBeDefined();
           Object.assign(ctx.task.meta, { verdicts: check?.verdicts });
           const failing = check?.verdicts.filter((v) => v.status === 'fail') ?? [];
-          expect(check !== undefined && holds(check), failing.map((v) => `${v.code} ${v.tensor ?? ''}: ${v.message}`).join('\n')).toBe(true);
+          expect(check !== undefined && holds(check), failing.map((v) => `${v.code} ${v.tensor ?? ''}: ${v.message}`).join('\n')).toBe(
+            true,
+          );
         });
       }
     });

@@ -115,7 +115,9 @@ function killSuites(expected: readonly VerdictCode[]): SuiteName[] {
 
 /** A failure message that says what the cell did raise: its failing codes and one verdict per code. */
 function explain(k: MutantKill, r?: CellResult): string {
-  const lines = [`${k.mutant} × ${k.model} @ ${k.target}: expected ${k.expected.join(', ')}; got ${k.got.length ? k.got.join(', ') : 'no failing verdict'}${k.error ? `; error: ${k.error}` : ''}`];
+  const lines = [
+    `${k.mutant} × ${k.model} @ ${k.target}: expected ${k.expected.join(', ')}; got ${k.got.length ? k.got.join(', ') : 'no failing verdict'}${k.error ? `; error: ${k.error}` : ''}`,
+  ];
   const seen = new Set<string>();
   for (const v of r?.checks.flatMap((c) => c.verdicts) ?? []) {
     if (v.status !== 'fail' || seen.has(v.code)) continue;
@@ -158,7 +160,11 @@ describe('the mutant catalogue', () => {
 
   it('every mutant applies to at least one tiny model', () => {
     const cells = mutantCells(MUTANTS, MODELS);
-    for (const m of MUTANTS) expect(cells.some((c) => c.mutant === m), m.id).toBe(true);
+    for (const m of MUTANTS)
+      expect(
+        cells.some((c) => c.mutant === m),
+        m.id,
+      ).toBe(true);
   });
 });
 
@@ -169,13 +175,29 @@ describe('judgeKill: the kill rule of tmgt mutants', () => {
   const cell = (codes: VerdictCode[]): CellResult => ({
     ...base,
     status: 'done',
-    checks: [{ suite: 'layout', status: codes.length ? 'fail' : 'pass', verdicts: codes.map((code) => ({ code, status: 'fail' as const, message: code, evidence: { logTail: 'Error: boom' } })) }],
+    checks: [
+      {
+        suite: 'layout',
+        status: codes.length ? 'fail' : 'pass',
+        verdicts: codes.map((code) => ({ code, status: 'fail' as const, message: code, evidence: { logTail: 'Error: boom' } })),
+      },
+    ],
   });
   it.each([
-    { name: 'every expected code among the failing ones, extra codes fine: killed', codes: ['F-RUNTIME-002', 'F-LAYOUT-CONTRACT-006', 'F-FIDELITY-001'], killed: true, error: false },
+    {
+      name: 'every expected code among the failing ones, extra codes fine: killed',
+      codes: ['F-RUNTIME-002', 'F-LAYOUT-CONTRACT-006', 'F-FIDELITY-001'],
+      killed: true,
+      error: false,
+    },
     { name: 'one expected code missing: survived', codes: ['F-LAYOUT-CONTRACT-006'], killed: false, error: false },
     { name: 'no failing verdict: survived', codes: [], killed: false, error: false },
-    { name: 'the converter failed (the mutant was never applied): an error, not a kill', codes: ['F-RUNTIME-001', 'F-LAYOUT-CONTRACT-006', 'F-RUNTIME-002'], killed: false, error: true },
+    {
+      name: 'the converter failed (the mutant was never applied): an error, not a kill',
+      codes: ['F-RUNTIME-001', 'F-LAYOUT-CONTRACT-006', 'F-RUNTIME-002'],
+      killed: false,
+      error: true,
+    },
   ] as const)('$name', ({ codes, killed, error }) => {
     const k = judgeKill(m, 'llama-tiny', cell([...codes]));
     expect(k.killed).toBe(killed);
@@ -185,9 +207,14 @@ describe('judgeKill: the kill rule of tmgt mutants', () => {
   });
   it('a warn verdict does not count, and a skipped cell is an error', () => {
     const warned = cell([]);
-    warned.checks[0]?.verdicts.push({ code: 'F-LAYOUT-CONTRACT-006', status: 'warn', message: 'w', evidence: {} }, { code: 'F-RUNTIME-002', status: 'warn', message: 'w', evidence: {} });
+    warned.checks[0]?.verdicts.push(
+      { code: 'F-LAYOUT-CONTRACT-006', status: 'warn', message: 'w', evidence: {} },
+      { code: 'F-RUNTIME-002', status: 'warn', message: 'w', evidence: {} },
+    );
     expect(judgeKill(m, 'llama-tiny', warned)).toMatchObject({ killed: false, got: [] });
-    expect(judgeKill(m, 'llama-tiny', { ...base, status: 'skipped', reason: 'not installed', checks: [] }).error).toMatch(/^skipped: not installed/);
+    expect(judgeKill(m, 'llama-tiny', { ...base, status: 'skipped', reason: 'not installed', checks: [] }).error).toMatch(
+      /^skipped: not installed/,
+    );
   });
 });
 
@@ -200,7 +227,13 @@ describe('mutant kill suite: every mutant is killed on every architecture it app
     it(`${mutant.id} × ${model} @ ${mutant.target} → ${mutant.expected.join(', ')}`, async () => {
       const r = await runCell(
         { converter: mutant.id, model, target: parseTarget(mutant.target), engine: 'bundled' },
-        { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: DEFAULT_MATRIX.maxNewTokens, converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs, suites: killSuites(mutant.expected) },
+        {
+          workDir,
+          prompts: DEFAULT_PROMPTS,
+          maxNewTokens: DEFAULT_MATRIX.maxNewTokens,
+          converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
+          suites: killSuites(mutant.expected),
+        },
       );
       record(r);
       const k = judgeKill(mutant, model, r);
@@ -208,7 +241,10 @@ describe('mutant kill suite: every mutant is killed on every architecture it app
       expect(k.killed, explain(k, r)).toBe(true);
       const transform = TRANSFORMS[mutant.id];
       if (transform) {
-        const named = r.checks.flatMap((c) => c.verdicts).filter((v) => v.code === 'F-FIDELITY-002').map((v) => String(v.evidence['transform']));
+        const named = r.checks
+          .flatMap((c) => c.verdicts)
+          .filter((v) => v.code === 'F-FIDELITY-002')
+          .map((v) => String(v.evidence['transform']));
         expect(named.length, explain(k, r)).toBeGreaterThan(0);
         for (const t of named) expect(t, explain(k, r)).toMatch(transform);
       }
@@ -218,7 +254,11 @@ describe('mutant kill suite: every mutant is killed on every architecture it app
 
 describe('tmgt mutants (subprocess)', () => {
   it(`--json --mutants ${CLI_MUTANTS.join(',')}: exit 0, one killed cell per mutant × applicable model`, async () => {
-    const r = await execa(process.execPath, [join(REPO_ROOT, 'bin/tmgt.js'), 'mutants', '--json', '--mutants', CLI_MUTANTS.join(',')], { cwd: REPO_ROOT, reject: false, timeout: 170_000 });
+    const r = await execa(process.execPath, [join(REPO_ROOT, 'bin/tmgt.js'), 'mutants', '--json', '--mutants', CLI_MUTANTS.join(',')], {
+      cwd: REPO_ROOT,
+      reject: false,
+      timeout: 170_000,
+    });
     expect(r.exitCode, `stderr:\n${r.stderr}`).toBe(0);
     const report = JSON.parse(r.stdout) as MutantsReport;
     expect(Object.keys(report)).toEqual(['mutants']);
@@ -244,32 +284,66 @@ describe('tmgt mutants (subprocess)', () => {
 });
 
 describe('codes no mutant cell is built for', () => {
-  const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: DEFAULT_MATRIX.maxNewTokens, converterTimeoutMs: 60_000, suites: ALL_SUITES };
+  const opts = {
+    workDir,
+    prompts: DEFAULT_PROMPTS,
+    maxNewTokens: DEFAULT_MATRIX.maxNewTokens,
+    converterTimeoutMs: 60_000,
+    suites: ALL_SUITES,
+  };
 
   it('F-RUNTIME-001: a converter that exits non-zero becomes a verdict of every planned claim, not a crash', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'tmgt-empty-'));
     // The real `tmgt convert` subprocess, pointed at an empty directory: it exits 2.
-    const convert = () => runConverter({ converter: 'reference', model: 'empty', sourceDir: empty, target: parseTarget('gguf/f32'), outDir: workDir, timeoutMs: 60_000 });
-    const r = record(await runCell({ converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/f32'), engine: 'bundled' }, { ...opts, providers: { convert } }));
+    const convert = () =>
+      runConverter({
+        converter: 'reference',
+        model: 'empty',
+        sourceDir: empty,
+        target: parseTarget('gguf/f32'),
+        outDir: workDir,
+        timeoutMs: 60_000,
+      });
+    const r = record(
+      await runCell(
+        { converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/f32'), engine: 'bundled' },
+        { ...opts, providers: { convert } },
+      ),
+    );
     expect(r.checks.length).toBeGreaterThan(0);
     for (const c of r.checks) expect(c.verdicts.map((v) => [v.code, v.evidence['exitCode']])).toEqual([['F-RUNTIME-001', 2]]);
   });
 
   it('F-RUNTIME-003: a claim the harness cannot evaluate (no oracle record) fails with it, never disappears', async () => {
-    const r = record(await runCell({ converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/q8_0'), engine: 'bundled' }, { ...opts, suites: ['logits'], providers: { oracle: async () => [] } }));
+    const r = record(
+      await runCell(
+        { converter: 'reference', model: 'llama-tiny', target: parseTarget('gguf/q8_0'), engine: 'bundled' },
+        { ...opts, suites: ['logits'], providers: { oracle: async () => [] } },
+      ),
+    );
     expect(r.checks).toHaveLength(DEFAULT_PROMPTS.length);
     for (const c of r.checks) expect(c.verdicts.map((v) => v.code)).toEqual(['F-RUNTIME-003']);
   });
 
   it('F-FILE-001/002: a truncated and a bad-magic reference GGUF give file verdicts', async () => {
     const source = await buildModel(findModelSpec('llama-tiny'));
-    const r = await runConverter({ converter: 'reference', model: 'llama-tiny', sourceDir: source, target: parseTarget('gguf/q8_0'), outDir: workDir, timeoutMs: 60_000 });
+    const r = await runConverter({
+      converter: 'reference',
+      model: 'llama-tiny',
+      sourceDir: source,
+      target: parseTarget('gguf/q8_0'),
+      outDir: workDir,
+      timeoutMs: 60_000,
+    });
     if (r.status !== 'ok') throw new Error(r.status === 'failed' ? r.log : r.reason);
     const bytes = new Uint8Array(readFileSync(r.artifact));
     const truncated = bytes.slice(0, Math.floor(bytes.length * 0.8));
     const badMagic = bytes.slice();
     badMagic[0] = 0x58;
-    for (const [b, code] of [[truncated, 'F-FILE-002'], [badMagic, 'F-FILE-001']] as const) {
+    for (const [b, code] of [
+      [truncated, 'F-FILE-002'],
+      [badMagic, 'F-FILE-001'],
+    ] as const) {
       const codes = checkFile(readModelFile(new BufferByteSource(b))).verdicts.map((v) => v.code);
       codes.forEach((c) => produced.add(c));
       expect(codes).toContain(code);
@@ -290,7 +364,12 @@ describe('codes no mutant cell is built for', () => {
     // Without the permute, llama.cpp's NORM RoPE rotates the wrong pairs; the bundled engine does the same
     // arithmetic on the same file, so the two can only disagree where their rotations differ — they do:
     // the suite is measured here on a real artifact, with llama.cpp in its child process.
-    const r = record(await runCell({ converter: 'mutant:qk-permute-skipped', model: 'llama-tiny', target: parseTarget('gguf/q8_0'), engine: 'bundled' }, { ...opts, suites: ['cross-runtime'] }));
+    const r = record(
+      await runCell(
+        { converter: 'mutant:qk-permute-skipped', model: 'llama-tiny', target: parseTarget('gguf/q8_0'), engine: 'bundled' },
+        { ...opts, suites: ['cross-runtime'] },
+      ),
+    );
     const codes = r.checks.flatMap((c) => c.verdicts.map((v) => v.code));
     expect(codes).toContain('F-CROSS-RUNTIME-001');
   });

@@ -71,7 +71,16 @@ describe('fingerprint and comparison', () => {
         maxNewTokens: 1,
         vocabSize: V,
         fingerprintIds: fingerprintIds(V),
-        prompts: [{ prompt: 'p', promptIds: [1, 2], greedyIds: [7], greedyText: '', logitsSha256: '', fingerprint: logitsFingerprint(logits, V, fingerprintIds(V)) }],
+        prompts: [
+          {
+            prompt: 'p',
+            promptIds: [1, 2],
+            greedyIds: [7],
+            greedyText: '',
+            logitsSha256: '',
+            fingerprint: logitsFingerprint(logits, V, fingerprintIds(V)),
+          },
+        ],
       },
     },
   };
@@ -103,7 +112,15 @@ describe('fingerprint and comparison', () => {
     expect(stale.status).toBe('stale');
     expect(stale.problems.join('\n')).toContain(`${REPIN_COMMAND} m`);
     expect(compareToManifest('n', [record], { manifest: fake }).status).toBe('unpinned');
-    expect(fingerprintNmse([[1, 2]], [[1, 2], [3, 4]])).toBe(Infinity);
+    expect(
+      fingerprintNmse(
+        [[1, 2]],
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ),
+    ).toBe(Infinity);
   });
 });
 

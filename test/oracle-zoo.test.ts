@@ -109,6 +109,8 @@ describe.each(specs.map((s) => [s.name, s] as const))('oracle vs float64 on zoo 
         }
       }
     }
-    console.log(`[oracle-zoo] ${name} (${ckpt.config.model_type}, V=${V}): max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`);
+    console.log(
+      `[oracle-zoo] ${name} (${ckpt.config.model_type}, V=${V}): max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`,
+    );
   });
 });

@@ -245,7 +245,9 @@ describe.each([
         worstHidden = Math.max(worstHidden, rel);
       }
     }
-    console.log(`[oracle] ${label}: max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`);
+    console.log(
+      `[oracle] ${label}: max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`,
+    );
   });
 
   it('the comparison discriminates: adjacent-pair RoPE (GGUF-permuted q/k) is far outside the tolerance', () => {
@@ -261,7 +263,10 @@ describe.each([
 // ---- GPT-2 ---------------------------------------------------------------------------------------
 
 /** A seeded GPT-2 checkpoint in HF names (no `transformer.` prefix), Conv1D weights [in, out]. */
-function tinyGpt2(seed: number, o: { V: number; H: number; layers: number; heads: number; inner: number | null; nPositions: number; eps: number }): Checkpoint {
+function tinyGpt2(
+  seed: number,
+  o: { V: number; H: number; layers: number; heads: number; inner: number | null; nPositions: number; eps: number },
+): Checkpoint {
   const g = gaussian(rng(seed));
   const F = o.inner ?? 4 * o.H;
   const tensors = new Map<string, CheckpointTensor>();
@@ -360,7 +365,9 @@ describe('ONNX oracle vs float64 reference: gpt2 (Conv1D [in,out], learned posit
         worstHidden = Math.max(worstHidden, rel);
       }
     }
-    console.log(`[oracle] gpt2: max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`);
+    console.log(
+      `[oracle] gpt2: max per-row rel Δ logits ${worstLogits.toExponential(2)}, hidden ${worstHidden.toExponential(2)} (ORT ${onnxRuntimeVersion()})`,
+    );
   });
 
   it('the comparison discriminates: q/k blocks of c_attn swapped, positions off by one', () => {
@@ -410,7 +417,9 @@ describe('oracle input validation', () => {
     // qwen2: q/k/v biases are part of the architecture, not optional
     const noBias: Checkpoint = { config: QWEN2.config, tensors: new Map(QWEN2.tensors) };
     noBias.tensors.delete('model.layers.1.self_attn.k_proj.bias');
-    await expect(runOracle(noBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/missing tensor 'model\.layers\.1\.self_attn\.k_proj\.bias'/);
+    await expect(runOracle(noBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(
+      /missing tensor 'model\.layers\.1\.self_attn\.k_proj\.bias'/,
+    );
     // qwen2 has no o_proj bias
     const oBias: Checkpoint = { config: QWEN2.config, tensors: new Map(QWEN2.tensors) };
     oBias.tensors.set('model.layers.0.self_attn.o_proj.bias', { shape: [64], data: new Float32Array(64) });
@@ -420,7 +429,10 @@ describe('oracle input validation', () => {
     llamaBias.tensors.set('model.layers.0.self_attn.q_proj.bias', { shape: [64], data: new Float32Array(64) });
     await expect(runOracle(llamaBias, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/not used/);
     // unsupported RoPE variants are refused, not silently ignored
-    const scaled: Checkpoint = { config: { ...LLAMA.config, rope_scaling: { rope_type: 'linear', factor: 2 } } as unknown as HfConfig, tensors: LLAMA.tensors };
+    const scaled: Checkpoint = {
+      config: { ...LLAMA.config, rope_scaling: { rope_type: 'linear', factor: 2 } } as unknown as HfConfig,
+      tensors: LLAMA.tensors,
+    };
     await expect(runOracle(scaled, [[1, 2]], { maxNewTokens: 1 })).rejects.toThrow(/rope_scaling/);
   });
 });
@@ -454,7 +466,12 @@ describe('external data', () => {
       const w = Float32Array.from({ length: 8 * 3 }, (_, i) => Math.sin(i + 1));
       const b = Float32Array.from({ length: 3 }, (_, i) => i - 1); // 12 bytes: stays inline
       const c = Float32Array.from({ length: 4 * 3 }, (_, i) => i / 7);
-      const y = g.op1('Add', [g.op1('Add', [g.op1('MatMul', [x, g.initF32('w', [8, 3], w)]), g.initF32('b', [3], b)]), g.initF32('c', [4, 3], c)], {}, { output: 'y' });
+      const y = g.op1(
+        'Add',
+        [g.op1('Add', [g.op1('MatMul', [x, g.initF32('w', [8, 3], w)]), g.initF32('b', [3], b)]), g.initF32('c', [4, 3], c)],
+        {},
+        { output: 'y' },
+      );
       g.output(y, TensorDataType.FLOAT, [4, 3]);
       const model = g.toBytes();
       const hex = Buffer.from(model).toString('hex');

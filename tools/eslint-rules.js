@@ -21,8 +21,40 @@ export const LAYERS = {
   'config-file': ['contracts', 'errors', 'metrics', 'converters'],
   matrix: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines'],
   report: ['contracts', 'errors'],
-  cli: ['contracts', 'errors', 'metrics', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
-  index: ['contracts', 'errors', 'metrics', 'cache', 'config', 'config-file', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines', 'matrix', 'report'],
+  cli: [
+    'contracts',
+    'errors',
+    'metrics',
+    'cache',
+    'config',
+    'config-file',
+    'formats',
+    'zoo',
+    'engine',
+    'checks',
+    'converters',
+    'oracle',
+    'engines',
+    'matrix',
+    'report',
+  ],
+  index: [
+    'contracts',
+    'errors',
+    'metrics',
+    'cache',
+    'config',
+    'config-file',
+    'formats',
+    'zoo',
+    'engine',
+    'checks',
+    'converters',
+    'oracle',
+    'engines',
+    'matrix',
+    'report',
+  ],
 };
 
 function layerOf(srcRoot, file) {
@@ -47,7 +79,10 @@ const layers = {
       if (allowed === undefined) {
         context.report({ node, message: `src/${from} is not in the layer table (tools/eslint-rules.js): add it` });
       } else if (!allowed.includes(to)) {
-        context.report({ node, message: `layer '${from}' may not import '${to}' (allowed: ${allowed.join(', ') || 'nothing'}; DESIGN.md §3)` });
+        context.report({
+          node,
+          message: `layer '${from}' may not import '${to}' (allowed: ${allowed.join(', ') || 'nothing'}; DESIGN.md §3)`,
+        });
       }
     };
     return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };

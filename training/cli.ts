@@ -48,16 +48,24 @@ function writeData(): void {
   writeFileSync(HELDOUT_PATH, formatDocs(split.heldout));
   const tok = trainByteLevelBpe(readFileSync(CORPUS_PATH, 'utf8'), VOCAB_SIZE);
   writeFileSync(TOKENIZER_PATH, JSON.stringify(tok, null, 1) + '\n');
-  log(`corpus: ${split.train.length} training documents (${readFileSync(CORPUS_PATH).length} bytes), ${split.heldout.length} held out; tokenizer: ${Object.keys(tok.model.vocab).length} tokens, ${tok.model.merges.length} merges`);
+  log(
+    `corpus: ${split.train.length} training documents (${readFileSync(CORPUS_PATH).length} bytes), ${split.heldout.length} held out; tokenizer: ${Object.keys(tok.model.vocab).length} tokens, ${tok.model.merges.length} merges`,
+  );
 }
 
 function writeWeights(path: string, ckpt: Checkpoint): void {
   const shapes = hfTensorShapes(ckpt.config);
   const names = [...ckpt.tensors.keys()];
-  if (names.length !== shapes.size || names.some((n) => !shapes.has(n))) throw new Error(`trained tensors do not match the HF names of ${ckpt.config.model_type}`);
+  if (names.length !== shapes.size || names.some((n) => !shapes.has(n)))
+    throw new Error(`trained tensors do not match the HF names of ${ckpt.config.model_type}`);
   writeSafetensorsFile(
     path,
-    [...shapes].map(([name, shape]) => ({ name, shape, dtype: 'F32' as const, data: f32Bytes((ckpt.tensors.get(name) as { data: Float32Array }).data) })),
+    [...shapes].map(([name, shape]) => ({
+      name,
+      shape,
+      dtype: 'F32' as const,
+      data: f32Bytes((ckpt.tensors.get(name) as { data: Float32Array }).data),
+    })),
     { format: 'pt' },
   );
 }
@@ -68,7 +76,12 @@ async function trainModel(name: string, steps: number | undefined): Promise<void
   const tokJson = JSON.parse(readFileSync(TOKENIZER_PATH, 'utf8')) as TokenizerJson;
   const special = tokJson.added_tokens.find((t) => t.content === SPECIAL_TOKEN);
   if (special === undefined) throw new Error(`tokenizer has no ${SPECIAL_TOKEN}`);
-  const config = { ...(raw['config'] as HfConfig), vocab_size: special.id + 1, bos_token_id: special.id, eos_token_id: special.id } as HfConfig;
+  const config = {
+    ...(raw['config'] as HfConfig),
+    vocab_size: special.id + 1,
+    bos_token_id: special.id,
+    eos_token_id: special.id,
+  } as HfConfig;
   const prev = (raw['training'] ?? {}) as Partial<TrainOptions>;
   const opts: TrainOptions = {
     seed: prev.seed ?? SEEDS[name] ?? 1,
@@ -83,7 +96,9 @@ async function trainModel(name: string, steps: number | undefined): Promise<void
   const tok = new HfTokenizer(tokJson);
   const docs = parseDocs(readFileSync(CORPUS_PATH, 'utf8')).map((d) => tok.encode(d));
   const nParams = [...hfTensorShapes(config).values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
-  log(`${name}: ${nParams} parameters, ${docs.length} documents, ${docs.reduce((a, d) => a + d.length + 1, 0)} tokens; ${JSON.stringify(opts)}`);
+  log(
+    `${name}: ${nParams} parameters, ${docs.length} documents, ${docs.reduce((a, d) => a + d.length + 1, 0)} tokens; ${JSON.stringify(opts)}`,
+  );
   const result = await train(config, docs, special.id, opts, (m) => log(`${name}: ${m}`));
   const weights = `weights/${name}.safetensors`;
   mkdirSync(join(MODELS_DIR, 'weights'), { recursive: true });
@@ -106,7 +121,9 @@ async function trainModel(name: string, steps: number | undefined): Promise<void
     },
   };
   writeFileSync(specPath, JSON.stringify(spec, null, 2) + '\n');
-  log(`${name}: trained ${opts.steps} steps in ${result.seconds.toFixed(0)} s, final loss ${result.finalLoss.toFixed(4)}, hidden ${d.hidden}`);
+  log(
+    `${name}: trained ${opts.steps} steps in ${result.seconds.toFixed(0)} s, final loss ${result.finalLoss.toFixed(4)}, hidden ${d.hidden}`,
+  );
 }
 
 /**
@@ -118,7 +135,9 @@ async function verify(name: string): Promise<void> {
   const spec = findModelSpec(name);
   if (spec.kind !== 'trained') throw new Error(`${name} is not a trained spec`);
   const p = await measurePeakedness(spec);
-  log(`${name}: oracle mean top-1 probability ${p.meanTop1Prob.toFixed(4)}, top-1 accuracy ${p.top1Accuracy.toFixed(4)}, mean target probability ${p.meanTargetProb.toFixed(4)} over ${p.positions} held-out positions (${p.documents} documents)`);
+  log(
+    `${name}: oracle mean top-1 probability ${p.meanTop1Prob.toFixed(4)}, top-1 accuracy ${p.top1Accuracy.toFixed(4)}, mean target probability ${p.meanTargetProb.toFixed(4)} over ${p.positions} held-out positions (${p.documents} documents)`,
+  );
   for (const c of p.continuations) log(`${name}: ${JSON.stringify(c.prompt)} → ${JSON.stringify(c.text)}`);
   const dir = await buildModel(spec);
   const ids = HfTokenizer.fromDir(dir).encode(readHeldout()[0] as string);

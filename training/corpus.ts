@@ -209,7 +209,10 @@ export function generateCorpus(seed: number, heldoutFraction = 0.12): CorpusSpli
   for (const family of families) {
     const docs = family.filter((d) => !seen.has(d));
     docs.forEach((d) => seen.add(d));
-    const order = shuffle(docs.map((_, i) => i), rng);
+    const order = shuffle(
+      docs.map((_, i) => i),
+      rng,
+    );
     const nHeld = Math.round(docs.length * heldoutFraction);
     const held = new Set<number>();
     for (const i of order) {

@@ -139,7 +139,17 @@ function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, hd: numbe
  * head (h = kv·nRep + r), so q is viewed as [B, nKV, nRep·T, hd] and multiplied with k directly — the
  * same function as HF's repeat_kv, without materialising repeated keys. Returns [B·T, nH·hd].
  */
-function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, B: number, T: number, nH: number, nKV: number, hd: number): tf.Tensor2D {
+function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  mask: tf.Tensor2D,
+  B: number,
+  T: number,
+  nH: number,
+  nKV: number,
+  hd: number,
+): tf.Tensor2D {
   const nRep = nH / nKV;
   const qg = tf.reshape(q, [B, nKV, nRep * T, hd]);
   const scores = tf.mul(mm(qg, swapLast(k)), 1 / Math.sqrt(hd)); // [B, nKV, nRep·T, T]
@@ -191,8 +201,18 @@ function llamaForward(config: LlamaHfConfig, params: Params, ids: tf.Tensor2D, c
     const p = `model.layers.${i}`;
     const get = (n: string) => param(params, `${p}.${n}`);
     const xn = rmsNorm(h, get('input_layernorm.weight'), eps);
-    const q = applyRope(toHeads(linear(xn, get('self_attn.q_proj.weight'), bias ? get('self_attn.q_proj.bias') : undefined), B, T, nH, hd), c.cos, c.sin, hd);
-    const k = applyRope(toHeads(linear(xn, get('self_attn.k_proj.weight'), bias ? get('self_attn.k_proj.bias') : undefined), B, T, nKV, hd), c.cos, c.sin, hd);
+    const q = applyRope(
+      toHeads(linear(xn, get('self_attn.q_proj.weight'), bias ? get('self_attn.q_proj.bias') : undefined), B, T, nH, hd),
+      c.cos,
+      c.sin,
+      hd,
+    );
+    const k = applyRope(
+      toHeads(linear(xn, get('self_attn.k_proj.weight'), bias ? get('self_attn.k_proj.bias') : undefined), B, T, nKV, hd),
+      c.cos,
+      c.sin,
+      hd,
+    );
     const v = toHeads(linear(xn, get('self_attn.v_proj.weight'), bias ? get('self_attn.v_proj.bias') : undefined), B, T, nKV, hd);
     h = tf.add(h, linear(attention(q, k, v, c.mask, B, T, nH, nKV, hd), get('self_attn.o_proj.weight')));
     const xn2 = rmsNorm(h, get('post_attention_layernorm.weight'), eps);
@@ -217,7 +237,8 @@ function gpt2Forward(config: Gpt2HfConfig, params: Params, ids: tf.Tensor2D, c: 
   const pos = tf.slice(param(params, 'wpe.weight'), [0, 0], [T, H]); // [T, H]
   const tok = tf.reshape(embedLookup(tf.oneHot(tf.reshape(ids, [B * T]), d.vocab) as tf.Tensor2D, wte), [B, T, H]);
   let h: tf.Tensor2D = tf.reshape(tf.add(tok, pos), [B * T, H]);
-  const conv1d = (x: tf.Tensor2D, name: string): tf.Tensor2D => tf.add(mm(x, param(params, `${name}.weight`)), param(params, `${name}.bias`));
+  const conv1d = (x: tf.Tensor2D, name: string): tf.Tensor2D =>
+    tf.add(mm(x, param(params, `${name}.weight`)), param(params, `${name}.bias`));
   for (let i = 0; i < d.layers; i++) {
     const p = `h.${i}`;
     const xn = layerNorm(h, param(params, `${p}.ln_1.weight`), param(params, `${p}.ln_1.bias`), eps);

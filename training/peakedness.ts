@@ -31,7 +31,12 @@ export function readHeldout(path = HELDOUT_PATH): string[] {
 }
 
 /** Row statistics of a [rows, V] logits matrix: max softmax probability and the probability of `target`. */
-export function rowStats(logits: Float32Array, row: number, V: number, target: number): { top1: number; argmax: number; targetProb: number } {
+export function rowStats(
+  logits: Float32Array,
+  row: number,
+  V: number,
+  target: number,
+): { top1: number; argmax: number; targetProb: number } {
   const base = row * V;
   let max = -Infinity;
   let argmax = 0;
@@ -48,7 +53,9 @@ export function rowStats(logits: Float32Array, row: number, V: number, target: n
 }
 
 /** Held-out statistics over every position of every record that has a next token in the record. */
-export function heldoutStats(records: readonly OracleRecord[]): Pick<Peakedness, 'meanTop1Prob' | 'top1Accuracy' | 'meanTargetProb' | 'positions'> {
+export function heldoutStats(
+  records: readonly OracleRecord[],
+): Pick<Peakedness, 'meanTop1Prob' | 'top1Accuracy' | 'meanTargetProb' | 'positions'> {
   let top1 = 0;
   let targetProb = 0;
   let correct = 0;
@@ -66,7 +73,10 @@ export function heldoutStats(records: readonly OracleRecord[]): Pick<Peakedness,
   return { meanTop1Prob: top1 / positions, top1Accuracy: correct / positions, meanTargetProb: targetProb / positions, positions };
 }
 
-export async function measurePeakedness(spec: ModelSpec, opts: { heldout?: string[]; prompts?: readonly string[]; maxNewTokens?: number } = {}): Promise<Peakedness> {
+export async function measurePeakedness(
+  spec: ModelSpec,
+  opts: { heldout?: string[]; prompts?: readonly string[]; maxNewTokens?: number } = {},
+): Promise<Peakedness> {
   const dir = await buildModel(spec);
   const tok = HfTokenizer.fromDir(dir);
   const docs = opts.heldout ?? readHeldout();

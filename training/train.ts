@@ -108,7 +108,13 @@ export function learningRate(step: number, o: TrainOptions): number {
   return o.lr * (o.minLrFraction + (1 - o.minLrFraction) * 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
-export async function train(config: HfConfig, docs: number[][], eos: number, o: TrainOptions, log: (msg: string) => void = () => {}): Promise<TrainResult> {
+export async function train(
+  config: HfConfig,
+  docs: number[][],
+  eos: number,
+  o: TrainOptions,
+  log: (msg: string) => void = () => {},
+): Promise<TrainResult> {
   await initBackend();
   const vocab = commonDims(config).vocab;
   const init = initialCheckpoint(config, o.seed);
@@ -142,13 +148,19 @@ export async function train(config: HfConfig, docs: number[][], eos: number, o: 
       loss.dispose();
       if (!Number.isFinite(l)) throw new Error(`training diverged at step ${step}: loss ${l}`);
       losses.push(l);
-      if (step % 50 === 0 || step === o.steps - 1) log(`step ${step} loss ${l.toFixed(4)} lr ${learningRate(step, o).toExponential(2)} ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+      if (step % 50 === 0 || step === o.steps - 1)
+        log(`step ${step} loss ${l.toFixed(4)} lr ${learningRate(step, o).toExponential(2)} ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     }
     const tensors = new Map<string, CheckpointTensor>();
     for (const [name, v] of params) tensors.set(name, { shape: [...v.shape], data: new Float32Array(await v.data()) });
     const tail = Math.max(10, Math.round(o.steps * 0.05));
     const last = losses.slice(-tail);
-    return { checkpoint: { config, tensors }, finalLoss: last.reduce((a, b) => a + b, 0) / last.length, losses, seconds: (Date.now() - t0) / 1000 };
+    return {
+      checkpoint: { config, tensors },
+      finalLoss: last.reduce((a, b) => a + b, 0) / last.length,
+      losses,
+      seconds: (Date.now() - t0) / 1000,
+    };
   } finally {
     disposeConsts(consts);
     optimizer.dispose();

@@ -52,25 +52,43 @@ export interface Judgement {
  * Judge a lower-is-better metric. `relative(ref)` is the bound a candidate gets from the reference's value;
  * `catastrophic` fails regardless.
  */
-export function judgeLower(value: number, absolute: number, baseline: Baseline, key: string, relative: (ref: number) => number, catastrophic = Infinity): Judgement {
+export function judgeLower(
+  value: number,
+  absolute: number,
+  baseline: Baseline,
+  key: string,
+  relative: (ref: number) => number,
+  catastrophic = Infinity,
+): Judgement {
   if (value <= absolute) return { status: 'pass', bound: absolute, basis: 'absolute' };
   if (!(value <= catastrophic)) return { status: 'fail', bound: catastrophic, basis: 'catastrophic' };
   const ref = baseline.reference?.[key];
   if (baseline.reference !== undefined && ref !== undefined && Number.isFinite(ref)) {
     const rel = Math.max(absolute, relative(ref));
-    return value <= rel ? { status: 'warn', bound: rel, basis: 'scheme', referenceValue: ref } : { status: 'fail', bound: rel, basis: 'reference', referenceValue: ref };
+    return value <= rel
+      ? { status: 'warn', bound: rel, basis: 'scheme', referenceValue: ref }
+      : { status: 'fail', bound: rel, basis: 'reference', referenceValue: ref };
   }
   // No reference value: the reference itself (or a claim the reference could not measure).
-  return baseline.absoluteIsHard || baseline.reference !== undefined ? { status: 'fail', bound: absolute, basis: 'absolute' } : { status: 'warn', bound: absolute, basis: 'scheme' };
+  return baseline.absoluteIsHard || baseline.reference !== undefined
+    ? { status: 'fail', bound: absolute, basis: 'absolute' }
+    : { status: 'warn', bound: absolute, basis: 'scheme' };
 }
 
 /** Judge a higher-is-better rate (same-top-1): the candidate may fall below the reference by the absolute allowance. */
 export function judgeHigher(value: number, absolute: number, baseline: Baseline, key: string): Judgement {
   // The same rule on the negated rate: the reference's value is negated too.
   const ref = baseline.reference?.[key];
-  const negated: Baseline = { ...baseline, ...(baseline.reference === undefined ? {} : { reference: ref === undefined ? {} : { [key]: -ref } }) };
+  const negated: Baseline = {
+    ...baseline,
+    ...(baseline.reference === undefined ? {} : { reference: ref === undefined ? {} : { [key]: -ref } }),
+  };
   const flipped = judgeLower(-value, -absolute, negated, key, (negRef) => negRef + (1 - absolute));
-  return { ...flipped, bound: -flipped.bound, ...(flipped.referenceValue === undefined ? {} : { referenceValue: -flipped.referenceValue }) };
+  return {
+    ...flipped,
+    bound: -flipped.bound,
+    ...(flipped.referenceValue === undefined ? {} : { referenceValue: -flipped.referenceValue }),
+  };
 }
 
 /** The words a verdict message adds for a judgement that is not plain absolute. */

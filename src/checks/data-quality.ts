@@ -142,24 +142,47 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
     const baseRows = rowStats(stored, rows);
     const isDead = (s: RowStats) => s.l2 < DEAD_L2 || Number.isNaN(s.l2);
     if ((gotRows.isConstant && !baseRows.isConstant) || (isDead(gotRows) && !isDead(baseRows))) {
-      const what = isDead(gotRows) ? `L2 ${gotRows.l2.toExponential(2)} (< ${DEAD_L2})` : `constant: every value is ${Number((values[0] as number).toPrecision(7))}`;
+      const what = isDead(gotRows)
+        ? `L2 ${gotRows.l2.toExponential(2)} (< ${DEAD_L2})`
+        : `constant: every value is ${Number((values[0] as number).toPrecision(7))}`;
       verdicts.push({
         code: 'F-DATA-QUALITY-003',
         status: 'fail',
         tensor: t.name,
         message: `${what}; the source's L2 is ${baseRows.l2.toPrecision(4)} and its values vary`,
-        evidence: { metric: 'l2', got: gotRows.l2, bound: DEAD_L2, minPassingBound: null, l2: gotRows.l2, isConstant: gotRows.isConstant, value: gotRows.isConstant ? values[0] : null, sourceL2: baseRows.l2, dtype: t.dtype },
+        evidence: {
+          metric: 'l2',
+          got: gotRows.l2,
+          bound: DEAD_L2,
+          minPassingBound: null,
+          l2: gotRows.l2,
+          isConstant: gotRows.isConstant,
+          value: gotRows.isConstant ? values[0] : null,
+          sourceL2: baseRows.l2,
+          dtype: t.dtype,
+        },
       });
     }
     if (rows < 2) continue;
-    const spot = SPOT_ROW_FRACTIONS.map((f) => Math.min(rows - 1, Math.floor(f * rows))).filter((r) => (gotRows.rowL2[r] as number) < DEAD_L2 && (baseRows.rowL2[r] as number) >= DEAD_L2);
+    const spot = SPOT_ROW_FRACTIONS.map((f) => Math.min(rows - 1, Math.floor(f * rows))).filter(
+      (r) => (gotRows.rowL2[r] as number) < DEAD_L2 && (baseRows.rowL2[r] as number) >= DEAD_L2,
+    );
     if (spot.length > 0) {
       verdicts.push({
         code: 'F-DATA-QUALITY-004',
         status: 'fail',
         tensor: t.name,
         message: `spot row${spot.length > 1 ? 's' : ''} ${spot.join(', ')} of ${rows} (10/50/90%) ${spot.length > 1 ? 'are' : 'is'} dead (L2 < ${DEAD_L2}) where the source's ${spot.length > 1 ? 'are' : 'is'} not: data loaded from a shifted offset?`,
-        evidence: { metric: 'deadSpotRows', got: spot.length, bound: 0, minPassingBound: spot.length, rows, deadSpotRows: spot, rowL2: spot.map((r) => gotRows.rowL2[r]), sourceRowL2: spot.map((r) => baseRows.rowL2[r]) },
+        evidence: {
+          metric: 'deadSpotRows',
+          got: spot.length,
+          bound: 0,
+          minPassingBound: spot.length,
+          rows,
+          deadSpotRows: spot,
+          rowL2: spot.map((r) => gotRows.rowL2[r]),
+          sourceRowL2: spot.map((r) => baseRows.rowL2[r]),
+        },
       });
     }
     const deadFraction = deadCount(gotRows.rowL2) / rows;
@@ -170,7 +193,15 @@ export function checkDataQuality(file: ModelFile, src: ByteSource, expected: Exp
         status: 'fail',
         tensor: t.name,
         message: `${pct(deadFraction)} of ${rows} rows are dead (L2 < ${DEAD_L2}); the source has ${pct(sourceDeadFraction)} (max ${pct(DEAD_ROW_FRACTION_MAX)})`,
-        evidence: { metric: 'deadFraction', got: deadFraction, bound: DEAD_ROW_FRACTION_MAX, minPassingBound: deadFraction, rows, deadFraction, sourceDeadFraction },
+        evidence: {
+          metric: 'deadFraction',
+          got: deadFraction,
+          bound: DEAD_ROW_FRACTION_MAX,
+          minPassingBound: deadFraction,
+          rows,
+          deadFraction,
+          sourceDeadFraction,
+        },
       });
     }
   }

@@ -3,7 +3,16 @@ import { sqnrDb } from '../metrics.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { canDequantize, dequantize, fp32ToBf16Bits, fp32ToFp16Bits, tensorByteLength, TYPE_INFO } from '../formats/codecs/index.js';
 import { readTensorBytes } from '../formats/gguf/reader.js';
-import { ggufToHf, isMappedArch, permuteQk, reorderQkvBlocks, transpose, unpermuteQk, type LayoutTransform, type MappedArch } from '../formats/name-map.js';
+import {
+  ggufToHf,
+  isMappedArch,
+  permuteQk,
+  reorderQkvBlocks,
+  transpose,
+  unpermuteQk,
+  type LayoutTransform,
+  type MappedArch,
+} from '../formats/name-map.js';
 import type { DType, ModelFile, TensorEntry } from '../formats/types.js';
 import { commonDims, type HfConfig } from '../zoo/types.js';
 import type { CheckResult, Verdict } from './codes.js';
@@ -67,7 +76,6 @@ function shiftedSqnrDb(x: Float32Array, y: Float32Array, rows: number, cols: num
 }
 
 const showDb = (v: number): string => (v === Infinity ? '∞' : v === -Infinity ? '−∞' : v.toFixed(1));
-
 
 const QKV_ORDERS: readonly (readonly [number, number, number])[] = [
   [0, 2, 1],
@@ -138,23 +146,39 @@ function candidates(e: ExpectedTensor, file: ModelFile, info: HeadInfo): Candida
   const hfValues = (): Float32Array => {
     if (hf) return hf;
     if (transform === 'transpose') hf = transpose(e.source, rows, cols);
-    else if ((transform === 'permute-q' || transform === 'permute-k') && correctHeads !== undefined) hf = unpermuteQk(e.source, rows, cols, correctHeads);
+    else if ((transform === 'permute-q' || transform === 'permute-k') && correctHeads !== undefined)
+      hf = unpermuteQk(e.source, rows, cols, correctHeads);
     else hf = e.source;
     return hf;
   };
   if (transform === 'transpose') {
-    out.push({ transform: 'no-transpose', diagnosis: "the converter did not transpose GPT-2's Conv1D weight from [in, out] to [out, in]", values: hfValues });
+    out.push({
+      transform: 'no-transpose',
+      diagnosis: "the converter did not transpose GPT-2's Conv1D weight from [in, out] to [out, in]",
+      values: hfValues,
+    });
   } else if ((transform === 'permute-q' || transform === 'permute-k') && correctHeads !== undefined) {
-    out.push({ transform: 'no-permute', diagnosis: `the converter did not apply llama's ${proj === 'k' ? 'K' : 'Q'} permutation for NORM RoPE (llama.cpp PR 7481, TinyLlama#24)`, values: hfValues });
+    out.push({
+      transform: 'no-permute',
+      diagnosis: `the converter did not apply llama's ${proj === 'k' ? 'K' : 'Q'} permutation for NORM RoPE (llama.cpp PR 7481, TinyLlama#24)`,
+      values: hfValues,
+    });
   }
   if ((proj === 'q' || proj === 'k') && rows >= 2) {
     // Head counts a buggy converter plausibly used: the right ones swapped, and PR 3364's n_head // n_head_kv.
     const options = new Set<number>();
-    for (const h of [heads, kvHeads, heads !== undefined && kvHeads ? Math.floor(heads / kvHeads) : undefined]) if (h !== undefined && h > 0) options.add(h);
+    for (const h of [heads, kvHeads, heads !== undefined && kvHeads ? Math.floor(heads / kvHeads) : undefined])
+      if (h !== undefined && h > 0) options.add(h);
     if (options.size === 0) for (let h = 1; h <= Math.min(rows / 2, 64); h++) options.add(h);
     const wants = proj === 'k' ? 'n_head_kv' : 'n_head';
     const named = (m: number): string => {
-      const names = [m === heads ? 'n_head' : undefined, m === kvHeads ? 'n_head_kv' : undefined, heads !== undefined && kvHeads && m === Math.floor(heads / kvHeads) && m !== heads && m !== kvHeads ? 'n_head // n_head_kv' : undefined].filter(Boolean);
+      const names = [
+        m === heads ? 'n_head' : undefined,
+        m === kvHeads ? 'n_head_kv' : undefined,
+        heads !== undefined && kvHeads && m === Math.floor(heads / kvHeads) && m !== heads && m !== kvHeads
+          ? 'n_head // n_head_kv'
+          : undefined,
+      ].filter(Boolean);
       return names.length ? `${names.join(' = ')} = ${m}` : `${m}`;
     };
     for (const m of options) {
@@ -163,12 +187,28 @@ function candidates(e: ExpectedTensor, file: ModelFile, info: HeadInfo): Candida
       if (correctHeads !== undefined) {
         if (m !== correctHeads) {
           const hint = m === Math.floor((heads ?? 0) / (kvHeads || 1)) && m !== heads ? ' (llama.cpp PR 3364)' : ' (transformers PR 31788)';
-          out.push({ transform: `permute-${proj} n_head=${m}`, diagnosis: `the converter permuted ${who} with ${named(m)} heads instead of ${wants} = ${correctHeads}${hint}`, values: () => permuteQk(hfValues(), rows, cols, m) });
+          out.push({
+            transform: `permute-${proj} n_head=${m}`,
+            diagnosis: `the converter permuted ${who} with ${named(m)} heads instead of ${wants} = ${correctHeads}${hint}`,
+            values: () => permuteQk(hfValues(), rows, cols, m),
+          });
         }
-        out.push({ transform: `unpermute-${proj} n_head=${m}`, diagnosis: `the converter applied the inverse of llama's ${who} permutation (${named(m)} heads)`, values: () => unpermuteQk(hfValues(), rows, cols, m) });
-        out.push({ transform: `permute-twice-${proj} n_head=${m}`, diagnosis: `the converter applied llama's ${who} permutation twice (mlx-vlm#1521)`, values: () => permuteQk(e.source, rows, cols, m) });
+        out.push({
+          transform: `unpermute-${proj} n_head=${m}`,
+          diagnosis: `the converter applied the inverse of llama's ${who} permutation (${named(m)} heads)`,
+          values: () => unpermuteQk(hfValues(), rows, cols, m),
+        });
+        out.push({
+          transform: `permute-twice-${proj} n_head=${m}`,
+          diagnosis: `the converter applied llama's ${who} permutation twice (mlx-vlm#1521)`,
+          values: () => permuteQk(e.source, rows, cols, m),
+        });
       } else {
-        out.push({ transform: `permute-${proj} n_head=${m}`, diagnosis: `the converter applied llama's ${who} permutation (${named(m)} heads) to an architecture that does not use it${info.arch === 'qwen2' ? ' (qwen2 runs NEOX RoPE on the HF layout)' : ''}`, values: () => permuteQk(e.source, rows, cols, m) });
+        out.push({
+          transform: `permute-${proj} n_head=${m}`,
+          diagnosis: `the converter applied llama's ${who} permutation (${named(m)} heads) to an architecture that does not use it${info.arch === 'qwen2' ? ' (qwen2 runs NEOX RoPE on the HF layout)' : ''}`,
+          values: () => permuteQk(e.source, rows, cols, m),
+        });
       }
     }
   }
@@ -179,24 +219,44 @@ function candidates(e: ExpectedTensor, file: ModelFile, info: HeadInfo): Candida
     if (blocksDivide) {
       for (const order of QKV_ORDERS) {
         const label = order.map((i) => QKV[i]).join(',');
-        out.push({ transform: `qkv-order ${label}`, diagnosis: `the fused attention tensor holds its blocks as ${label} instead of q,k,v (mlxcel PR 928)`, values: () => reorderQkvBlocks(e.source, rows, cols, axis, order) });
+        out.push({
+          transform: `qkv-order ${label}`,
+          diagnosis: `the fused attention tensor holds its blocks as ${label} instead of q,k,v (mlxcel PR 928)`,
+          values: () => reorderQkvBlocks(e.source, rows, cols, axis, order),
+        });
       }
     }
   }
   if (is2d && transform !== 'transpose') {
-    out.push({ transform: 'transpose', diagnosis: rows === cols ? 'the converter transposed a square weight (no shape check can see it; aprender PR 1466)' : 'the converter transposed the weight', values: () => transpose(e.source, rows, cols) });
+    out.push({
+      transform: 'transpose',
+      diagnosis:
+        rows === cols
+          ? 'the converter transposed a square weight (no shape check can see it; aprender PR 1466)'
+          : 'the converter transposed the weight',
+      values: () => transpose(e.source, rows, cols),
+    });
   }
   for (let s = 1; s <= MAX_ROW_SHIFT && 2 * s <= rows; s++) {
     for (const by of [s, -s]) {
       const dir = by > 0 ? `down: file row i holds source row i−${s}` : `up: file row i holds source row i+${s}`;
-      out.push({ transform: `row-shift ${by > 0 ? '+' : ''}${by}`, diagnosis: `rows shifted ${dir} (an offset error)`, shift: { rows, cols, by } });
+      out.push({
+        transform: `row-shift ${by > 0 ? '+' : ''}${by}`,
+        diagnosis: `rows shifted ${dir} (an offset error)`,
+        shift: { rows, cols, by },
+      });
     }
   }
   return out;
 }
 
 /** F-FIDELITY-003: stored 16-bit floats vs the round-to-nearest-even of the source. */
-function roundingCheck(dtype: 'F16' | 'BF16', bytes: Uint8Array, x: Float32Array, y: Float32Array): { off: number; signedMeanError: number; magnitudeBias: number; firstIndex: number } {
+function roundingCheck(
+  dtype: 'F16' | 'BF16',
+  bytes: Uint8Array,
+  x: Float32Array,
+  y: Float32Array,
+): { off: number; signedMeanError: number; magnitudeBias: number; firstIndex: number } {
   const toBits = dtype === 'F16' ? fp32ToFp16Bits : fp32ToBf16Bits;
   const expMask = dtype === 'F16' ? 0x7c00 : 0x7f80;
   const mantMask = dtype === 'F16' ? 0x03ff : 0x007f;
@@ -241,7 +301,13 @@ function roundingCheck(dtype: 'F16' | 'BF16', bytes: Uint8Array, x: Float32Array
  * report them). Metrics: `sqnrDb.<tensor>` for every tensor that is not bit-exact, `worstSqnrDb`
  * (omitted when every tensor is exact), and counts.
  */
-export function checkFidelity(file: ModelFile, src: ByteSource, expected: ExpectedTensor[], tol: Tolerance, opts: FidelityOptions = {}): CheckResult {
+export function checkFidelity(
+  file: ModelFile,
+  src: ByteSource,
+  expected: ExpectedTensor[],
+  tol: Tolerance,
+  opts: FidelityOptions = {},
+): CheckResult {
   const verdicts: Verdict[] = [];
   const metrics: Record<string, number> = {};
   const byName = new Map<string, TensorEntry>(file.tensors.map((t) => [t.name, t]));
@@ -285,14 +351,26 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
       let maxAbs = 0;
       for (const v of y) maxAbs = Math.max(maxAbs, Number.isNaN(v) ? Infinity : Math.abs(v));
       if (maxAbs > 0) {
-        verdicts.push({ code: 'F-FIDELITY-001', status: 'fail', tensor: t.name, message: `the source tensor is all zeros, the file's is not (max |value| ${maxAbs.toPrecision(3)})`, evidence: { metric: 'maxAbs', got: maxAbs, bound: 0, minPassingBound: maxAbs, sourceIsZero: true, maxAbs, dtype: t.dtype } });
+        verdicts.push({
+          code: 'F-FIDELITY-001',
+          status: 'fail',
+          tensor: t.name,
+          message: `the source tensor is all zeros, the file's is not (max |value| ${maxAbs.toPrecision(3)})`,
+          evidence: { metric: 'maxAbs', got: maxAbs, bound: 0, minPassingBound: maxAbs, sourceIsZero: true, maxAbs, dtype: t.dtype },
+        });
       } else exact++;
       continue;
     }
     // Judged by the type the file stores the tensor in: the harness's own bit-exact codec of that type, on the source,
     // reaches `ref.sqnrDb`; a correct converter storing that type reaches it too (within the margin).
     const ref = LOSSLESS.has(t.dtype) ? undefined : referenceQuantization(t.dtype, x, n);
-    const bound = LOSSLESS.has(t.dtype) ? Infinity : ref === undefined ? tol.weightSqnrMinDb : ref.sqnrDb === Infinity ? Infinity : ref.sqnrDb - FIDELITY_MARGIN_DB;
+    const bound = LOSSLESS.has(t.dtype)
+      ? Infinity
+      : ref === undefined
+        ? tol.weightSqnrMinDb
+        : ref.sqnrDb === Infinity
+          ? Infinity
+          : ref.sqnrDb - FIDELITY_MARGIN_DB;
     const sqnr = sqnrDb(x, y);
     if (sqnr === Infinity) exact++;
     else metrics[`sqnrDb.${t.name}`] = sqnr;
@@ -304,7 +382,10 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
     }
     if (sqnr < worst) worst = sqnr;
     if (sqnr < bound) {
-      const against = ref === undefined ? `the target's bound ${bound} dB` : `${showDb(ref.sqnrDb)} dB from the ${t.dtype} reference quantizer, margin ${FIDELITY_MARGIN_DB} dB`;
+      const against =
+        ref === undefined
+          ? `the target's bound ${bound} dB`
+          : `${showDb(ref.sqnrDb)} dB from the ${t.dtype} reference quantizer, margin ${FIDELITY_MARGIN_DB} dB`;
       verdicts.push({
         code: 'F-FIDELITY-001',
         status: 'fail',
@@ -337,7 +418,14 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
           status: 'fail',
           tensor: t.name,
           message: `values match the source after ${best.c.transform} (SQNR ${showDb(best.sqnr)} dB, was ${showDb(sqnr)} dB): ${best.c.diagnosis}`,
-          evidence: { expected: 'none', got: best.c.transform, transform: best.c.transform, diagnosis: best.c.diagnosis, sqnrDbAfter: Number.isFinite(best.sqnr) ? best.sqnr : String(best.sqnr), sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr) },
+          evidence: {
+            expected: 'none',
+            got: best.c.transform,
+            transform: best.c.transform,
+            diagnosis: best.c.diagnosis,
+            sqnrDbAfter: Number.isFinite(best.sqnr) ? best.sqnr : String(best.sqnr),
+            sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr),
+          },
         });
       }
     }
@@ -350,7 +438,20 @@ export function checkFidelity(file: ModelFile, src: ByteSource, expected: Expect
           status: 'fail',
           tensor: t.name,
           message: `${(100 * frac).toFixed(1)}% of ${t.dtype} values (${r.off} of ${n}) are not the round-to-nearest-even of the source f32 (first at [${r.firstIndex}]); signed mean error ${r.signedMeanError.toExponential(2)}, magnitude bias ${(100 * r.magnitudeBias).toFixed(3)}%${r.magnitudeBias < 0 ? ' (toward zero: truncation)' : ''}`,
-          evidence: { metric: 'offFraction', got: frac, bound: 0, minPassingBound: frac, offCount: r.off, count: n, offFraction: frac, firstIndex: r.firstIndex, signedMeanError: r.signedMeanError, magnitudeBias: r.magnitudeBias, sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr), dtype: t.dtype },
+          evidence: {
+            metric: 'offFraction',
+            got: frac,
+            bound: 0,
+            minPassingBound: frac,
+            offCount: r.off,
+            count: n,
+            offFraction: frac,
+            firstIndex: r.firstIndex,
+            signedMeanError: r.signedMeanError,
+            magnitudeBias: r.magnitudeBias,
+            sqnrDb: Number.isFinite(sqnr) ? sqnr : String(sqnr),
+            dtype: t.dtype,
+          },
         });
       }
     }

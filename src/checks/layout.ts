@@ -22,20 +22,52 @@ export function checkLayout(file: ModelFile, expected: ExpectedTensor[]): CheckR
     const t = byName.get(e.name);
     if (!t) {
       if (!e.optional) {
-        verdicts.push({ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: e.name, message: `Missing tensor: source '${e.hfName}' has no counterpart`, evidence: { expected: e.name, got: null, source: e.hfName } });
+        verdicts.push({
+          code: 'F-LAYOUT-CONTRACT-006',
+          status: 'fail',
+          tensor: e.name,
+          message: `Missing tensor: source '${e.hfName}' has no counterpart`,
+          evidence: { expected: e.name, got: null, source: e.hfName },
+        });
       }
       continue;
     }
     const got = numel(t.shape);
     const want = numel(e.shape);
     if (got !== want) {
-      verdicts.push({ code: 'F-LAYOUT-CONTRACT-001', status: 'fail', tensor: e.name, message: `Shape mismatch: got ${got}, expected ${want}`, evidence: { expected: want, got, gotElements: got, expectedElements: want, gotShape: t.shape, expectedShape: e.shape, dtype: t.dtype } });
+      verdicts.push({
+        code: 'F-LAYOUT-CONTRACT-001',
+        status: 'fail',
+        tensor: e.name,
+        message: `Shape mismatch: got ${got}, expected ${want}`,
+        evidence: {
+          expected: want,
+          got,
+          gotElements: got,
+          expectedElements: want,
+          gotShape: t.shape,
+          expectedShape: e.shape,
+          dtype: t.dtype,
+        },
+      });
     } else if (fmt(t.shape) !== fmt(e.shape)) {
       const transposed = t.shape.length === 2 && e.shape.length === 2 && t.shape[0] === e.shape[1] && t.shape[1] === e.shape[0];
       verdicts.push(
         transposed
-          ? { code: 'F-LAYOUT-CONTRACT-002', status: 'fail', tensor: e.name, message: `Transposed: got ${fmt(t.shape)}, expected ${fmt(e.shape)}`, evidence: { expected: e.shape, got: t.shape, gotShape: t.shape, expectedShape: e.shape } }
-          : { code: 'F-LAYOUT-CONTRACT-001', status: 'fail', tensor: e.name, message: `Shape mismatch: got ${fmt(t.shape)}, expected ${fmt(e.shape)}`, evidence: { expected: e.shape, got: t.shape, gotShape: t.shape, expectedShape: e.shape } },
+          ? {
+              code: 'F-LAYOUT-CONTRACT-002',
+              status: 'fail',
+              tensor: e.name,
+              message: `Transposed: got ${fmt(t.shape)}, expected ${fmt(e.shape)}`,
+              evidence: { expected: e.shape, got: t.shape, gotShape: t.shape, expectedShape: e.shape },
+            }
+          : {
+              code: 'F-LAYOUT-CONTRACT-001',
+              status: 'fail',
+              tensor: e.name,
+              message: `Shape mismatch: got ${fmt(t.shape)}, expected ${fmt(e.shape)}`,
+              evidence: { expected: e.shape, got: t.shape, gotShape: t.shape, expectedShape: e.shape },
+            },
       );
     }
     const slack = slackBytes(file);
@@ -45,13 +77,27 @@ export function checkLayout(file: ModelFile, expected: ExpectedTensor[]): CheckR
         status: 'fail',
         tensor: e.name,
         message: `Byte size mismatch: file holds ${t.spanBytes} bytes, ${t.dtype} × ${fmt(t.shape)} requires ${t.byteLength}`,
-        evidence: { expected: t.byteLength, got: t.spanBytes, spanBytes: t.spanBytes, requiredBytes: t.byteLength, dtype: t.dtype, shape: t.shape, paddingAllowed: slack - 1 },
+        evidence: {
+          expected: t.byteLength,
+          got: t.spanBytes,
+          spanBytes: t.spanBytes,
+          requiredBytes: t.byteLength,
+          dtype: t.dtype,
+          shape: t.shape,
+          paddingAllowed: slack - 1,
+        },
       });
     }
   }
   for (const t of file.tensors) {
     if (!expectedNames.has(t.name)) {
-      verdicts.push({ code: 'F-LAYOUT-CONTRACT-006', status: 'fail', tensor: t.name, message: `Unexpected tensor: no source tensor maps to it`, evidence: { expected: null, got: t.name, shape: t.shape, dtype: t.dtype } });
+      verdicts.push({
+        code: 'F-LAYOUT-CONTRACT-006',
+        status: 'fail',
+        tensor: t.name,
+        message: `Unexpected tensor: no source tensor maps to it`,
+        evidence: { expected: null, got: t.name, shape: t.shape, dtype: t.dtype },
+      });
     }
   }
   return { suite: 'layout', status: statusOf(verdicts), verdicts };

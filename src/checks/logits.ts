@@ -50,7 +50,8 @@ export function checkLogits(
   return result;
 }
 
-const worst = (...js: Judgement[]): Judgement => js.find((j) => j.status === 'fail') ?? js.find((j) => j.status === 'warn') ?? (js[0] as Judgement); // callers pass ≥ 1
+const worst = (...js: Judgement[]): Judgement =>
+  js.find((j) => j.status === 'fail') ?? js.find((j) => j.status === 'warn') ?? (js[0] as Judgement); // callers pass ≥ 1
 const exp = (v: number): string => v.toExponential(2);
 
 /** What checkLogits judges against besides the absolute bounds, and the ids the logits were computed on. */
@@ -72,12 +73,22 @@ function logitsVerdicts(
 ): CheckResult {
   const verdicts: Verdict[] = [];
   if (candidate.length !== oracle.length) {
-    verdicts.push({ code: 'F-LOGITS-002', status: 'fail', message: `logits have ${candidate.length} values, oracle ${oracle.length}`, evidence: { metric: 'values', got: candidate.length, bound: oracle.length, minPassingBound: null, expected: oracle.length } });
+    verdicts.push({
+      code: 'F-LOGITS-002',
+      status: 'fail',
+      message: `logits have ${candidate.length} values, oracle ${oracle.length}`,
+      evidence: { metric: 'values', got: candidate.length, bound: oracle.length, minPassingBound: null, expected: oracle.length },
+    });
     return { suite: 'logits', prompt, status: 'fail', verdicts };
   }
   const nonFinite = countNonFinite(candidate);
   if (nonFinite > 0) {
-    verdicts.push({ code: 'F-LOGITS-001', status: 'fail', message: `${nonFinite} NaN/Inf logits`, evidence: { metric: 'nonFinite', got: nonFinite, bound: 0, minPassingBound: nonFinite, nonFinite, total: candidate.length } });
+    verdicts.push({
+      code: 'F-LOGITS-001',
+      status: 'fail',
+      message: `${nonFinite} NaN/Inf logits`,
+      evidence: { metric: 'nonFinite', got: nonFinite, bound: 0, minPassingBound: nonFinite, nonFinite, total: candidate.length },
+    });
     return { suite: 'logits', prompt, status: 'fail', verdicts };
   }
   const e = nmse(oracle, candidate);
@@ -88,7 +99,15 @@ function logitsVerdicts(
       code: 'F-LOGITS-002',
       status: jNmse.status,
       message: `NMSE ${e.toExponential(3)} > ${exp(jNmse.bound)}${judgementNote(jNmse, exp)}`,
-      evidence: { metric: 'nmse', got: e, bound: jNmse.bound, minPassingBound: e, basis: jNmse.basis, absoluteBound: tol.logitsNmseMax, referenceValue: jNmse.referenceValue ?? null },
+      evidence: {
+        metric: 'nmse',
+        got: e,
+        bound: jNmse.bound,
+        minPassingBound: e,
+        basis: jNmse.basis,
+        absoluteBound: tol.logitsNmseMax,
+        referenceValue: jNmse.referenceValue ?? null,
+      },
     });
   }
   const kl = klPerRow(oracle, candidate, vocab);

@@ -15,7 +15,6 @@ export interface ExpectedTensor {
   source: Float32Array;
 }
 
-
 /**
  * The GGUF tensors llama.cpp's converter writes for a checkpoint of any zoo arch (llama, qwen2, gpt2).
  * Source tensors with no GGUF counterpart (mask buffers, rotary caches) expect nothing.

@@ -109,16 +109,23 @@ class Collector {
       if (e.isRequired) {
         this.fail(e.code, `${e.key}: missing, expected ${show(e.expected)} (${e.sourceField})`, { ...ev, got: null });
       } else if (e.defaultValue !== undefined && !(e.isF32 ? sameF32(e.defaultValue, e.expected) : e.defaultValue === e.expected)) {
-        this.fail(e.code, `${e.key}: missing, so ${e.defaultNote ?? 'the runtime'} assumes ${show(e.defaultValue)}; expected ${show(e.expected)} (${e.sourceField})`, {
-          ...ev,
-          got: null,
-          assumed: e.defaultValue,
-        });
+        this.fail(
+          e.code,
+          `${e.key}: missing, so ${e.defaultNote ?? 'the runtime'} assumes ${show(e.defaultValue)}; expected ${show(e.expected)} (${e.sourceField})`,
+          {
+            ...ev,
+            got: null,
+            assumed: e.defaultValue,
+          },
+        );
       }
       return;
     }
     if (got === undefined) {
-      this.fail(e.code, `${e.key}: got ${JSON.stringify(raw)}, expected the number ${show(e.expected)} (${e.sourceField})`, { ...ev, got: String(raw) });
+      this.fail(e.code, `${e.key}: got ${JSON.stringify(raw)}, expected the number ${show(e.expected)} (${e.sourceField})`, {
+        ...ev,
+        got: String(raw),
+      });
       return;
     }
     const same = e.isF32 ? sameF32(got, e.expected) : got === e.expected;
@@ -131,7 +138,10 @@ function sourceAddsBos(json: unknown): boolean {
   // an HF tokenizer.json: every field read below is checked (=== / Array.isArray) before it is used
   const pp = (json as { post_processor?: { type?: string; processors?: unknown[] } | null }).post_processor;
   // processors of a Sequence are post-processors themselves: read as pp is
-  const procs = (pp?.type === 'Sequence' && Array.isArray(pp.processors) ? pp.processors : pp ? [pp] : []) as { type?: string; single?: unknown[] }[];
+  const procs = (pp?.type === 'Sequence' && Array.isArray(pp.processors) ? pp.processors : pp ? [pp] : []) as {
+    type?: string;
+    single?: unknown[];
+  }[];
   return procs.some((p) => {
     if (p.type !== 'TemplateProcessing' || !Array.isArray(p.single)) return false;
     const first = p.single[0] as { SpecialToken?: unknown } | undefined; // a template piece: {SpecialToken} or {Sequence}
@@ -146,13 +156,19 @@ function sourceAddsBos(json: unknown): boolean {
 function sourceVocab(json: HfTokenizerJson): Map<number, string> {
   const out = new Map<number, string>();
   for (const [tok, id] of Object.entries(json.model.vocab)) out.set(id, tok);
-  for (const t of json.added_tokens ?? []) out.set(t.id, t.special === true || looksSpecial(t.content) ? t.content : t.content.replaceAll('\u2581', ' '));
+  for (const t of json.added_tokens ?? [])
+    out.set(t.id, t.special === true || looksSpecial(t.content) ? t.content : t.content.replaceAll('\u2581', ' '));
   return out;
 }
 
 /** convert_hf_to_gguf's `does_token_look_special`: added tokens typed control although not marked special. */
 function looksSpecial(t: string): boolean {
-  return ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) || (t.startsWith('<|') && t.endsWith('|>')) || (t.startsWith('<｜') && t.endsWith('｜>')) || (t.startsWith('<unused') && t.endsWith('>'));
+  return (
+    ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(t) ||
+    (t.startsWith('<|') && t.endsWith('|>')) ||
+    (t.startsWith('<｜') && t.endsWith('｜>')) ||
+    (t.startsWith('<unused') && t.endsWith('>'))
+  );
 }
 
 /** `tokenizer.ggml.model` the source calls for: 'llama' for a llama checkpoint's SentencePiece-derived BPE, else 'gpt2'. */
@@ -170,7 +186,8 @@ const TOKEN_TYPE_NAME: Record<number, string> = { 1: 'normal', 2: 'unknown', 3: 
 function expectedTokenTypes(source: MetadataSource, vocab: number, model: 'llama' | 'gpt2'): (readonly number[])[] {
   const json = source.tokenizer.json;
   const out: (readonly number[])[] = new Array<readonly number[]>(vocab).fill([5]);
-  for (const [tok, id] of Object.entries(json.model.vocab)) if (id < vocab) out[id] = model === 'llama' && /^<0x[0-9A-Fa-f]{2}>$/.test(tok) ? [6] : [1];
+  for (const [tok, id] of Object.entries(json.model.vocab))
+    if (id < vocab) out[id] = model === 'llama' && /^<0x[0-9A-Fa-f]{2}>$/.test(tok) ? [6] : [1];
   const unk = json.model.unk_token;
   for (const a of json.added_tokens ?? []) {
     if (a.id >= vocab) continue;
@@ -230,7 +247,8 @@ function sourceShapedJson(src: HfTokenizerJson, t: FileTokenizer): Record<string
   return { ...src, added_tokens: added, post_processor: null, model: { ...src.model, vocab, merges } };
 }
 
-const abbreviate = (ids: number[]): string => (ids.length <= 24 ? `[${ids.join(', ')}]` : `[${ids.slice(0, 24).join(', ')}, … ${ids.length} ids]`);
+const abbreviate = (ids: number[]): string =>
+  ids.length <= 24 ? `[${ids.join(', ')}]` : `[${ids.slice(0, 24).join(', ')}, … ${ids.length} ids]`;
 
 /**
  * F-META-004: the artifact's tokenizer against the source's. Structure first (present, vocab size,
@@ -249,30 +267,47 @@ function checkTokenizer(
   const cfg = source.config;
   const d = commonDims(cfg);
   if (t === undefined) {
-    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, { key: where.tokensKey, expected: d.vocab, got: null, expectedVocab: d.vocab });
+    c.fail(code, `${where.tokensKey}: missing: no tokenizer in the file, expected ${d.vocab} tokens`, {
+      key: where.tokensKey,
+      expected: d.vocab,
+      got: null,
+      expectedVocab: d.vocab,
+    });
     return { probes: 0, probeMismatches: 0 };
   }
   c.keysChecked += 4;
   if (t.tokens.length !== d.vocab) {
-    c.fail(code, `${where.tokensKey}: got ${t.tokens.length} tokens, expected ${d.vocab} (vocab_size)`, { key: where.tokensKey, got: t.tokens.length, expected: d.vocab });
+    c.fail(code, `${where.tokensKey}: got ${t.tokens.length} tokens, expected ${d.vocab} (vocab_size)`, {
+      key: where.tokensKey,
+      got: t.tokens.length,
+      expected: d.vocab,
+    });
   }
   const defects = tokenizerDefects(t);
   if (defects.duplicateTokens.length > 0) {
     const ex = defects.duplicateTokens.slice(0, 5);
-    c.fail(code, `${where.tokensKey}: ${defects.duplicateTokens.length} duplicate token(s), e.g. ${ex.map((x) => `${JSON.stringify(x.token)} at ids ${x.ids.join(', ')}`).join('; ')} (llama.cpp refuses to load a vocabulary with duplicates)`, {
-      expected: 'every token once',
-      got: `${defects.duplicateTokens.length} duplicate(s)`,
-      duplicateTokens: defects.duplicateTokens.slice(0, 50),
-      count: defects.duplicateTokens.length,
-    });
+    c.fail(
+      code,
+      `${where.tokensKey}: ${defects.duplicateTokens.length} duplicate token(s), e.g. ${ex.map((x) => `${JSON.stringify(x.token)} at ids ${x.ids.join(', ')}`).join('; ')} (llama.cpp refuses to load a vocabulary with duplicates)`,
+      {
+        expected: 'every token once',
+        got: `${defects.duplicateTokens.length} duplicate(s)`,
+        duplicateTokens: defects.duplicateTokens.slice(0, 50),
+        count: defects.duplicateTokens.length,
+      },
+    );
   }
   if (defects.duplicateMerges.length > 0 || defects.malformedMerges.length > 0) {
-    c.fail(code, `${where.mergesKey}: ${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed${defects.duplicateMerges[0] ? `, e.g. ${JSON.stringify(defects.duplicateMerges[0].merge)} at ranks ${defects.duplicateMerges[0].ranks.join(', ')}` : ''}`, {
-      expected: 'every merge once, as "a b"',
-      got: `${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed`,
-      duplicateMerges: defects.duplicateMerges.slice(0, 50),
-      malformedMerges: defects.malformedMerges.slice(0, 50),
-    });
+    c.fail(
+      code,
+      `${where.mergesKey}: ${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed${defects.duplicateMerges[0] ? `, e.g. ${JSON.stringify(defects.duplicateMerges[0].merge)} at ranks ${defects.duplicateMerges[0].ranks.join(', ')}` : ''}`,
+      {
+        expected: 'every merge once, as "a b"',
+        got: `${defects.duplicateMerges.length} duplicated, ${defects.malformedMerges.length} malformed`,
+        duplicateMerges: defects.duplicateMerges.slice(0, 50),
+        malformedMerges: defects.malformedMerges.slice(0, 50),
+      },
+    );
   }
   // The vocabulary, id by id: a permuted or shifted vocabulary decodes every generated id wrongly.
   const srcVocab = sourceVocab(source.tokenizer.json);
@@ -283,12 +318,16 @@ function checkTokenizer(
   }
   const w = wrongIds[0];
   if (w !== undefined) {
-    c.fail(code, `${where.tokensKey}: ${wrongIds.length} of ${srcVocab.size} source tokens are at another id or missing, e.g. id ${w.id}: got ${JSON.stringify(w.got)}, expected ${JSON.stringify(w.expected)}`, {
-      expected: w.expected,
-      got: w.got,
-      mismatches: wrongIds.slice(0, 50),
-      count: wrongIds.length,
-    });
+    c.fail(
+      code,
+      `${where.tokensKey}: ${wrongIds.length} of ${srcVocab.size} source tokens are at another id or missing, e.g. id ${w.id}: got ${JSON.stringify(w.got)}, expected ${JSON.stringify(w.expected)}`,
+      {
+        expected: w.expected,
+        got: w.got,
+        mismatches: wrongIds.slice(0, 50),
+        count: wrongIds.length,
+      },
+    );
   }
   if (t.tokenTypes !== undefined && where.tokenTypeKey !== undefined) {
     const want = expectedTokenTypes(source, d.vocab, t.model === 'llama' ? 'llama' : 'gpt2');
@@ -300,23 +339,31 @@ function checkTokenizer(
     const w = wrong[0];
     if (w !== undefined) {
       const name = (x: number | null): string => (x === null ? 'missing' : `${x} (${TOKEN_TYPE_NAME[x] ?? 'undefined'})`);
-      c.fail(code, `${where.tokenTypeKey}: ${wrong.length} id(s) typed unlike the source, e.g. id ${w.id} ${JSON.stringify(w.token)}: got ${name(w.got)}, expected ${w.expected.map(name).join(' or ')}`, {
-        key: where.tokenTypeKey,
-        expected: w.expected,
-        got: w.got,
-        mismatches: wrong.slice(0, 50),
-        count: wrong.length,
-      });
+      c.fail(
+        code,
+        `${where.tokenTypeKey}: ${wrong.length} id(s) typed unlike the source, e.g. id ${w.id} ${JSON.stringify(w.token)}: got ${name(w.got)}, expected ${w.expected.map(name).join(' or ')}`,
+        {
+          key: where.tokenTypeKey,
+          expected: w.expected,
+          got: w.got,
+          mismatches: wrong.slice(0, 50),
+          count: wrong.length,
+        },
+      );
     }
   }
   // SentencePiece in GGUF: no merges (convert_hf_to_gguf writes none); the scores are the merge priority.
   const isSpmGguf = t.model === 'llama' && where.tokenTypeKey !== undefined;
   if (isSpmGguf && (t.scores === undefined || t.scores.length !== t.tokens.length)) {
-    c.fail(code, `tokenizer.ggml.scores: ${t.scores === undefined ? 'missing' : `${t.scores.length} scores for ${t.tokens.length} tokens`}: llama.cpp's SentencePiece tokenizer merges by score (all 0 without them)`, {
-      key: 'tokenizer.ggml.scores',
-      got: t.scores?.length ?? null,
-      expected: t.tokens.length,
-    });
+    c.fail(
+      code,
+      `tokenizer.ggml.scores: ${t.scores === undefined ? 'missing' : `${t.scores.length} scores for ${t.tokens.length} tokens`}: llama.cpp's SentencePiece tokenizer merges by score (all 0 without them)`,
+      {
+        key: 'tokenizer.ggml.scores',
+        got: t.scores?.length ?? null,
+        expected: t.tokens.length,
+      },
+    );
   }
   // The merges, rank by rank (BPE applies them in this order).
   const want = isSpmGguf ? [] : mergesAsWritten(source.tokenizer.json);
@@ -333,29 +380,42 @@ function checkTokenizer(
     const gotSet = new Set(gotMerges);
     const missing = want.filter((m) => !gotSet.has(m));
     const extra = gotMerges.filter((m) => !wantSet.has(m));
-    c.fail(code, `${where.mergesKey}: got ${gotMerges.length}, expected ${want.length}; first difference at rank ${firstDiff}: got ${JSON.stringify(gotMerges[firstDiff] ?? null)}, expected ${JSON.stringify(want[firstDiff] ?? null)} (${missing.length} missing, ${extra.length} not in the source)`, {
-      got: gotMerges.length,
-      expected: want.length,
-      firstDifferentRank: firstDiff,
-      missing: missing.slice(0, 20),
-      extra: extra.slice(0, 20),
-    });
+    c.fail(
+      code,
+      `${where.mergesKey}: got ${gotMerges.length}, expected ${want.length}; first difference at rank ${firstDiff}: got ${JSON.stringify(gotMerges[firstDiff] ?? null)}, expected ${JSON.stringify(want[firstDiff] ?? null)} (${missing.length} missing, ${extra.length} not in the source)`,
+      {
+        got: gotMerges.length,
+        expected: want.length,
+        firstDifferentRank: firstDiff,
+        missing: missing.slice(0, 20),
+        extra: extra.slice(0, 20),
+      },
+    );
   }
   for (const [key, name, got, expected] of [
     [where.bosKey, 'bos_token_id', t.bosId, cfg.bos_token_id],
     [where.eosKey, 'eos_token_id', t.eosId, cfg.eos_token_id],
   ] as const) {
-    if (got !== expected) c.fail(code, `${key}: got ${got ?? 'missing'}, expected ${expected} (${name})`, { key, got: got ?? null, expected });
+    if (got !== expected)
+      c.fail(code, `${key}: got ${got ?? 'missing'}, expected ${expected} (${name})`, { key, got: got ?? null, expected });
   }
   if ('error' in pre) {
-    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, { key: where.preKey, expected: 'a pre-tokenizer llama.cpp knows', got: t.pre ?? null });
+    (pre.isFatal ? c.fail.bind(c) : c.warn.bind(c))(code, `${where.preKey}: ${pre.error}`, {
+      key: where.preKey,
+      expected: 'a pre-tokenizer llama.cpp knows',
+      got: t.pre ?? null,
+    });
     return { probes: 0, probeMismatches: 0 };
   }
   let encoder: FileTokenizerEncoder;
   try {
     encoder = 'json' in pre ? pre.json(t) : fileTokenizerEncoder(t, pre.tokenizer, { ignoreMerges: pre.ignoreMerges, addBos: pre.addBos });
   } catch (e) {
-    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${errorMessage(e)}`, { expected: 'a tokenizer llama.cpp can build', got: errorMessage(e), error: errorMessage(e) });
+    c.fail(code, `${where.tokensKey}: the file's tokenizer cannot be built: ${errorMessage(e)}`, {
+      expected: 'a tokenizer llama.cpp can build',
+      got: errorMessage(e),
+      error: errorMessage(e),
+    });
     return { probes: 0, probeMismatches: 0 };
   }
   const addsBos = sourceAddsBos(source.tokenizer.json);
@@ -370,17 +430,24 @@ function checkTokenizer(
   }
   const m = mismatches[0];
   if (m !== undefined) {
-    const bosNote = encoder.addBos !== addsBos ? ` The file ${encoder.addBos ? 'prepends' : 'does not prepend'} BOS; the source ${addsBos ? 'does' : 'does not'}.` : '';
-    c.fail(code, `token ids differ on ${mismatches.length} of ${probes.length} probe strings (${where.preKey} '${t.pre ?? ''}' → ${pre.label}): ${JSON.stringify(m.probe)} got ${abbreviate(m.got)}, expected ${abbreviate(m.expected)}.${bosNote}`, {
-      key: where.preKey,
-      expected: m.expected,
-      got: m.got,
-      pre: t.pre ?? null,
-      preTokenizer: pre.label,
-      fileAddsBos: encoder.addBos,
-      sourceAddsBos: addsBos,
-      mismatches,
-    });
+    const bosNote =
+      encoder.addBos !== addsBos
+        ? ` The file ${encoder.addBos ? 'prepends' : 'does not prepend'} BOS; the source ${addsBos ? 'does' : 'does not'}.`
+        : '';
+    c.fail(
+      code,
+      `token ids differ on ${mismatches.length} of ${probes.length} probe strings (${where.preKey} '${t.pre ?? ''}' → ${pre.label}): ${JSON.stringify(m.probe)} got ${abbreviate(m.got)}, expected ${abbreviate(m.expected)}.${bosNote}`,
+      {
+        key: where.preKey,
+        expected: m.expected,
+        got: m.got,
+        pre: t.pre ?? null,
+        preTokenizer: pre.label,
+        fileAddsBos: encoder.addBos,
+        sourceAddsBos: addsBos,
+        mismatches,
+      },
+    );
   }
   return { probes: probes.length, probeMismatches: mismatches.length };
 }
@@ -396,16 +463,24 @@ function checkArchitecture(c: Collector, declared: MetaValue | undefined, key: s
   if (isRopeImplied && isRopeArch(got) && isRopeArch(expected)) {
     const g = got;
     const e = expected;
-    c.fail('F-META-003', `${key}: got '${got}', expected '${expected}' (model_type): the architecture implies RoPE type ${ROPE_TYPE_NAME[g]}, the source needs ${ROPE_TYPE_NAME[e]}`, {
-      key,
-      got,
-      expected,
-      gotRopeType: ROPE_TYPE_NAME[g],
-      expectedRopeType: ROPE_TYPE_NAME[e],
-    });
+    c.fail(
+      'F-META-003',
+      `${key}: got '${got}', expected '${expected}' (model_type): the architecture implies RoPE type ${ROPE_TYPE_NAME[g]}, the source needs ${ROPE_TYPE_NAME[e]}`,
+      {
+        key,
+        got,
+        expected,
+        gotRopeType: ROPE_TYPE_NAME[g],
+        expectedRopeType: ROPE_TYPE_NAME[e],
+      },
+    );
     return got;
   }
-  c.fail('F-META-001', `${key}: got ${got === undefined ? 'missing' : `'${got}'`}, expected '${expected}' (model_type)`, { key, got: got ?? null, expected });
+  c.fail('F-META-001', `${key}: got ${got === undefined ? 'missing' : `'${got}'`}, expected '${expected}' (model_type)`, {
+    key,
+    got: got ?? null,
+    expected,
+  });
   return expected;
 }
 
@@ -418,12 +493,50 @@ function checkGgufMetadata(c: Collector, file: ModelFile, source: MetadataSource
   const k = (s: string) => `${a}.${s}`;
   const defaultHeadDim = d.hidden / d.heads;
   const common: Expectation[] = [
-    { key: k('embedding_length'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_embd' : 'hidden_size', expected: d.hidden, isRequired: true },
-    { key: k('block_count'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_layer' : 'num_hidden_layers', expected: d.layers, isRequired: true },
-    { key: k('attention.head_count'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_head' : 'num_attention_heads', expected: d.heads, isRequired: true },
-    { key: k('attention.head_count_kv'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_head' : 'num_key_value_heads', expected: d.kvHeads, isRequired: false, defaultValue: d.heads, defaultNote: 'llama.cpp (head_count)' },
-    { key: k('feed_forward_length'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_inner (4·n_embd)' : 'intermediate_size', expected: d.ffn, isRequired: true },
-    { key: k('context_length'), code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_positions' : 'max_position_embeddings', expected: d.maxPositions, isRequired: true },
+    {
+      key: k('embedding_length'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_embd' : 'hidden_size',
+      expected: d.hidden,
+      isRequired: true,
+    },
+    {
+      key: k('block_count'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_layer' : 'num_hidden_layers',
+      expected: d.layers,
+      isRequired: true,
+    },
+    {
+      key: k('attention.head_count'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_head' : 'num_attention_heads',
+      expected: d.heads,
+      isRequired: true,
+    },
+    {
+      key: k('attention.head_count_kv'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_head' : 'num_key_value_heads',
+      expected: d.kvHeads,
+      isRequired: false,
+      defaultValue: d.heads,
+      defaultNote: 'llama.cpp (head_count)',
+    },
+    {
+      key: k('feed_forward_length'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_inner (4·n_embd)' : 'intermediate_size',
+      expected: d.ffn,
+      isRequired: true,
+    },
+    {
+      key: k('context_length'),
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_positions' : 'max_position_embeddings',
+      expected: d.maxPositions,
+      isRequired: true,
+    },
     { key: k('vocab_size'), code: 'F-META-001', sourceField: 'vocab_size', expected: d.vocab, isRequired: false },
   ];
   for (const e of common) c.expect(meta, e);
@@ -433,34 +546,99 @@ function checkGgufMetadata(c: Collector, file: ModelFile, source: MetadataSource
     const key = k('attention.layer_norm_epsilon');
     if (!meta.has(key) && meta.has(rmsKey)) {
       c.keysChecked++;
-      c.fail('F-META-002', `${key}: missing, expected ${show(cfg.layer_norm_epsilon)} (layer_norm_epsilon); the file has the RMSNorm key ${rmsKey} instead`, { key, got: null, expected: cfg.layer_norm_epsilon, foundKey: rmsKey });
+      c.fail(
+        'F-META-002',
+        `${key}: missing, expected ${show(cfg.layer_norm_epsilon)} (layer_norm_epsilon); the file has the RMSNorm key ${rmsKey} instead`,
+        { key, got: null, expected: cfg.layer_norm_epsilon, foundKey: rmsKey },
+      );
     } else {
-      c.expect(meta, { key, code: 'F-META-002', sourceField: 'layer_norm_epsilon', expected: cfg.layer_norm_epsilon, isF32: true, isRequired: true });
+      c.expect(meta, {
+        key,
+        code: 'F-META-002',
+        sourceField: 'layer_norm_epsilon',
+        expected: cfg.layer_norm_epsilon,
+        isF32: true,
+        isRequired: true,
+      });
     }
   } else {
-    c.expect(meta, { key: k('attention.layer_norm_rms_epsilon'), code: 'F-META-002', sourceField: 'rms_norm_eps', expected: cfg.rms_norm_eps, isF32: true, isRequired: true });
-    c.expect(meta, { key: k('attention.key_length'), code: 'F-META-001', sourceField: 'head_dim', expected: d.headDim, isRequired: false, defaultValue: defaultHeadDim, defaultNote: 'llama.cpp (embedding_length / head_count)' });
-    c.expect(meta, { key: k('attention.value_length'), code: 'F-META-001', sourceField: 'head_dim', expected: d.headDim, isRequired: false, defaultValue: defaultHeadDim, defaultNote: 'llama.cpp (embedding_length / head_count)' });
-    c.expect(meta, { key: k('rope.freq_base'), code: 'F-META-003', sourceField: 'rope_theta', expected: cfg.rope_theta, isF32: true, isRequired: false, defaultValue: 10000, defaultNote: 'llama.cpp' });
-    c.expect(meta, { key: k('rope.dimension_count'), code: 'F-META-003', sourceField: 'head_dim', expected: d.headDim, isRequired: false, defaultValue: defaultHeadDim, defaultNote: 'llama.cpp (embedding_length / head_count)' });
+    c.expect(meta, {
+      key: k('attention.layer_norm_rms_epsilon'),
+      code: 'F-META-002',
+      sourceField: 'rms_norm_eps',
+      expected: cfg.rms_norm_eps,
+      isF32: true,
+      isRequired: true,
+    });
+    c.expect(meta, {
+      key: k('attention.key_length'),
+      code: 'F-META-001',
+      sourceField: 'head_dim',
+      expected: d.headDim,
+      isRequired: false,
+      defaultValue: defaultHeadDim,
+      defaultNote: 'llama.cpp (embedding_length / head_count)',
+    });
+    c.expect(meta, {
+      key: k('attention.value_length'),
+      code: 'F-META-001',
+      sourceField: 'head_dim',
+      expected: d.headDim,
+      isRequired: false,
+      defaultValue: defaultHeadDim,
+      defaultNote: 'llama.cpp (embedding_length / head_count)',
+    });
+    c.expect(meta, {
+      key: k('rope.freq_base'),
+      code: 'F-META-003',
+      sourceField: 'rope_theta',
+      expected: cfg.rope_theta,
+      isF32: true,
+      isRequired: false,
+      defaultValue: 10000,
+      defaultNote: 'llama.cpp',
+    });
+    c.expect(meta, {
+      key: k('rope.dimension_count'),
+      code: 'F-META-003',
+      sourceField: 'head_dim',
+      expected: d.headDim,
+      isRequired: false,
+      defaultValue: defaultHeadDim,
+      defaultNote: 'llama.cpp (embedding_length / head_count)',
+    });
   }
   const t = ggufTokenizer(meta);
   const wantModel = expectedTokenizerModel(source);
   let pre: TokenizerRecipe;
   if (t !== undefined && t.model !== wantModel) {
     const what = wantModel === 'llama' ? 'a SentencePiece-derived vocabulary: scores and byte tokens' : 'a byte-level BPE: merges';
-    pre = { error: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, expected "${wantModel}" (the source is ${what})`, isFatal: true };
+    pre = {
+      error: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, expected "${wantModel}" (the source is ${what})`,
+      isFatal: true,
+    };
   } else if (t?.model === 'llama') {
     // llama.cpp's SPM tokenizer: no pre-tokenizer regexes; BOS added unless tokenizer.ggml.add_bos_token says no.
-    pre = { json: (f) => fileTokenizerEncoder(f, {}, { ignoreMerges: false, addBos: f.addBos ?? true }), label: "llama.cpp's SentencePiece tokenizer (scores, byte fallback)" };
+    pre = {
+      json: (f) => fileTokenizerEncoder(f, {}, { ignoreMerges: false, addBos: f.addBos ?? true }),
+      label: "llama.cpp's SentencePiece tokenizer (scores, byte fallback)",
+    };
   } else {
     const r = resolveLlamaCppPre(t?.pre);
     pre =
       r.kind === 'modelled'
-        ? { tokenizer: regexPreTokenizer(r.regexes), ignoreMerges: r.ignoreMerges, addBos: t?.addBos ?? r.addBos, label: `llama.cpp pre-tokenizer '${r.family}'` }
+        ? {
+            tokenizer: regexPreTokenizer(r.regexes),
+            ignoreMerges: r.ignoreMerges,
+            addBos: t?.addBos ?? r.addBos,
+            label: `llama.cpp pre-tokenizer '${r.family}'`,
+          }
         : r.kind === 'unknown'
           ? { error: `got '${r.name}': llama.cpp refuses it (unknown pre-tokenizer type)`, isFatal: true }
-          : { error: `'${r.name}' is a llama.cpp pre-tokenizer whose regexes this harness does not model; probe-string ids not checked`, isFatal: false };
+          : {
+              error: `'${r.name}' is a llama.cpp pre-tokenizer whose regexes this harness does not model; probe-string ids not checked`,
+              isFatal: false,
+            };
   }
   return checkTokenizer(c, t, GGUF_TOKENIZER_KEYS, source, pre);
 }
@@ -470,24 +648,83 @@ function checkAprMetadata(c: Collector, file: ModelFile, source: MetadataSource)
   const cfg = source.config;
   const meta = file.metadata;
   const d = commonDims(cfg);
-  const a = checkArchitecture(c, meta.get('architecture') ?? meta.get('model_type'), meta.has('architecture') ? 'architecture' : 'model_type', cfg.model_type, false);
+  const a = checkArchitecture(
+    c,
+    meta.get('architecture') ?? meta.get('model_type'),
+    meta.has('architecture') ? 'architecture' : 'model_type',
+    cfg.model_type,
+    false,
+  );
   const fields: Expectation[] = [
     { key: 'hidden_size', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_embd' : 'hidden_size', expected: d.hidden, isRequired: true },
-    { key: 'num_layers', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_layer' : 'num_hidden_layers', expected: d.layers, isRequired: true },
-    { key: 'num_heads', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_head' : 'num_attention_heads', expected: d.heads, isRequired: true },
-    { key: 'num_kv_heads', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_head' : 'num_key_value_heads', expected: d.kvHeads, isRequired: false, defaultValue: d.heads, defaultNote: 'a reader (num_heads)' },
+    {
+      key: 'num_layers',
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_layer' : 'num_hidden_layers',
+      expected: d.layers,
+      isRequired: true,
+    },
+    {
+      key: 'num_heads',
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_head' : 'num_attention_heads',
+      expected: d.heads,
+      isRequired: true,
+    },
+    {
+      key: 'num_kv_heads',
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_head' : 'num_key_value_heads',
+      expected: d.kvHeads,
+      isRequired: false,
+      defaultValue: d.heads,
+      defaultNote: 'a reader (num_heads)',
+    },
     { key: 'vocab_size', code: 'F-META-001', sourceField: 'vocab_size', expected: d.vocab, isRequired: true },
-    { key: 'intermediate_size', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_inner (4·n_embd)' : 'intermediate_size', expected: d.ffn, isRequired: true },
-    { key: 'max_position_embeddings', code: 'F-META-001', sourceField: isGpt2(cfg) ? 'n_positions' : 'max_position_embeddings', expected: d.maxPositions, isRequired: true },
+    {
+      key: 'intermediate_size',
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_inner (4·n_embd)' : 'intermediate_size',
+      expected: d.ffn,
+      isRequired: true,
+    },
+    {
+      key: 'max_position_embeddings',
+      code: 'F-META-001',
+      sourceField: isGpt2(cfg) ? 'n_positions' : 'max_position_embeddings',
+      expected: d.maxPositions,
+      isRequired: true,
+    },
     { key: 'head_dim', code: 'F-META-001', sourceField: 'head_dim', expected: d.headDim, isRequired: false },
   ];
   for (const e of fields) c.expect(meta, e);
   if (isGpt2(cfg)) {
     const key = ['layer_norm_eps', 'layer_norm_epsilon', 'rms_norm_eps'].find((x) => meta.has(x)) ?? 'rms_norm_eps';
-    c.expect(meta, { key, code: 'F-META-002', sourceField: 'layer_norm_epsilon', expected: cfg.layer_norm_epsilon, isF32: true, isRequired: true });
+    c.expect(meta, {
+      key,
+      code: 'F-META-002',
+      sourceField: 'layer_norm_epsilon',
+      expected: cfg.layer_norm_epsilon,
+      isF32: true,
+      isRequired: true,
+    });
   } else {
-    c.expect(meta, { key: 'rms_norm_eps', code: 'F-META-002', sourceField: 'rms_norm_eps', expected: cfg.rms_norm_eps, isF32: true, isRequired: true });
-    c.expect(meta, { key: 'rope_theta', code: 'F-META-003', sourceField: 'rope_theta', expected: cfg.rope_theta, isF32: true, isRequired: true });
+    c.expect(meta, {
+      key: 'rms_norm_eps',
+      code: 'F-META-002',
+      sourceField: 'rms_norm_eps',
+      expected: cfg.rms_norm_eps,
+      isF32: true,
+      isRequired: true,
+    });
+    c.expect(meta, {
+      key: 'rope_theta',
+      code: 'F-META-003',
+      sourceField: 'rope_theta',
+      expected: cfg.rope_theta,
+      isF32: true,
+      isRequired: true,
+    });
     // Absent, a reader infers it from the architecture (aprender `infer_rope_type`: qwen2 NEOX, llama NORM).
     const want = APR_ROPE_TYPE[cfg.model_type];
     c.expect(meta, {
@@ -506,15 +743,29 @@ function checkAprMetadata(c: Collector, file: ModelFile, source: MetadataSource)
     const r = resolveLlamaCppPre(t.pre);
     pre =
       r.kind === 'modelled'
-        ? { tokenizer: regexPreTokenizer(r.regexes), ignoreMerges: r.ignoreMerges, addBos: t.addBos ?? r.addBos, label: `llama.cpp pre-tokenizer '${r.family}'` }
+        ? {
+            tokenizer: regexPreTokenizer(r.regexes),
+            ignoreMerges: r.ignoreMerges,
+            addBos: t.addBos ?? r.addBos,
+            label: `llama.cpp pre-tokenizer '${r.family}'`,
+          }
         : r.kind === 'unknown'
-          ? { error: `got '${r.name}': llama.cpp refuses it (unknown pre-tokenizer type), and an export to GGUF carries it over`, isFatal: true }
-          : { error: `'${r.name}' is a llama.cpp pre-tokenizer whose regexes this harness does not model; probe-string ids not checked`, isFatal: false };
+          ? {
+              error: `got '${r.name}': llama.cpp refuses it (unknown pre-tokenizer type), and an export to GGUF carries it over`,
+              isFatal: true,
+            }
+          : {
+              error: `'${r.name}' is a llama.cpp pre-tokenizer whose regexes this harness does not model; probe-string ids not checked`,
+              isFatal: false,
+            };
   } else {
     // No declared pre-tokenizer: the vocabulary and merges are judged under the source's own pre-tokenizer.
     // APR declares no add-BOS flag: a reader follows the source's post-processor.
     const addsBos = (f: FileTokenizer): boolean => f.addBos ?? sourceAddsBos(source.tokenizer.json);
-    pre = { json: (f) => encoderFromJson(sourceShapedJson(source.tokenizer.json, f), addsBos(f) ? f.bosId : undefined), label: "the source's normalizer and pre-tokenizer (the file declares none)" };
+    pre = {
+      json: (f) => encoderFromJson(sourceShapedJson(source.tokenizer.json, f), addsBos(f) ? f.bosId : undefined),
+      label: "the source's normalizer and pre-tokenizer (the file declares none)",
+    };
   }
   return checkTokenizer(c, t, APR_TOKENIZER_KEYS, source, pre);
 }

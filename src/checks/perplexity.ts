@@ -31,7 +31,12 @@ export interface PerplexityPair {
   candidate: Float32Array;
 }
 
-export function checkPerplexity(pairs: readonly PerplexityPair[], vocab: number, tol: Tolerance, baseline: Baseline = { absoluteIsHard: true }): CheckResult {
+export function checkPerplexity(
+  pairs: readonly PerplexityPair[],
+  vocab: number,
+  tol: Tolerance,
+  baseline: Baseline = { absoluteIsHard: true },
+): CheckResult {
   let nllO = 0;
   let nllC = 0;
   let tokens = 0;
@@ -47,15 +52,37 @@ export function checkPerplexity(pairs: readonly PerplexityPair[], vocab: number,
   const ratio = pplCandidate / pplOracle;
   const excess = Number.isFinite(ratio) ? ratio - 1 : Infinity;
   const verdicts: Verdict[] = [];
-  const j = judgeLower(excess, tol.pplExcessMax, baseline, 'pplExcess', (ref) => RELATIVE_RATIO * Math.max(0, ref), CATASTROPHIC_PPL_EXCESS);
+  const j = judgeLower(
+    excess,
+    tol.pplExcessMax,
+    baseline,
+    'pplExcess',
+    (ref) => RELATIVE_RATIO * Math.max(0, ref),
+    CATASTROPHIC_PPL_EXCESS,
+  );
   if (j.status !== 'pass') {
     const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
     verdicts.push({
       code: 'F-LOGITS-005',
       status: j.status,
       message: `perplexity ${pplCandidate.toFixed(3)} vs the oracle's ${pplOracle.toFixed(3)} on ${tokens} held-out tokens: +${pct(excess)} (max +${pct(j.bound)})${judgementNote(j, pct)}`,
-      evidence: { metric: 'pplExcess', got: excess, bound: j.bound, minPassingBound: excess, basis: j.basis, referenceValue: j.referenceValue ?? null, pplCandidate, pplOracle, tokens },
+      evidence: {
+        metric: 'pplExcess',
+        got: excess,
+        bound: j.bound,
+        minPassingBound: excess,
+        basis: j.basis,
+        referenceValue: j.referenceValue ?? null,
+        pplCandidate,
+        pplOracle,
+        tokens,
+      },
     });
   }
-  return { suite: 'perplexity', status: statusOf(verdicts), verdicts, metrics: { pplOracle, pplCandidate, pplRatio: ratio, pplExcess: excess, tokens } };
+  return {
+    suite: 'perplexity',
+    status: statusOf(verdicts),
+    verdicts,
+    metrics: { pplOracle, pplCandidate, pplRatio: ratio, pplExcess: excess, tokens },
+  };
 }

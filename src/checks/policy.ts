@@ -77,12 +77,25 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
           status: 'fail',
           tensor: t.name,
           message: `1-D tensor stored as ${t.dtype}: norms and biases must stay in ${list(policy.highPrecisionDTypes)}`,
-          evidence: { expected: policy.highPrecisionDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.highPrecisionDTypes, shape: t.shape },
+          evidence: {
+            expected: policy.highPrecisionDTypes,
+            got: t.dtype,
+            dtype: t.dtype,
+            allowed: policy.highPrecisionDTypes,
+            shape: t.shape,
+          },
         });
         continue;
       }
       const n = numel(t.shape);
-      if (src === undefined || t.dtype !== 'F32' || n !== e.source.length || flagged.has(t.name) || tensorByteLength(t.dtype, n) !== t.byteLength) continue;
+      if (
+        src === undefined ||
+        t.dtype !== 'F32' ||
+        n !== e.source.length ||
+        flagged.has(t.name) ||
+        tensorByteLength(t.dtype, n) !== t.byteLength
+      )
+        continue;
       let got: Float32Array;
       try {
         got = dequantize(t.dtype, readTensorBytes(src, t), n);
@@ -97,7 +110,14 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
           status: 'fail',
           tensor: t.name,
           message: `1-D tensor altered: ${d.count} of ${n} F32 values differ from the source (first at [${d.first}]: got ${got[d.first]}, expected ${e.source[d.first]}; max |diff| ${d.maxAbsDiff.toPrecision(3)})`,
-          evidence: { changedCount: d.count, count: n, firstIndex: d.first, got: got[d.first], expected: e.source[d.first], maxAbsDiff: d.maxAbsDiff },
+          evidence: {
+            changedCount: d.count,
+            count: n,
+            firstIndex: d.first,
+            got: got[d.first],
+            expected: e.source[d.first],
+            maxAbsDiff: d.maxAbsDiff,
+          },
         });
       }
       continue;
@@ -109,7 +129,14 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
           status: 'fail',
           tensor: t.name,
           message: `stored as ${t.dtype}, but the converter's policy keeps this tensor in ${list(policy.highPrecisionDTypes)}`,
-          evidence: { expected: policy.highPrecisionDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.highPrecisionDTypes, rule: 'highPrecision', patterns: policy.highPrecision.filter((p) => new RegExp(p).test(t.name)) },
+          evidence: {
+            expected: policy.highPrecisionDTypes,
+            got: t.dtype,
+            dtype: t.dtype,
+            allowed: policy.highPrecisionDTypes,
+            rule: 'highPrecision',
+            patterns: policy.highPrecision.filter((p) => new RegExp(p).test(t.name)),
+          },
         });
       }
     } else if (!policy.quantizedDTypes.includes(t.dtype)) {
@@ -118,7 +145,13 @@ export function checkPolicy(file: ModelFile, policy: QuantPolicy, expected: Expe
         status: 'fail',
         tensor: t.name,
         message: `stored as ${t.dtype}, a type the converter's policy does not allow for this weight (allowed: ${list(policy.quantizedDTypes)})`,
-        evidence: { expected: policy.quantizedDTypes, got: t.dtype, dtype: t.dtype, allowed: policy.quantizedDTypes, rule: 'quantizedDTypes' },
+        evidence: {
+          expected: policy.quantizedDTypes,
+          got: t.dtype,
+          dtype: t.dtype,
+          allowed: policy.quantizedDTypes,
+          rule: 'quantizedDTypes',
+        },
       });
     }
   }

@@ -8,7 +8,11 @@ import type { DType } from '../formats/types.js';
 import { sqnrDb } from '../metrics.js';
 
 /** The source quantized with the harness's own bit-exact codec of `dtype`: its bytes and SQNR; undefined when the codec cannot. */
-export function referenceQuantization(dtype: DType, x: Float32Array, n: number): { bytes: Uint8Array; values: Float32Array; sqnrDb: number } | undefined {
+export function referenceQuantization(
+  dtype: DType,
+  x: Float32Array,
+  n: number,
+): { bytes: Uint8Array; values: Float32Array; sqnrDb: number } | undefined {
   try {
     const bytes = quantize(dtype, x);
     const values = dequantize(dtype, bytes, n);

@@ -49,7 +49,9 @@ function locateGgufDifference(aPath: string, bPath: string): Record<string, unkn
     const fa = readGguf(sa);
     const fb = readGguf(sb);
     const keys = new Set([...fa.metadata.keys(), ...fb.metadata.keys()]);
-    const differingKeys = [...keys].filter((k) => JSON.stringify(fa.metadata.get(k), bigintJson) !== JSON.stringify(fb.metadata.get(k), bigintJson));
+    const differingKeys = [...keys].filter(
+      (k) => JSON.stringify(fa.metadata.get(k), bigintJson) !== JSON.stringify(fb.metadata.get(k), bigintJson),
+    );
     const orderA = fa.tensors.map((t) => t.name);
     const orderB = fb.tensors.map((t) => t.name);
     const byName = new Map(fb.tensors.map((t) => [t.name, t]));
@@ -62,8 +64,18 @@ function locateGgufDifference(aPath: string, bPath: string): Record<string, unkn
       .map((t) => t.name)
       .concat(orderB.filter((name) => !orderA.includes(name)));
     const inTensor = fa.tensors.find((t) => at >= t.offset && at < t.offset + t.spanBytes)?.name;
-    const region = fa.dataOffset !== undefined && at >= fa.dataOffset ? `tensor data${inTensor ? ` of '${inTensor}'` : ''}` : 'header (metadata or tensor infos)';
-    return { firstDifferentByte: at, region, sizes: [a.length, b.length], differingKeys, differingTensors, tensorOrderSame: orderA.join() === orderB.join() };
+    const region =
+      fa.dataOffset !== undefined && at >= fa.dataOffset
+        ? `tensor data${inTensor ? ` of '${inTensor}'` : ''}`
+        : 'header (metadata or tensor infos)';
+    return {
+      firstDifferentByte: at,
+      region,
+      sizes: [a.length, b.length],
+      differingKeys,
+      differingTensors,
+      tensorOrderSame: orderA.join() === orderB.join(),
+    };
   } finally {
     sa.close();
     sb.close();
@@ -97,7 +109,12 @@ export interface RoundtripOptions {
  * throw. When there is no converter to re-convert with (no reference target for the file type, no
  * `reconvert`), the second half is a 'warn' verdict and the check's status rests on the first half.
  */
-export async function checkRoundtrip(sourceDir: string, artifactPath: string, workDir: string, opts: RoundtripOptions): Promise<CheckResult> {
+export async function checkRoundtrip(
+  sourceDir: string,
+  artifactPath: string,
+  workDir: string,
+  opts: RoundtripOptions,
+): Promise<CheckResult> {
   const verdicts: Verdict[] = [];
   const result = (metrics: Record<string, number>): CheckResult => ({
     suite: 'roundtrip',
@@ -113,7 +130,12 @@ export async function checkRoundtrip(sourceDir: string, artifactPath: string, wo
     back = opts.toHf(artifactPath, sourceDir, outDir);
   } catch (e) {
     if (!(e instanceof HarnessError && e.code === 'E-ROUNDTRIP')) throw e;
-    verdicts.push({ code: 'F-ROUNDTRIP-001', status: 'fail', message: `the artifact cannot be converted back to a checkpoint: ${e.message}`, evidence: { artifact: artifactPath, error: e.message } });
+    verdicts.push({
+      code: 'F-ROUNDTRIP-001',
+      status: 'fail',
+      message: `the artifact cannot be converted back to a checkpoint: ${e.message}`,
+      evidence: { artifact: artifactPath, error: e.message },
+    });
     return result({});
   }
 
@@ -129,15 +151,28 @@ export async function checkRoundtrip(sourceDir: string, artifactPath: string, wo
   for (const [name, t] of a.tensors) {
     const got = a2.tensors.get(name);
     if (got === undefined) {
-      if (isIgnoredSourceTensor(back.arch as Arch, name)) { // the arch is one the name map knows (toHf checks it)
+      // The arch is one the name map knows (toHf checks it).
+      if (isIgnoredSourceTensor(back.arch as Arch, name)) {
         ignored.push(name);
         continue;
       }
-      verdicts.push({ code: 'F-ROUNDTRIP-001', status: 'fail', tensor: name, message: `source tensor has no counterpart after the round trip`, evidence: { expected: name, got: null } });
+      verdicts.push({
+        code: 'F-ROUNDTRIP-001',
+        status: 'fail',
+        tensor: name,
+        message: `source tensor has no counterpart after the round trip`,
+        evidence: { expected: name, got: null },
+      });
       continue;
     }
     if (got.shape.join() !== t.shape.join()) {
-      verdicts.push({ code: 'F-ROUNDTRIP-001', status: 'fail', tensor: name, message: `shape [${got.shape.join(', ')}] after the round trip, source [${t.shape.join(', ')}]`, evidence: { expected: t.shape, got: got.shape } });
+      verdicts.push({
+        code: 'F-ROUNDTRIP-001',
+        status: 'fail',
+        tensor: name,
+        message: `shape [${got.shape.join(', ')}] after the round trip, source [${t.shape.join(', ')}]`,
+        evidence: { expected: t.shape, got: got.shape },
+      });
       continue;
     }
     const stored = back.tensors.get(name)?.dtype;
@@ -169,7 +204,13 @@ export async function checkRoundtrip(sourceDir: string, artifactPath: string, wo
   }
   const extra = [...a2.tensors.keys()].filter((n) => !a.tensors.has(n));
   for (const name of extra) {
-    verdicts.push({ code: 'F-ROUNDTRIP-001', status: 'fail', tensor: name, message: `the artifact holds a tensor the source does not have (from '${back.tensors.get(name)?.gguf}')`, evidence: { expected: null, got: name } });
+    verdicts.push({
+      code: 'F-ROUNDTRIP-001',
+      status: 'fail',
+      tensor: name,
+      message: `the artifact holds a tensor the source does not have (from '${back.tensors.get(name)?.gguf}')`,
+      evidence: { expected: null, got: name },
+    });
   }
 
   // B → A′ → B′: byte for byte.
@@ -200,6 +241,7 @@ export async function checkRoundtrip(sourceDir: string, artifactPath: string, wo
     reconverted: reconvert === undefined ? 0 : 1,
     reconvertedByteIdentical: bytesIdentical,
     // Informative: an F32 source written by a safetensors serializer like ours comes back byte for byte.
-    safetensorsByteIdentical: Buffer.compare(readFileSync(join(outDir, 'model.safetensors')), readFileSync(join(sourceDir, 'model.safetensors'))) === 0 ? 1 : 0,
+    safetensorsByteIdentical:
+      Buffer.compare(readFileSync(join(outDir, 'model.safetensors')), readFileSync(join(sourceDir, 'model.safetensors'))) === 0 ? 1 : 0,
   });
 }

@@ -85,7 +85,9 @@ export function checkTokens(
     const expected = text(oracleGreedy);
     const got = text(candidateGreedy);
     const shown =
-      (step === undefined ? '' : ` (oracle top-2 margin there ${step.margin.toExponential(1)}, near-tie below ${(nearTieAt ?? 0).toExponential(1)})`) +
+      (step === undefined
+        ? ''
+        : ` (oracle top-2 margin there ${step.margin.toExponential(1)}, near-tie below ${(nearTieAt ?? 0).toExponential(1)})`) +
       (expected && got ? `: expected ${JSON.stringify(expected.fromDivergence)}, got ${JSON.stringify(got.fromDivergence)}` : '');
     const note = judgementNote(j, String);
     verdicts.push({
@@ -107,7 +109,14 @@ export function checkTokens(
         ...(step === undefined ? {} : { oracleMarginAtDivergence: step.margin, nearTieMargin: nearTieAt }),
         expectedIds: oracleGreedy,
         gotIds: candidateGreedy,
-        ...(expected && got ? { expectedText: expected.whole, gotText: got.whole, expectedFromDivergence: expected.fromDivergence, gotFromDivergence: got.fromDivergence } : {}),
+        ...(expected && got
+          ? {
+              expectedText: expected.whole,
+              gotText: got.whole,
+              expectedFromDivergence: expected.fromDivergence,
+              gotFromDivergence: got.fromDivergence,
+            }
+          : {}),
       },
     });
   }

@@ -152,7 +152,11 @@ const Q8_0: Tolerance = {
  * (3.2× below), KL 6.5e-5 (46×), p99 8.4e-4 (36×), top-1 100%, weight SQNR 38.1 dB (wpe, gpt2-tiny; 3.1 dB
  * above 35 — it fails Q8_0's 40, as per-tensor int8 must).
  */
-const APR_INT8: Tolerance = { ...Q8_0, weightSqnrMinDb: 35 /* torchao int8 dynamic quantization minimum */, pplExcessMax: PPL_EXCESS.apr_int8 };
+const APR_INT8: Tolerance = {
+  ...Q8_0,
+  weightSqnrMinDb: 35 /* torchao int8 dynamic quantization minimum */,
+  pplExcessMax: PPL_EXCESS.apr_int8,
+};
 
 /**
  * The Q5 class: gguf/q5_0, gguf/q5_1, and gguf/q4_k (Q5_0 + Q8_0 in the zoo after llama-quantize's

@@ -182,7 +182,12 @@ export function diffModels(a: OpenedModel, b: OpenedModel): DiffReport {
   const withMetrics = tensors.flatMap((t) => (t.metrics === null ? [] : [t.metrics]));
   const sqnrs = withMetrics.map((m) => m.sqnrDb);
   const cosines = withMetrics.flatMap((m) => (m.cosine === null ? [] : [m.cosine]));
-  const info = (m: OpenedModel): DiffFileInfo => ({ file: m.path, format: m.file.format, issues: m.file.issues, tensorCount: m.file.tensors.length });
+  const info = (m: OpenedModel): DiffFileInfo => ({
+    file: m.path,
+    format: m.file.format,
+    issues: m.file.issues,
+    tensorCount: m.file.tensors.length,
+  });
   return {
     a: info(a),
     b: info(b),
@@ -203,8 +208,15 @@ export function diffModels(a: OpenedModel, b: OpenedModel): DiffReport {
 
 /** The human-readable form of a diff report. */
 export function diffText(r: DiffReport): string[] {
-  const lines = [`A: ${r.a.file} (${r.a.format}, ${r.a.tensorCount} tensors)`, `B: ${r.b.file} (${r.b.format}, ${r.b.tensorCount} tensors)`];
-  for (const [side, info] of [['A', r.a], ['B', r.b]] as const) for (const i of info.issues) lines.push(`${side}: ${issueLine(i)}`);
+  const lines = [
+    `A: ${r.a.file} (${r.a.format}, ${r.a.tensorCount} tensors)`,
+    `B: ${r.b.file} (${r.b.format}, ${r.b.tensorCount} tensors)`,
+  ];
+  for (const [side, info] of [
+    ['A', r.a],
+    ['B', r.b],
+  ] as const)
+    for (const i of info.issues) lines.push(`${side}: ${issueLine(i)}`);
   lines.push(`arch for name mapping: ${r.arch ?? 'none (names matched verbatim)'}`);
   const rows = r.tensors.map((t) => {
     const m = t.metrics;

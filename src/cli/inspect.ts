@@ -125,11 +125,18 @@ function summarize(v: MetaValue, type: string | undefined, itemType: string | un
       const s = itemType === 'f32' && typeof x === 'number' ? shortestF32(x) : scalar(x);
       return typeof s === 'string' && s.length > MAX_STRING_CHARS ? s.slice(0, MAX_STRING_CHARS) : s;
     });
-    return { type: 'array', itemType: itemType ?? (v.length > 0 ? jsType(v[0] as MetaValue) /* v.length > 0 */ : 'unknown'), length: v.length, first, isTruncated: v.length > ARRAY_PREVIEW_ITEMS };
+    return {
+      type: 'array',
+      itemType: itemType ?? (v.length > 0 ? jsType(v[0] as MetaValue) /* v.length > 0 */ : 'unknown'),
+      length: v.length,
+      first,
+      isTruncated: v.length > ARRAY_PREVIEW_ITEMS,
+    };
   }
   const t = type ?? jsType(v);
   const value = t === 'f32' && typeof v === 'number' ? shortestF32(v) : scalar(v);
-  if (typeof value === 'string' && value.length > MAX_STRING_CHARS) return { type: t, value: value.slice(0, MAX_STRING_CHARS), isTruncated: true };
+  if (typeof value === 'string' && value.length > MAX_STRING_CHARS)
+    return { type: t, value: value.slice(0, MAX_STRING_CHARS), isTruncated: true };
   return { type: t, value };
 }
 
@@ -214,7 +221,9 @@ export function issueLine(i: FileIssue): string {
 
 /** The human-readable form of an inspect report. */
 export function inspectText(r: InspectReport): string[] {
-  const lines = [`${r.file}: ${r.format}, ${r.fileBytes} bytes, ${r.tensorCount} tensors, ${r.parameterCount} parameters, ${r.totalBytes} tensor bytes`];
+  const lines = [
+    `${r.file}: ${r.format}, ${r.fileBytes} bytes, ${r.tensorCount} tensors, ${r.parameterCount} parameters, ${r.totalBytes} tensor bytes`,
+  ];
   if (r.gguf) lines.push(`GGUF v${r.gguf.version ?? '?'}, alignment ${r.gguf.alignment}, data at ${r.gguf.dataOffset ?? '?'}`);
   for (const i of r.issues) lines.push(issueLine(i));
   const keys = Object.keys(r.metadata);
@@ -235,7 +244,7 @@ export function inspectText(r: InspectReport): string[] {
       fmt(t.stats?.max),
       t.stats ? `${(100 * t.stats.zeroFraction).toFixed(1)}%` : '-',
       t.stats ? String(t.stats.nanCount) : '-',
-      t.stats ? String(t.stats.infCount) : t.statsError ?? '-',
+      t.stats ? String(t.stats.infCount) : (t.statsError ?? '-'),
     ]);
     lines.push(...textTable(['name', 'shape', 'dtype', 'bytes', 'offset', 'mean', 'std', 'min', 'max', 'zero', 'nan', 'inf'], rows));
   }

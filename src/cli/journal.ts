@@ -27,7 +27,8 @@ export class Journal {
     const planPath = join(this.dir, 'plan.json');
     if (resume) {
       if (!existsSync(planPath)) throw new UsageError(`--resume: no unfinished run in ${reportDir} (nothing to resume)`);
-      if (readFileSync(planPath, 'utf8') !== planText) throw new UsageError(`--resume: the unfinished run in ${reportDir} had other flags; run it with the same ones`);
+      if (readFileSync(planPath, 'utf8') !== planText)
+        throw new UsageError(`--resume: the unfinished run in ${reportDir} had other flags; run it with the same ones`);
       return;
     }
     rmSync(this.dir, { recursive: true, force: true });

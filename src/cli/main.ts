@@ -96,21 +96,38 @@ async function check(args: string[]): Promise<number> {
     return s as SuiteName; // checked against SUITES just above
   });
   const maxNewTokens = values['max-new-tokens'] === undefined ? DEFAULT_MATRIX.maxNewTokens : Number(values['max-new-tokens']);
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256) throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256)
+    throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
   const reportDir = resolve(values['report-dir'] ?? 'reports');
   const pplText = values['ppl-text'] === undefined ? undefined : resolve(values['ppl-text']);
   if (pplText !== undefined && !existsSync(pplText)) throw new UsageError(`--ppl-text: ${pplText} does not exist`);
 
-  const all = sortCells(models.flatMap((model) => targets.map((target): Cell => ({ converter, model, target, engine: 'bundled' }))).map((c) => ({ ...c, target: c.target.id, cell: c }))).map((c) => c.cell);
+  const all = sortCells(
+    models
+      .flatMap((model) => targets.map((target): Cell => ({ converter, model, target, engine: 'bundled' })))
+      .map((c) => ({ ...c, target: c.target.id, cell: c })),
+  ).map((c) => c.cell);
   const shard = values.shard === undefined ? undefined : parseShard(values.shard);
-  const cells = shard === undefined ? all : shardCells(all, shard.index, shard.count, (c) => estimateCellCost({ model: c.model, target: c.target.id }));
+  const cells =
+    shard === undefined ? all : shardCells(all, shard.index, shard.count, (c) => estimateCellCost({ model: c.model, target: c.target.id }));
   const planned = cells.reduce((n, c) => n + planClaims(c.target, DEFAULT_PROMPTS, suites).length, 0);
-  if (planned === 0) throw new UsageError(`nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}${shard ? ` in shard ${values.shard}` : ''}`);
+  if (planned === 0)
+    throw new UsageError(
+      `nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}${shard ? ` in shard ${values.shard}` : ''}`,
+    );
   mkdirSync(reportDir, { recursive: true });
   // The trend baseline: the previous run's report in the same directory (or --previous FILE), read before it is replaced.
   const previous = readReport(values.previous === undefined ? join(reportDir, 'parity.json') : resolve(values.previous));
 
-  const plan = { version: VERSION, converter, cells: cells.map((c) => [c.model, c.target.id]), suites, maxNewTokens, prompts: DEFAULT_PROMPTS, pplText };
+  const plan = {
+    version: VERSION,
+    converter,
+    cells: cells.map((c) => [c.model, c.target.id]),
+    suites,
+    maxNewTokens,
+    prompts: DEFAULT_PROMPTS,
+    pplText,
+  };
   const journal = new Journal(reportDir, plan, values.resume);
   const done = journal.finished();
   const results: CellResult[] = [];
@@ -176,14 +193,25 @@ const CONVERT_USAGE = `tmgt convert --model DIR --target gguf/q8_0 --out FILE [-
 Converts one HF checkpoint directory with a built-in converter (the reference or one of its mutants).`;
 
 function convert(args: string[]): number {
-  const { values } = parse(args, { model: { type: 'string' }, target: { type: 'string' }, out: { type: 'string' }, converter: { type: 'string' } });
+  const { values } = parse(args, {
+    model: { type: 'string' },
+    target: { type: 'string' },
+    out: { type: 'string' },
+    converter: { type: 'string' },
+  });
   if (!values.model || !values.target || !values.out) throw new UsageError('convert needs --model DIR --target TARGET --out FILE');
   const target = parseTarget(values.target);
   const conv = resolveConverter(values.converter ?? 'reference');
-  if (conv.kind !== 'builtin') throw new UsageError(`convert runs the built-in converters only ('${conv.id}' is a command converter: run it directly)`);
+  if (conv.kind !== 'builtin')
+    throw new UsageError(`convert runs the built-in converters only ('${conv.id}' is a command converter: run it directly)`);
   const out = resolve(values.out);
-  const r = convertInProcess({ converter: conv.id, model: 'cli', sourceDir: resolve(values.model), target, outDir: '', timeoutMs: 0 }, conv.mutant, out);
-  if (r.status !== 'ok') throw new HarnessError('E-CONVERT', `${conv.id} could not convert ${values.model}: ${r.status === 'failed' ? r.log : r.reason}`);
+  const r = convertInProcess(
+    { converter: conv.id, model: 'cli', sourceDir: resolve(values.model), target, outDir: '', timeoutMs: 0 },
+    conv.mutant,
+    out,
+  );
+  if (r.status !== 'ok')
+    throw new HarnessError('E-CONVERT', `${conv.id} could not convert ${values.model}: ${r.status === 'failed' ? r.log : r.reason}`);
   process.stderr.write(`wrote ${values.out} (${target.id}, ${conv.id})\n`);
   return EXIT.pass;
 }
@@ -259,7 +287,8 @@ const COMMANDS: Record<string, Command> = {
   convert: { summary: 'convert one checkpoint with a built-in converter', usage: CONVERT_USAGE, run: convert },
   mutants: {
     summary: 'the mutant kill matrix: every mutant converter × model → killing code',
-    usage: 'tmgt mutants [--json] [--mutants a,b] [--models m] [--work-dir DIR]\n\nExit codes: 0 all killed, 1 a mutant survived, 2 a cell could not be run.',
+    usage:
+      'tmgt mutants [--json] [--mutants a,b] [--models m] [--work-dir DIR]\n\nExit codes: 0 all killed, 1 a mutant survived, 2 a cell could not be run.',
     run: mutantsCommand,
   },
   ticket: { summary: 'reports/TICKET.md: issue-ready sections per failure group', usage: TICKET_USAGE, run: ticket },
@@ -277,7 +306,8 @@ const COMMANDS: Record<string, Command> = {
   },
   init: {
     summary: "set a converter's repository up: tmgt.config.ts and a GitHub parity workflow",
-    usage: 'tmgt init --converter-cmd "my-conv --in {source} --out {out} --type {type}" [--format gguf|apr|safetensors] [--targets …] [--force]',
+    usage:
+      'tmgt init --converter-cmd "my-conv --in {source} --out {out} --type {type}" [--format gguf|apr|safetensors] [--targets …] [--force]',
     run: async (args) => (await import('./init.js')).initCommand(args),
   },
   cache: {
@@ -333,7 +363,12 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.pass;
     }
     const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (cmd === undefined) throw new UsageError(`unknown command '${name}' (${Object.keys(COMMANDS).filter((n) => !COMMANDS[n]?.hidden).join(', ')}, help)`);
+    if (cmd === undefined)
+      throw new UsageError(
+        `unknown command '${name}' (${Object.keys(COMMANDS)
+          .filter((n) => !COMMANDS[n]?.hidden)
+          .join(', ')}, help)`,
+      );
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(cmd.usage + '\n');
       return EXIT.pass;
@@ -342,7 +377,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const code = typeof e === 'object' && e !== null && 'code' in e ? e.code : undefined;
     if (e instanceof HarnessError) process.stderr.write(`tmgt: ${e.message}\n`);
-    else if (e instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`tmgt: ${e.message}\n`);
+    else if (e instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+      process.stderr.write(`tmgt: ${e.message}\n`);
     else process.stderr.write(`tmgt: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return EXIT.harness;
   }

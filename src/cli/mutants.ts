@@ -56,7 +56,9 @@ export interface MutantCell {
 /** The cells of a kill matrix: each mutant on each of `models` whose architecture it applies to, in catalogue order. */
 export function mutantCells(mutants: readonly Mutant[], models: readonly string[]): MutantCell[] {
   const withArch = models.map((model) => ({ model, arch: findModelSpec(model).arch }));
-  return mutants.flatMap((mutant) => withArch.filter(({ arch }) => mutantArchs(mutant).includes(arch)).map(({ model }) => ({ mutant, model })));
+  return mutants.flatMap((mutant) =>
+    withArch.filter(({ arch }) => mutantArchs(mutant).includes(arch)).map(({ model }) => ({ mutant, model })),
+  );
 }
 
 /** Judge one cell's result against the mutant (see the module comment for the rule). */
@@ -68,9 +70,17 @@ export function judgeKill(mutant: Mutant, model: string, r: CellResult): MutantK
   const converterFailure = failing.find((v) => v.code === 'F-RUNTIME-001');
   if (converterFailure && !mutant.expected.includes('F-RUNTIME-001')) {
     // The converter's own error line (`tmgt: … Error: …`), not the stack frames after it.
-    const lines = String(converterFailure.evidence['logTail'] ?? '').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('at '));
+    const lines = String(converterFailure.evidence['logTail'] ?? '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('at '));
     const tail = lines.find((l) => /error/i.test(l)) ?? lines.slice(-2).join(' | ');
-    return { ...base, got, killed: false, error: `the mutant could not be applied: ${converterFailure.message}${tail ? ` (${tail})` : ''}` };
+    return {
+      ...base,
+      got,
+      killed: false,
+      error: `the mutant could not be applied: ${converterFailure.message}${tail ? ` (${tail})` : ''}`,
+    };
   }
   const killed = failing.length > 0 && mutant.expected.every((c) => got.includes(c));
   return { ...base, got, killed };
@@ -92,7 +102,15 @@ export async function runMutantCell(cell: MutantCell, opts: Pick<RunOptions, 'wo
     );
     return judgeKill(mutant, model, r);
   } catch (e) {
-    return { mutant: mutant.id, model, target: mutant.target, expected: [...mutant.expected], got: [], killed: false, error: `harness error: ${errorMessage(e)}` };
+    return {
+      mutant: mutant.id,
+      model,
+      target: mutant.target,
+      expected: [...mutant.expected],
+      got: [],
+      killed: false,
+      error: `harness error: ${errorMessage(e)}`,
+    };
   }
 }
 
@@ -124,7 +142,10 @@ export function killMatrixLines(kills: readonly MutantKill[]): string[] {
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`empty list '${value}'`);
   return items;
 }

@@ -17,7 +17,9 @@ async function pin(args: string[]): Promise<number> {
   const base = positionals.length > 0 ? readOracleManifest() : undefined;
   const manifest = await pinOracles(names, { ...(base !== undefined ? { base } : {}), log: (line) => process.stdout.write(line + '\n') });
   const bytes = writeOracleManifest(manifest);
-  process.stdout.write(`wrote ${relative(process.cwd(), ORACLE_MANIFEST_PATH) || ORACLE_MANIFEST_PATH} (${Object.keys(manifest.models).length} models, ${bytes} bytes)\n`);
+  process.stdout.write(
+    `wrote ${relative(process.cwd(), ORACLE_MANIFEST_PATH) || ORACLE_MANIFEST_PATH} (${Object.keys(manifest.models).length} models, ${bytes} bytes)\n`,
+  );
   return 0;
 }
 

@@ -48,7 +48,8 @@ export function writeOutputs(dir: string, report: ParityReport, opts: { final: b
   writeAtomic(join(dir, 'parity.json'), JSON.stringify(report, null, 1) + '\n');
   if (!opts.final) return;
   const errors = validateReport(JSON.parse(JSON.stringify(report)));
-  if (errors.length > 0) throw new HarnessError('E-REPORT', `the report does not match reports/parity.schema.json: ${errors.slice(0, 3).join('; ')}`);
+  if (errors.length > 0)
+    throw new HarnessError('E-REPORT', `the report does not match reports/parity.schema.json: ${errors.slice(0, 3).join('; ')}`);
   writeAtomic(join(dir, 'index.html'), renderHtml(report, opts.previous === undefined ? {} : { previous: opts.previous }));
   writeAtomic(join(dir, 'junit.xml'), renderJunit(report));
   if (process.env['GITHUB_ACTIONS'] === 'true') for (const line of githubAnnotations(report)) process.stdout.write(line + '\n');

@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { CellResult } from '../contracts/results.js';
 import { terminalSafe } from '../report/parity.js';
 
-const seconds = (ms: number): string => (ms < 60_000 ? `${(ms / 1000).toFixed(0)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
+const seconds = (ms: number): string =>
+  ms < 60_000 ? `${(ms / 1000).toFixed(0)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 
 export class Progress {
   private readonly live = process.stderr.isTTY === true && process.env['CI'] === undefined;

@@ -15,9 +15,27 @@ export type GgmlDType = (typeof DTYPES)[number];
  * f32 (F4, F6_*, C64 do not): see `canDequantize` in codecs/index.ts.
  */
 export const EXTRA_DTYPES = [
-  'F64', 'I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'BOOL',
-  'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64',
-  'APR_Q8', 'APR_Q4',
+  'F64',
+  'I8',
+  'U8',
+  'I16',
+  'U16',
+  'I32',
+  'U32',
+  'I64',
+  'U64',
+  'BOOL',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F8_E4M3FNUZ',
+  'F8_E5M2FNUZ',
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'C64',
+  'APR_Q8',
+  'APR_Q4',
 ] as const;
 export type ExtraDType = (typeof EXTRA_DTYPES)[number];
 

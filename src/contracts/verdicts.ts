@@ -11,7 +11,10 @@ export const CODES = {
   'F-FILE-002': { level: 'L0 file', title: 'tensor data out of bounds / file truncated' },
   'F-FILE-003': { level: 'L0 file', title: 'offsets misaligned, overlapping or out of order' },
   'F-FILE-004': { level: 'L0 file', title: 'checksum mismatch (APR header or footer CRC32)' },
-  'F-META-001': { level: 'L1 metadata', title: 'hyperparameter differs from the source config (hidden, layers, heads, kv heads, ffn, vocab, context)' },
+  'F-META-001': {
+    level: 'L1 metadata',
+    title: 'hyperparameter differs from the source config (hidden, layers, heads, kv heads, ffn, vocab, context)',
+  },
   'F-META-002': { level: 'L1 metadata', title: 'norm epsilon differs' },
   'F-META-003': { level: 'L1 metadata', title: 'RoPE type or base differs' },
   'F-META-004': { level: 'L1 metadata', title: 'tokenizer differs (token ids of probe strings, vocab, BOS/EOS)' },
@@ -19,15 +22,24 @@ export const CODES = {
   'F-LAYOUT-CONTRACT-002': { level: 'L2 layout', title: '2-D weight transposed, or lm_head/embedding not [vocab, hidden]' },
   'F-LAYOUT-CONTRACT-003': { level: 'L2 layout', title: '1-D tensor (norm, bias) altered or quantized' },
   'F-LAYOUT-CONTRACT-004': { level: 'L2 layout', title: 'byte size differs from what dtype × shape requires' },
-  'F-LAYOUT-CONTRACT-006': { level: 'L2 layout', title: 'name bijection broken: a source tensor has no counterpart, or an unexpected tensor' },
-  'F-LAYOUT-CONTRACT-007': { level: 'L2 layout', title: "dtype breaks the converter's declared quantization policy (e.g. lm_head quantized, or nothing quantized at all)" },
+  'F-LAYOUT-CONTRACT-006': {
+    level: 'L2 layout',
+    title: 'name bijection broken: a source tensor has no counterpart, or an unexpected tensor',
+  },
+  'F-LAYOUT-CONTRACT-007': {
+    level: 'L2 layout',
+    title: "dtype breaks the converter's declared quantization policy (e.g. lm_head quantized, or nothing quantized at all)",
+  },
   'F-DATA-QUALITY-001': { level: 'L3 data quality', title: "density: zero fraction far above the source's" },
   'F-DATA-QUALITY-002': { level: 'L3 data quality', title: 'NaN or Inf' },
   'F-DATA-QUALITY-003': { level: 'L3 data quality', title: 'constant tensor or L2 ≈ 0' },
   'F-DATA-QUALITY-004': { level: 'L3 data quality', title: 'spot rows (10/50/90% of rows) dead: offset shift' },
   'F-DATA-QUALITY-005': { level: 'L3 data quality', title: 'too many dead rows' },
   'F-FIDELITY-001': { level: 'L4 fidelity', title: "dequantized tensor vs source: SQNR below the target's bound" },
-  'F-FIDELITY-002': { level: 'L4 fidelity', title: 'a transform explains the tensor (transpose, RoPE permute, q/k/v block order, row shift): names it' },
+  'F-FIDELITY-002': {
+    level: 'L4 fidelity',
+    title: 'a transform explains the tensor (transpose, RoPE permute, q/k/v block order, row shift): names it',
+  },
   'F-FIDELITY-003': { level: 'L4 fidelity', title: 'f16/bf16 not round-to-nearest-even of the source (bit check)' },
   'F-LOGITS-001': { level: 'L5 logits', title: 'NaN/Inf in logits' },
   'F-LOGITS-002': { level: 'L5 logits', title: 'NMSE above bound' },
@@ -41,7 +53,10 @@ export const CODES = {
   'F-CROSS-RUNTIME-001': { level: 'cross', title: 'bundled engine and llama.cpp disagree on the same artifact' },
   'F-RUNTIME-001': { level: 'runtime', title: 'converter failed: exit ≠ 0, signal, timeout, no output' },
   'F-RUNTIME-002': { level: 'runtime', title: 'engine could not load or run the artifact' },
-  'F-RUNTIME-003': { level: 'runtime', title: 'the harness could not evaluate the claim (oracle missing, internal error): the run exits 2' },
+  'F-RUNTIME-003': {
+    level: 'runtime',
+    title: 'the harness could not evaluate the claim (oracle missing, internal error): the run exits 2',
+  },
 } as const satisfies Record<string, { level: string; title: string }>;
 
 export type VerdictCode = keyof typeof CODES;
@@ -59,7 +74,18 @@ export interface Verdict {
 }
 
 /** The parity claims, in run order (DESIGN.md §4 levels L0–L6 plus the cross checks). */
-export const SUITES = ['file', 'metadata', 'layout', 'data-quality', 'fidelity', 'logits', 'perplexity', 'tokens', 'roundtrip', 'cross-runtime'] as const;
+export const SUITES = [
+  'file',
+  'metadata',
+  'layout',
+  'data-quality',
+  'fidelity',
+  'logits',
+  'perplexity',
+  'tokens',
+  'roundtrip',
+  'cross-runtime',
+] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /**

@@ -267,7 +267,9 @@ export async function runArgv(
   }
   if (leftBehind.length > 0) {
     const pids = leftBehind.join(', ');
-    return failed(`exited 0 but left ${leftBehind.length} process(es) running in its process group (pid ${pids}); killed them: its output may be incomplete`);
+    return failed(
+      `exited 0 but left ${leftBehind.length} process(es) running in its process group (pid ${pids}); killed them: its output may be incomplete`,
+    );
   }
   let st: Stats | undefined;
   try {

@@ -28,7 +28,8 @@ export class RoundtripError extends HarnessError {
 }
 
 /** Files of an HF checkpoint directory that are not weights: copied as they are into A′. */
-const CHECKPOINT_SIDE_FILES = /^(config\.json|generation_config\.json|tokenizer.*\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt)$/;
+const CHECKPOINT_SIDE_FILES =
+  /^(config\.json|generation_config\.json|tokenizer.*\.json|tokenizer\.model|special_tokens_map\.json|added_tokens\.json|vocab\.json|merges\.txt)$/;
 
 function metaNumber(file: GgufFile, key: string): number | undefined {
   return metaNumberOf(file.metadata.get(key));
@@ -49,7 +50,8 @@ export function ggufToHfCheckpoint(ggufPath: string, sourceDir: string, outDir: 
     const fatal = file.issues.find((i) => i.fatal);
     if (fatal) throw new RoundtripError(`${ggufPath}: ${fatal.code} ${fatal.message}`);
     const arch = file.metadata.get('general.architecture');
-    if (!isMappedArch(arch)) throw new RoundtripError(`general.architecture ${JSON.stringify(arch)} has no HF name map (${MAPPED_ARCHS.join(', ')})`);
+    if (!isMappedArch(arch))
+      throw new RoundtripError(`general.architecture ${JSON.stringify(arch)} has no HF name map (${MAPPED_ARCHS.join(', ')})`);
     const heads = metaNumber(file, `${arch}.attention.head_count`);
     const kvHeads = metaNumber(file, `${arch}.attention.head_count_kv`) ?? heads;
     const sourceFile = new FileByteSource(join(sourceDir, 'model.safetensors'));

@@ -50,9 +50,21 @@ const quantize = lib.func(
 // library whose struct differs (another llama.cpp release) would read back something else; exit 3 instead of
 // passing it misplaced fields. output_tensor_type / token_embedding_type 43 = GGML_TYPE_COUNT ("unset") there.
 const EXPECTED_DEFAULTS = {
-  nthread: 0, ftype: 7, output_tensor_type: 43, token_embedding_type: 43, allow_requantize: false, quantize_output_tensor: true,
-  only_copy: false, pure: false, keep_split: false, dry_run: false, imatrix: null, kv_overrides: null, tt_overrides: null,
-  prune_layers: null, max_buf_size: 8 * 1024 ** 3,
+  nthread: 0,
+  ftype: 7,
+  output_tensor_type: 43,
+  token_embedding_type: 43,
+  allow_requantize: false,
+  quantize_output_tensor: true,
+  only_copy: false,
+  pure: false,
+  keep_split: false,
+  dry_run: false,
+  imatrix: null,
+  kv_overrides: null,
+  tt_overrides: null,
+  prune_layers: null,
+  max_buf_size: 8 * 1024 ** 3,
 };
 const LAYOUT_MISMATCH_EXIT = 3;
 

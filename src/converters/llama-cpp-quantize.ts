@@ -106,7 +106,11 @@ export function locateLlamaLibrary(resolveFrom: string = HERE): LlamaLibraryLoca
   const root = packageRoot(entry, pkg);
   if (!root) return { found: false, reason: `cannot tell the package directory of ${pkg} from ${entry}` };
   const bins = join(root, 'bins', flavour);
-  const names = existsSync(bins) ? readdirSync(bins).filter((n) => LIBRARY_NAME.test(n)).sort() : [];
+  const names = existsSync(bins)
+    ? readdirSync(bins)
+        .filter((n) => LIBRARY_NAME.test(n))
+        .sort()
+    : [];
   const name = names[0];
   if (name === undefined) return { found: false, reason: `${pkg} ships no libllama in ${bins}` };
   return { found: true, path: join(bins, name), packageDir: root };

@@ -54,7 +54,13 @@ function lmHead(plan: ConversionPlan): PlannedTensor {
   if (found) return found;
   const embd = findRole(plan, 'token_embd.weight');
   if (!embd) throw new Error('plan has neither an lm_head nor an embedding');
-  const head: PlannedTensor = { name: artifactName(plan.format, plan.arch, 'output.weight'), role: 'output.weight', shape: [...embd.shape], dtype: embd.dtype, values: embd.values };
+  const head: PlannedTensor = {
+    name: artifactName(plan.format, plan.arch, 'output.weight'),
+    role: 'output.weight',
+    shape: [...embd.shape],
+    dtype: embd.dtype,
+    values: embd.values,
+  };
   plan.tensors.push(head);
   return head;
 }
@@ -117,7 +123,6 @@ function requireArch(plan: ConversionPlan, archs: readonly Arch[], id: string): 
   if (!archs.includes(plan.arch)) throw new Error(`${id} applies to ${archs.join(', ')}, not ${plan.arch}`);
 }
 
-
 function stdOf(values: Float32Array): number {
   let s = 0;
   let ss = 0;
@@ -174,7 +179,6 @@ function f32BigEndian(values: Float32Array): Uint8Array {
   values.forEach((v, i) => view.setFloat32(4 * i, v, false));
   return out;
 }
-
 
 const GGUF_ALIGNMENT = 32;
 
@@ -331,8 +335,10 @@ export const MUTANTS: readonly Mutant[] = [
   // --- B (M06): embedding payload from a shifted offset --------------------------------------------------
   {
     id: 'mutant:embedding-offset-shift',
-    description: 'token_embd written from a shifted offset: the first 94.5% of its rows are zeros, the source rows pushed down (and cut off)',
-    grounding: 'aprender PMAT-234 (tensor-layout-v1 F-DATA-QUALITY-004: 94.5% leading zeros), paiml/aprender#232 ("Data likely loaded from wrong offset!")',
+    description:
+      'token_embd written from a shifted offset: the first 94.5% of its rows are zeros, the source rows pushed down (and cut off)',
+    grounding:
+      'aprender PMAT-234 (tensor-layout-v1 F-DATA-QUALITY-004: 94.5% leading zeros), paiml/aprender#232 ("Data likely loaded from wrong offset!")',
     expected: ['F-DATA-QUALITY-004', 'F-DATA-QUALITY-005'],
     target: 'gguf/q8_0',
     mutate(plan) {
@@ -364,7 +370,8 @@ export const MUTANTS: readonly Mutant[] = [
   // --- C (M07): norms quantized ----------------------------------------------------------------------
   {
     id: 'mutant:norms-quantized',
-    description: 'every norm gain (RMSNorm; GPT-2 LayerNorm) quantized to Q4_0: 96 and 128 divide into 32-blocks, so a "does the row divide" rule lets them through',
+    description:
+      'every norm gain (RMSNorm; GPT-2 LayerNorm) quantized to Q4_0: 96 and 128 divide into 32-blocks, so a "does the row divide" rule lets them through',
     grounding: 'leejet/stable-diffusion.cpp PR 1861: norms of 5376 divide the 256 block, 105 went to Q4_K (SSIM 0.074)',
     expected: ['F-LAYOUT-CONTRACT-003'],
     target: 'gguf/q4_0',
@@ -525,7 +532,8 @@ export const MUTANTS: readonly Mutant[] = [
   // --- H (M16): RoPE NORM vs NEOX -----------------------------------------------------------------------
   {
     id: 'mutant:qwen2-declared-llama',
-    description: 'qwen2 GGUF declared general.architecture = llama (keys renamed): llama.cpp runs NORM RoPE on the NEOX (unpermuted) weights',
+    description:
+      'qwen2 GGUF declared general.architecture = llama (keys renamed): llama.cpp runs NORM RoPE on the NEOX (unpermuted) weights',
     grounding: 'ggml-org/llama.cpp PR 13260 (broken "over a year"), huggingface/candle#3410 (~30 good tokens, then repetition)',
     expected: ['F-META-003'],
     archs: ['qwen2'],
@@ -539,7 +547,8 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'mutant:apr-rope-type-norm',
-    description: "APR rope_type 0 (NORM) for HF-layout (unpermuted) Q/K weights, which need NEOX (aprender's infer_rope_type names llama NORM)",
+    description:
+      "APR rope_type 0 (NORM) for HF-layout (unpermuted) Q/K weights, which need NEOX (aprender's infer_rope_type names llama NORM)",
     grounding: 'paiml/aprender PR 2084 (one RoPE style applied to every architecture), ikawrakow/ik_llama.cpp PR 2290 (PPL 252.8 vs 4.26)',
     expected: ['F-META-003'],
     archs: ['llama', 'qwen2'],
@@ -596,7 +605,8 @@ export const MUTANTS: readonly Mutant[] = [
     mutate(plan) {
       const g = ggufPlan(plan, 'mutant:qkv-order-swapped');
       // GGUF holds c_attn transposed, [3·h, in]: q|k|v are row blocks.
-      for (const t of roles(g, /^blk\.\d+\.attn_qkv\.weight$/)) t.values = reorderQkvBlocks(t.values, t.shape[0] ?? 0, t.values.length / (t.shape[0] ?? 1), 0, [2, 1, 0]);
+      for (const t of roles(g, /^blk\.\d+\.attn_qkv\.weight$/))
+        t.values = reorderQkvBlocks(t.values, t.shape[0] ?? 0, t.values.length / (t.shape[0] ?? 1), 0, [2, 1, 0]);
     },
   },
 
@@ -629,7 +639,8 @@ export const MUTANTS: readonly Mutant[] = [
   },
   {
     id: 'mutant:lm-head-random',
-    description: "lm_head not loaded from the checkpoint (a tied one not tied either): written as a fresh random init with the source's std, so shape, density and norm pass",
+    description:
+      "lm_head not loaded from the checkpoint (a tied one not tied either): written as a fresh random init with the source's std, so shape, density and norm pass",
     grounding: 'huggingface/transformers PR 43429 (random lm_head → gibberish)',
     expected: ['F-FIDELITY-001'],
     target: 'gguf/q8_0',
@@ -681,7 +692,8 @@ export const MUTANTS: readonly Mutant[] = [
     id: 'mutant:q8-scale-pow2',
     description:
       'Q8_0 codes computed from the exact f32 scale, but the stored scale rounded up to a power of two (a shared-exponent scale): each block dequantizes up to 2× too large.',
-    grounding: 'huggingface/transformers PR 46763 (scale off by ≤ 2×, "shapes and dtypes are valid"), antirez/ds4 PR 844 (scale stored rounded)',
+    grounding:
+      'huggingface/transformers PR 46763 (scale off by ≤ 2×, "shapes and dtypes are valid"), antirez/ds4 PR 844 (scale stored rounded)',
     expected: ['F-FIDELITY-001'],
     target: 'gguf/q8_0',
     mutate(plan) {
@@ -693,12 +705,13 @@ export const MUTANTS: readonly Mutant[] = [
     description:
       'Q8_0 codes computed from the exact f32 scale, but the stored f16 scale rounded through bf16 (8 mantissa bits instead of 11): every block ' +
       "is off by up to 0.4 %. Statistics cannot see it (worst tensor SQNR 44.9 dB against the reference's 45.3); judged against the Q8_0 " +
-      "reference quantizer of the stored type, every tensor is ≥ 0.25 dB below it",
+      'reference quantizer of the stored type, every tensor is ≥ 0.25 dB below it',
     grounding: 'antirez/ds4 PR 844 (scale stored rounded), issue 5 of this project (the equivalent mutant no statistical bound kills)',
     expected: ['F-FIDELITY-001'],
     target: 'gguf/q8_0',
     mutate(plan) {
-      for (const t of ofDType(plan, 'Q8_0')) t.data = mapBlockScales(quantize('Q8_0', t.values), Q8_0_BLOCK_BYTES, (d) => fp32ToFp16Bits(fp32ToBf16RoundedValue(d)));
+      for (const t of ofDType(plan, 'Q8_0'))
+        t.data = mapBlockScales(quantize('Q8_0', t.values), Q8_0_BLOCK_BYTES, (d) => fp32ToFp16Bits(fp32ToBf16RoundedValue(d)));
     },
   },
   {
@@ -749,7 +762,8 @@ export const MUTANTS: readonly Mutant[] = [
   // --- R (M29): byte order ------------------------------------------------------------------------------------
   {
     id: 'mutant:byteswapped',
-    description: 'every F32 tensor written big-endian except the first 1-D tensor (a norm or bias left in native order), in a little-endian GGUF',
+    description:
+      'every F32 tensor written big-endian except the first 1-D tensor (a norm or bias left in native order), in a little-endian GGUF',
     grounding: 'ggml-org/llama.cpp#12863 (big-endian conversion: one bias not swapped)',
     expected: ['F-DATA-QUALITY-002'],
     target: 'gguf/f32',
@@ -778,7 +792,8 @@ export const MUTANTS: readonly Mutant[] = [
   // --- U (M30): truncated to the first layers, metadata consistent ---------------------------------------------
   {
     id: 'mutant:layers-truncated',
-    description: 'only the first ⌈3N/8⌉ decoder blocks written (9 of 24 in realizar#44), with the layer count rewritten to match so the file loads',
+    description:
+      'only the first ⌈3N/8⌉ decoder blocks written (9 of 24 in realizar#44), with the layer count rewritten to match so the file loads',
     grounding: 'paiml/realizar#44 (9/24 layers kept), paiml/aprender PR 2564',
     expected: ['F-LAYOUT-CONTRACT-006', 'F-META-001'],
     target: 'apr/f32',
@@ -790,7 +805,8 @@ export const MUTANTS: readonly Mutant[] = [
       a.metadata['param_count'] = a.tensors.reduce((n, t) => n + t.values.length, 0);
       const kept = new Set(a.tensors.map((t) => t.name));
       const shapes = a.metadata['tensor_shapes'];
-      if (shapes && typeof shapes === 'object') a.metadata['tensor_shapes'] = Object.fromEntries(Object.entries(shapes).filter(([name]) => kept.has(name)));
+      if (shapes && typeof shapes === 'object')
+        a.metadata['tensor_shapes'] = Object.fromEntries(Object.entries(shapes).filter(([name]) => kept.has(name)));
     },
   },
 ];

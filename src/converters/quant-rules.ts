@@ -71,7 +71,17 @@ export function llamaQuantizeAllows(name: string, shape: readonly number[]): boo
   return name !== 'position_embd.weight' && name !== 'token_types.weight';
 }
 
-type Category = 'token_embd' | 'output' | 'attn_v_like' | 'attn_k' | 'attn_q' | 'attn_output' | 'ffn_up' | 'ffn_gate' | 'ffn_down' | 'other';
+type Category =
+  | 'token_embd'
+  | 'output'
+  | 'attn_v_like'
+  | 'attn_k'
+  | 'attn_q'
+  | 'attn_output'
+  | 'ffn_up'
+  | 'ffn_gate'
+  | 'ffn_down'
+  | 'other';
 
 /** `tensor_get_category` (attn_qkv and attn_v share the attn_v branch: `category_is_attn_v`). */
 function category(name: string): Category {
@@ -99,7 +109,8 @@ export function llamaCppTensorOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const useMoreBits = (i: number, n: number): boolean => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
+const useMoreBits = (i: number, n: number): boolean =>
+  i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
 
 /** `tensor_type_fallback`: the K-quant substitutes, then F16. */
 export function llamaQuantizeFallback(dtype: DType, ne0: number): DType {
@@ -120,7 +131,11 @@ const FTYPE_Q4_K_M = 15;
  * types (`current`) and the model's layer count. Counters run in llama.cpp's tensor order, as the
  * preliminary loop of `llama_model_quantize_impl` does.
  */
-export function llamaQuantizeTypes(tensors: readonly (TypedTensorIn & { current: DType })[], ftype: number, nLayer: number): Map<string, DType> {
+export function llamaQuantizeTypes(
+  tensors: readonly (TypedTensorIn & { current: DType })[],
+  ftype: number,
+  nLayer: number,
+): Map<string, DType> {
   const defaultType = FTYPE_DEFAULT[ftype];
   if (defaultType === undefined) throw new Error(`llama-quantize emulation: ftype ${ftype} is not supported`);
   const ordered = [...tensors].sort((a, b) => llamaCppTensorOrder(a.name, b.name));
@@ -200,11 +215,13 @@ export function referencePolicy(target: Target): QuantPolicy {
     case 'llama-quantize': {
       // The output rule adds Q6_K (or Q8_0 when the row does not divide into blocks); the fallbacks add
       // Q5_0 (from Q4_K), Q8_0 (from Q6_K) and F16 (nothing divides).
-      const extra: DType[] = w === 'Q8_0' ? ['F16'] : w === 'Q4_K' ? ['Q6_K', 'Q5_0', 'Q8_0', 'F16'] : w === 'Q6_K' ? ['Q8_0', 'F16'] : ['Q6_K', 'Q8_0', 'F16'];
+      const extra: DType[] =
+        w === 'Q8_0' ? ['F16'] : w === 'Q4_K' ? ['Q6_K', 'Q5_0', 'Q8_0', 'F16'] : w === 'Q6_K' ? ['Q8_0', 'F16'] : ['Q6_K', 'Q8_0', 'F16'];
       return { highPrecision: GGUF_HIGH_PRECISION, highPrecisionDTypes: ['F32'], quantizedDTypes: [w, ...extra], expectsQuantized: true };
     }
     case 'aprender':
-      if (w === 'APR_Q8' || w === 'APR_Q4') return { highPrecision: APR_HIGH_PRECISION, highPrecisionDTypes: ['F32'], quantizedDTypes: [w], expectsQuantized: true };
+      if (w === 'APR_Q8' || w === 'APR_Q4')
+        return { highPrecision: APR_HIGH_PRECISION, highPrecisionDTypes: ['F32'], quantizedDTypes: [w], expectsQuantized: true };
       // fp16 converts every tensor, norms and biases included; no quantization keeps every tensor F32.
       return { highPrecision: HF_HIGH_PRECISION, highPrecisionDTypes: [w], quantizedDTypes: [w], expectsQuantized: false };
     case 'save_pretrained':

@@ -176,7 +176,8 @@ export function planApr(ckpt: Checkpoint, sourceDir: string, target: Target): Ap
   // resolve_f32_tied_embeddings: no lm_head.weight → a copy of the embedding, flagged tied_embeddings.
   const isTied = !raw.some((t) => t.role === LM_HEAD_ROLE);
   const embd = raw.find((t) => t.role === EMBEDDING_ROLE);
-  if (isTied && embd) raw.push({ name: artifactName('apr', arch, LM_HEAD_ROLE), role: LM_HEAD_ROLE, shape: [...embd.shape], values: embd.values });
+  if (isTied && embd)
+    raw.push({ name: artifactName('apr', arch, LM_HEAD_ROLE), role: LM_HEAD_ROLE, shape: [...embd.shape], values: embd.values });
   const tensors: PlannedTensor[] = raw.map((t) => ({ ...t, dtype: aprType(t.name, t.shape, target) }));
 
   const custom: Record<string, unknown> = {
@@ -204,7 +205,13 @@ export function planApr(ckpt: Checkpoint, sourceDir: string, target: Target): Ap
  */
 export function planSafetensors(ckpt: Checkpoint, target: Target): SafetensorsPlan {
   if (target.format !== 'safetensors') throw new Error(`planSafetensors: ${target.id} is not a safetensors target`);
-  const tensors: PlannedTensor[] = [...sourceTensors(ckpt)].map(({ hfName, role, t }) => ({ name: hfName, role, shape: [...t.shape], dtype: target.weightDType, values: t.data }));
+  const tensors: PlannedTensor[] = [...sourceTensors(ckpt)].map(({ hfName, role, t }) => ({
+    name: hfName,
+    role,
+    shape: [...t.shape],
+    dtype: target.weightDType,
+    values: t.data,
+  }));
   return { format: 'safetensors', arch: ckpt.config.model_type, tensors, metadata: { format: 'pt' } };
 }
 
@@ -229,7 +236,12 @@ export function referenceTypes(ckpt: Checkpoint, sourceDir: string, target: Targ
 }
 
 /** Convert an HF checkpoint directory to `out`, letting `mutate` (a mutant) alter the plan first. */
-export function convertCheckpoint(sourceDir: string, target: Target, out: string, mutate?: (plan: ConversionPlan, ckpt: Checkpoint) => void): void {
+export function convertCheckpoint(
+  sourceDir: string,
+  target: Target,
+  out: string,
+  mutate?: (plan: ConversionPlan, ckpt: Checkpoint) => void,
+): void {
   const ckpt = loadCheckpoint(sourceDir);
   const plan = planConversion(ckpt, sourceDir, target);
   mutate?.(plan, ckpt);

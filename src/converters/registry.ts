@@ -8,7 +8,14 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseTarget } from './targets.js';
 import { HarnessError, UsageError } from '../errors.js';
-import { artifactPath, runCommandConverter, runConverter, type CommandConverter, type ConvertRequest, type ConvertResult } from './adapter.js';
+import {
+  artifactPath,
+  runCommandConverter,
+  runConverter,
+  type CommandConverter,
+  type ConvertRequest,
+  type ConvertResult,
+} from './adapter.js';
 import { convertWithLlamaCpp } from './llama-cpp-quantize.js';
 import { findMutant, MUTANTS, type Mutant } from './mutants.js';
 import { convertCheckpoint } from './reference.js';
@@ -47,7 +54,15 @@ export function convertInProcess(req: ConvertRequest, mutant: Mutant | undefined
     return { status: 'ok', artifact: out, format: req.target.format, durationMs: performance.now() - start, log: '' };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    return { status: 'failed', exitCode: undefined, signal: undefined, timedOut: false, durationMs: performance.now() - start, log: message, reason: `threw: ${message}` };
+    return {
+      status: 'failed',
+      exitCode: undefined,
+      signal: undefined,
+      timedOut: false,
+      durationMs: performance.now() - start,
+      log: message,
+      reason: `threw: ${message}`,
+    };
   }
 }
 
@@ -59,7 +74,8 @@ export interface ConvertOptions {
 /** Convert with a resolved converter: built-ins in-process (or as a subprocess), command converters through the adapter. */
 export async function convertWith(conv: ConverterKind, req: ConvertRequest, opts: ConvertOptions = {}): Promise<ConvertResult> {
   if (conv.kind === 'builtin') return opts.builtinsInSubprocess ? runConverter(req) : convertInProcess(req, conv.mutant);
-  const referenceF32 = async (): Promise<ConvertResult> => convertInProcess({ ...req, converter: 'reference', target: parseTarget('gguf/f32') }, undefined);
+  const referenceF32 = async (): Promise<ConvertResult> =>
+    convertInProcess({ ...req, converter: 'reference', target: parseTarget('gguf/f32') }, undefined);
   if (conv.kind === 'llama.cpp') return convertWithLlamaCpp(req, referenceF32);
   return runCommandConverter(conv.command, req, referenceF32);
 }
@@ -68,10 +84,18 @@ export async function convertWith(conv: ConverterKind, req: ConvertRequest, opts
  * The round trip's re-conversion: the cell's own converter on another checkpoint directory, written to `out`. A
  * converter that cannot run there throws (the round trip then cannot be judged: a harness error, not a verdict).
  */
-export function reconverter(conv: ConverterKind, req: ConvertRequest, opts: ConvertOptions = {}): (checkpointDir: string, out: string) => Promise<void> {
+export function reconverter(
+  conv: ConverterKind,
+  req: ConvertRequest,
+  opts: ConvertOptions = {},
+): (checkpointDir: string, out: string) => Promise<void> {
   return async (checkpointDir, out) => {
     const r = await convertWith(conv, { ...req, sourceDir: checkpointDir, outDir: dirname(out), model: `${req.model}.roundtrip` }, opts);
-    if (r.status !== 'ok') throw new HarnessError('E-ROUNDTRIP', `re-converting the round-tripped checkpoint with '${conv.id}' ${r.status === 'failed' ? r.reason : `was skipped: ${r.reason}`}`);
+    if (r.status !== 'ok')
+      throw new HarnessError(
+        'E-ROUNDTRIP',
+        `re-converting the round-tripped checkpoint with '${conv.id}' ${r.status === 'failed' ? r.reason : `was skipped: ${r.reason}`}`,
+      );
     copyFileSync(r.artifact, out);
   };
 }

@@ -407,7 +407,8 @@ export function ggufTokenizerKvs(e: TokenizerExport): GgufKv[] {
     const id = e.specialIds[typ];
     if (id !== undefined) kvs.push(kv(SPECIAL_TOKEN_KEYS[typ], 'u32', id));
   }
-  for (const typ of Object.keys(ADD_TOKEN_KEYS) as AddTokenType[]) { // the table's own keys
+  // The table's own keys.
+  for (const typ of Object.keys(ADD_TOKEN_KEYS) as AddTokenType[]) {
     const v = e.addSpecial[typ];
     if (v !== undefined) kvs.push(kv(ADD_TOKEN_KEYS[typ], 'bool', v));
   }

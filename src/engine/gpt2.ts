@@ -47,7 +47,8 @@ export function gpt2Hparams(meta: Map<string, MetaValue>): Gpt2Hparams {
  */
 export function gpt2HparamsFromJson(obj: Record<string, unknown>): Gpt2Hparams {
   const archRaw = obj['architecture'] ?? obj['model_type'];
-  if (typeof archRaw !== 'string' || archRaw.toLowerCase() !== 'gpt2') throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs gpt2`);
+  if (typeof archRaw !== 'string' || archRaw.toLowerCase() !== 'gpt2')
+    throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs gpt2`);
   const hidden = jsonNumber(obj, ['hidden_size', 'n_embd']);
   const heads = jsonNumber(obj, ['num_heads', 'n_head']);
   if (!Number.isInteger(hidden / heads)) throw new EngineError(`hidden size ${hidden} is not a multiple of the head count ${heads}`);
@@ -133,7 +134,8 @@ export class Gpt2Model implements EngineModel {
   }
 
   session(maxTokens: number, captureLayers = false): Gpt2Session {
-    if (maxTokens > this.hp.contextLength) throw new EngineError(`a session of ${maxTokens} tokens exceeds the ${this.hp.contextLength} learned positions`);
+    if (maxTokens > this.hp.contextLength)
+      throw new EngineError(`a session of ${maxTokens} tokens exceeds the ${this.hp.contextLength} learned positions`);
     return new Gpt2Session(this.hp, this.w, maxTokens, captureLayers);
   }
 }
@@ -172,7 +174,8 @@ export class Gpt2Session implements EngineSession {
 
   fork(maxTokens: number): Gpt2Session {
     if (maxTokens < this.pos) throw new EngineError(`a fork of ${maxTokens} tokens cannot hold the ${this.pos} already read`);
-    if (maxTokens > this.hp.contextLength) throw new EngineError(`a session of ${maxTokens} tokens exceeds the ${this.hp.contextLength} learned positions`);
+    if (maxTokens > this.hp.contextLength)
+      throw new EngineError(`a session of ${maxTokens} tokens exceeds the ${this.hp.contextLength} learned positions`);
     const f = new Gpt2Session(this.hp, this.w, maxTokens, false);
     const n = this.pos * this.hp.hidden;
     this.kCache.forEach((c, l) => f.kCache[l]?.set(c.subarray(0, n)));

@@ -357,7 +357,12 @@ export class WasmMatVec implements MatVec {
   private rowCall(p: Placed, w: Weight, xPtr: number, outPtr: number): KernelCall {
     const plain = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr], r0At: 2 });
     // Q4_1, Q5_1, Q4_K take the input's per-32 sums (their min/offset term) in a scratch region (set by dispatch).
-    const withSums = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, 0, outPtr], r0At: 2, xsAt: 6 });
+    const withSums = (fn: ThreadedFn): KernelCall => ({
+      fn,
+      args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, 0, outPtr],
+      r0At: 2,
+      xsAt: 6,
+    });
     const apr = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 });
     switch (p.type) {
       case WASM_TYPE.F32:

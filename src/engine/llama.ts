@@ -9,7 +9,17 @@ import type { MetaValue, ModelFile } from '../formats/types.js';
 import { createMatVec, type MatVec } from './kernels.js';
 import { attend, rmsNorm, rope, silu, type RopeType } from './ops.js';
 import type { EngineModel, EngineOptions, EngineSession } from './types.js';
-import { EngineError, GGUF_NAMES, jsonNumber, metaNumber, metaVocab, TensorTable, weightRow, type TensorNames, type Weight } from './weights.js';
+import {
+  EngineError,
+  GGUF_NAMES,
+  jsonNumber,
+  metaNumber,
+  metaVocab,
+  TensorTable,
+  weightRow,
+  type TensorNames,
+  type Weight,
+} from './weights.js';
 
 export { EngineError } from './weights.js';
 
@@ -41,13 +51,15 @@ function isLlamaFamily(arch: unknown): arch is LlamaFamilyArch {
 
 export function llamaHparams(meta: Map<string, MetaValue>): LlamaHparams {
   const arch = meta.get('general.architecture');
-  if (!isLlamaFamily(arch)) throw new EngineError(`general.architecture is ${JSON.stringify(arch)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
+  if (!isLlamaFamily(arch))
+    throw new EngineError(`general.architecture is ${JSON.stringify(arch)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
   const p = `${arch}.`;
   const hidden = metaNumber(meta, `${p}embedding_length`);
   const heads = metaNumber(meta, `${p}attention.head_count`);
   const headDim = metaNumber(meta, `${p}attention.key_length`, hidden / heads);
   const ropeDims = metaNumber(meta, `${p}rope.dimension_count`, headDim);
-  if (ropeDims !== headDim) throw new EngineError(`${p}rope.dimension_count ${ropeDims} ≠ head dim ${headDim}: partial RoPE is not supported`);
+  if (ropeDims !== headDim)
+    throw new EngineError(`${p}rope.dimension_count ${ropeDims} ≠ head dim ${headDim}: partial RoPE is not supported`);
   return {
     arch,
     vocab: metaVocab(meta, arch),
@@ -76,7 +88,8 @@ const APR_ROPE_TYPES: Readonly<Record<number, RopeType>> = { 0: 'norm', 2: 'neox
 export function llamaHparamsFromJson(obj: Record<string, unknown>): LlamaHparams {
   const archRaw = obj['architecture'] ?? obj['model_type'];
   const arch = typeof archRaw === 'string' ? archRaw.toLowerCase() : archRaw;
-  if (!isLlamaFamily(arch)) throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
+  if (!isLlamaFamily(arch))
+    throw new EngineError(`architecture is ${JSON.stringify(archRaw)}; this model class runs ${LLAMA_FAMILY.join(', ')}`);
   const hidden = jsonNumber(obj, ['hidden_size']);
   const heads = jsonNumber(obj, ['num_heads', 'num_attention_heads']);
   const headDim = jsonNumber(obj, ['head_dim'], hidden / heads);
@@ -174,7 +187,11 @@ export class LlamaModel implements EngineModel {
   }
 
   session(maxTokens: number, captureLayers = false): LlamaSession {
-    return new LlamaSession({ hp: this.hp, layers: this.layers, embd: this.embd, output: this.output, outputNorm: this.outputNorm, mv: this.mv }, maxTokens, captureLayers);
+    return new LlamaSession(
+      { hp: this.hp, layers: this.layers, embd: this.embd, output: this.output, outputNorm: this.outputNorm, mv: this.mv },
+      maxTokens,
+      captureLayers,
+    );
   }
 }
 

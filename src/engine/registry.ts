@@ -46,21 +46,31 @@ export function loadEngineModel(file: ModelFile, src: ByteSource, options: LoadO
   switch (file.format) {
     case 'gguf': {
       const arch = file.metadata.get('general.architecture');
-      if (!isEngineArch(arch)) throw new EngineError(`general.architecture is ${JSON.stringify(arch)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`);
+      if (!isEngineArch(arch))
+        throw new EngineError(
+          `general.architecture is ${JSON.stringify(arch)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`,
+        );
       return ENGINE_ARCHS[arch](file, src, options);
     }
     case 'apr': {
       const meta = (file as AprFile).metadataJson ?? {}; // only the APR reader (an AprFile) sets format 'apr'
       const raw = meta['architecture'] ?? meta['model_type'];
       const arch = typeof raw === 'string' ? raw.toLowerCase() : raw;
-      if (!isEngineArch(arch)) throw new EngineError(`APR metadata architecture is ${JSON.stringify(raw)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`);
+      if (!isEngineArch(arch))
+        throw new EngineError(
+          `APR metadata architecture is ${JSON.stringify(raw)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`,
+        );
       return HF_ARCHS[arch](file, src, meta, options);
     }
     case 'safetensors': {
       const config = options.config;
-      if (config === undefined) throw new EngineError('a safetensors file carries no hyperparameters: the engine needs the source config.json');
+      if (config === undefined)
+        throw new EngineError('a safetensors file carries no hyperparameters: the engine needs the source config.json');
       const arch = config['model_type'];
-      if (!isEngineArch(arch)) throw new EngineError(`config.json model_type is ${JSON.stringify(arch)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`);
+      if (!isEngineArch(arch))
+        throw new EngineError(
+          `config.json model_type is ${JSON.stringify(arch)}; the bundled engine runs ${Object.keys(ENGINE_ARCHS).join(', ')}`,
+        );
       return HF_ARCHS[arch](file, src, config, options);
     }
     case 'unknown':

@@ -13,7 +13,20 @@ import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../errors.js';
 
 /** Kernel functions a worker may run, by index (the ids jobs carry). */
-export const THREADED_FNS = ['mv_f32', 'mv_f16', 'mv_bf16', 'mv_q8_0', 'mv_q4_0', 'mv_q4_1', 'mv_q5_0', 'mv_q5_1', 'mv_q4_k', 'mv_q6_k', 'mv_apr_q8', 'mv_apr_q4'] as const;
+export const THREADED_FNS = [
+  'mv_f32',
+  'mv_f16',
+  'mv_bf16',
+  'mv_q8_0',
+  'mv_q4_0',
+  'mv_q4_1',
+  'mv_q5_0',
+  'mv_q5_1',
+  'mv_q4_k',
+  'mv_q6_k',
+  'mv_apr_q8',
+  'mv_apr_q4',
+] as const;
 export type ThreadedFn = (typeof THREADED_FNS)[number];
 
 const SLOT_BASE = 4;
@@ -57,7 +70,15 @@ export class KernelPool {
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOT_BASE + SLOT_WORDS * size)));
     for (let index = 0; index < size; index++) {
       const w = new Worker(fileURLToPath(WORKER_URL), {
-        workerData: { module, ctlBuffer: this.ctl.buffer, index, fns: THREADED_FNS, slotBase: SLOT_BASE, slotWords: SLOT_WORDS, generation: 0 },
+        workerData: {
+          module,
+          ctlBuffer: this.ctl.buffer,
+          index,
+          fns: THREADED_FNS,
+          slotBase: SLOT_BASE,
+          slotWords: SLOT_WORDS,
+          generation: 0,
+        },
       });
       w.on('error', (e) => (this.failure = e));
       // The pool lives as long as the process but must not keep it alive.

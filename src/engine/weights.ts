@@ -116,7 +116,8 @@ export class TensorTable {
     const { entry, name, isTransposed } = this.find(role);
     if (!entry) throw new EngineError(`tensor ${name} is missing`);
     if (this.flagged.has(name)) throw new EngineError(`tensor ${name} is malformed`);
-    if (entry.spanBytes < entry.byteLength) throw new EngineError(`tensor ${name}: ${entry.spanBytes} bytes do not hold ${entry.dtype} × [${entry.shape.join(', ')}]`);
+    if (entry.spanBytes < entry.byteLength)
+      throw new EngineError(`tensor ${name}: ${entry.spanBytes} bytes do not hold ${entry.dtype} × [${entry.shape.join(', ')}]`);
     return { t: entry, isTransposed };
   }
 
@@ -126,20 +127,32 @@ export class TensorTable {
     const [storedRows, storedCols] = isTransposed ? [cols, rows] : [rows, cols];
     const [r, c] = t.shape.length === 2 ? (t.shape as [number, number]) : [-1, -1]; // 2-D: checked in the condition
     if (r !== storedRows || c !== storedCols) {
-      throw new EngineError(`tensor ${t.name} has shape [${t.shape.join(', ')}], the engine needs [${storedRows}, ${storedCols}]${isTransposed ? ' (Conv1D [in, out])' : ''}`);
+      throw new EngineError(
+        `tensor ${t.name} has shape [${t.shape.join(', ')}], the engine needs [${storedRows}, ${storedCols}]${isTransposed ? ' (Conv1D [in, out])' : ''}`,
+      );
     }
     const info = TYPE_INFO[t.dtype];
     if (info.isWholeTensor !== true && storedCols % info.blockSize !== 0) {
       throw new EngineError(`tensor ${t.name}: rows of ${storedCols} do not divide into ${t.dtype} blocks of ${info.blockSize}`);
     }
     const rowBytes = info.isWholeTensor === true ? 0 : (storedCols / info.blockSize) * info.typeSize;
-    return this.prepare({ dtype: t.dtype, rows, cols, isTransposed, storedRows, storedCols, rowBytes, bytes: readTensorBytes(this.src, t) });
+    return this.prepare({
+      dtype: t.dtype,
+      rows,
+      cols,
+      isTransposed,
+      storedRows,
+      storedCols,
+      rowBytes,
+      bytes: readTensorBytes(this.src, t),
+    });
   }
 
   /** A 1-D tensor (norm weight, bias) decoded to f32. */
   vector(role: string, n: number): Float32Array {
     const { t } = this.entry(role);
-    if (t.shape.length !== 1 || t.shape[0] !== n) throw new EngineError(`tensor ${t.name} has shape [${t.shape.join(', ')}], the engine needs [${n}]`);
+    if (t.shape.length !== 1 || t.shape[0] !== n)
+      throw new EngineError(`tensor ${t.name} has shape [${t.shape.join(', ')}], the engine needs [${n}]`);
     return dequantize(t.dtype, readTensorBytes(this.src, t), n);
   }
 

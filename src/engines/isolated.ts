@@ -38,7 +38,9 @@ interface WireSequence {
   greedyIds: number[];
 }
 
-type WireResult = { status: 'ok'; engine: string; sequences: WireSequence[]; durationMs: number } | { status: 'failed'; engine: string; message: string; durationMs: number };
+type WireResult =
+  | { status: 'ok'; engine: string; sequences: WireSequence[]; durationMs: number }
+  | { status: 'failed'; engine: string; message: string; durationMs: number };
 
 /** Child side of the one-shot protocol: run the engine on the request in `dir` and write its result there. */
 export async function serveEngineRequest(dir: string, run: (req: EngineRequest) => Promise<EngineResult>): Promise<void> {
@@ -46,8 +48,15 @@ export async function serveEngineRequest(dir: string, run: (req: EngineRequest) 
   const req = JSON.parse(readFileSync(join(dir, 'request.json'), 'utf8')) as EngineRequest;
   const result = await run(req);
   if (result.status === 'ok') {
-    result.sequences.forEach((s, i) => writeFileSync(join(dir, `logits-${i}.f32`), new Uint8Array(s.logits.buffer, s.logits.byteOffset, s.logits.byteLength)));
-    const wire: WireResult = { status: 'ok', engine: result.engine, durationMs: result.durationMs, sequences: result.sequences.map((s) => ({ ids: s.ids, vocabSize: s.vocabSize, greedyIds: s.greedyIds })) };
+    result.sequences.forEach((s, i) =>
+      writeFileSync(join(dir, `logits-${i}.f32`), new Uint8Array(s.logits.buffer, s.logits.byteOffset, s.logits.byteLength)),
+    );
+    const wire: WireResult = {
+      status: 'ok',
+      engine: result.engine,
+      durationMs: result.durationMs,
+      sequences: result.sequences.map((s) => ({ ids: s.ids, vocabSize: s.vocabSize, greedyIds: s.greedyIds })),
+    };
     writeFileSync(join(dir, 'result.json'), JSON.stringify(wire));
   } else {
     writeFileSync(join(dir, 'result.json'), JSON.stringify(result satisfies WireResult));
@@ -163,7 +172,13 @@ export class EngineHost {
       const f = this.inFlight;
       if (!isChildMessage(m) || f === undefined || f.child !== child || m.id !== f.id) return;
       if (m.type === 'result') this.finish(m.result);
-      else this.finish({ status: 'failed', engine: f.engine, message: `${f.engine} child: ${m.message}`, durationMs: performance.now() - f.start });
+      else
+        this.finish({
+          status: 'failed',
+          engine: f.engine,
+          message: `${f.engine} child: ${m.message}`,
+          durationMs: performance.now() - f.start,
+        });
     });
     // 'exit' comes first, 'close' once its pipes are drained: report on 'close' so the last words are in the tail.
     child.on('close', (code, signal) => {
@@ -171,12 +186,23 @@ export class EngineHost {
       const f = this.inFlight;
       if (f === undefined || f.child !== child) return;
       const how = signal !== null ? `crashed (${signal})` : `exited with code ${String(code)}`;
-      this.finish({ status: 'failed', engine: f.engine, message: `${f.engine} ${how}: ${this.tail.join(' | ')}`, durationMs: performance.now() - f.start });
+      this.finish({
+        status: 'failed',
+        engine: f.engine,
+        message: `${f.engine} ${how}: ${this.tail.join(' | ')}`,
+        durationMs: performance.now() - f.start,
+      });
     });
     child.on('error', (e) => {
       const f = this.inFlight;
       if (this.child === child) this.child = undefined;
-      if (f !== undefined && f.child === child) this.finish({ status: 'failed', engine: f.engine, message: `${f.engine} child: ${e.message}`, durationMs: performance.now() - f.start });
+      if (f !== undefined && f.child === child)
+        this.finish({
+          status: 'failed',
+          engine: f.engine,
+          message: `${f.engine} child: ${e.message}`,
+          durationMs: performance.now() - f.start,
+        });
     });
     return child;
   }
@@ -215,13 +241,24 @@ export class EngineHost {
         this.inFlight = undefined;
         if (this.child === child) this.child = undefined;
         child.kill('SIGKILL');
-        settle({ status: 'failed', engine, message: `${engine} timed out after ${timeoutMs} ms: ${this.tail.join(' | ')}`, durationMs: performance.now() - start });
+        settle({
+          status: 'failed',
+          engine,
+          message: `${engine} timed out after ${timeoutMs} ms: ${this.tail.join(' | ')}`,
+          durationMs: performance.now() - start,
+        });
       }, timeoutMs);
       this.inFlight = { id, child, engine, start, timeoutMs, settle, timer };
       this.setIdle(false);
       const message: RunMessage = { type: 'run', id, request: req };
       child.send(message, (e) => {
-        if (e) this.finish({ status: 'failed', engine, message: `${engine} child: cannot send the request: ${e.message}`, durationMs: performance.now() - start });
+        if (e)
+          this.finish({
+            status: 'failed',
+            engine,
+            message: `${engine} child: cannot send the request: ${e.message}`,
+            durationMs: performance.now() - start,
+          });
       });
     });
   }
@@ -248,7 +285,13 @@ export function engineHost(engine: ChildEngine): EngineHost {
  * the engine's failures (an unknown engine, a crash, a hang are failed results).
  */
 export async function runEngineIsolated(engine: string, req: EngineRequest, timeoutMs = DEFAULT_ENGINE_TIMEOUT_MS): Promise<EngineResult> {
-  if (!isChildEngine(engine)) return { status: 'failed', engine, message: `no isolated engine '${engine}' (known: ${Object.keys(CHILD_ENGINES).join(', ')})`, durationMs: 0 };
+  if (!isChildEngine(engine))
+    return {
+      status: 'failed',
+      engine,
+      message: `no isolated engine '${engine}' (known: ${Object.keys(CHILD_ENGINES).join(', ')})`,
+      durationMs: 0,
+    };
   return engineHost(engine).run(req, timeoutMs);
 }
 

@@ -12,7 +12,15 @@
  * the bundled engine gives it mass, and then it should count.
  */
 import { performance } from 'node:perf_hooks';
-import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaLogLevel,
+  type ControlledEvaluateInputItem,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
 import { errorMessage } from '../errors.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
 
@@ -82,7 +90,10 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
     llama = await sharedLlama();
     currentLog = log;
     model = await llama.loadModel({ modelPath: req.artifact, gpuLayers: 0 });
-    const longest = Math.max(1, ...req.sequences.map((ids, i) => Math.max(ids.length, (req.promptLengths[i] ?? ids.length) + req.maxNewTokens)));
+    const longest = Math.max(
+      1,
+      ...req.sequences.map((ids, i) => Math.max(ids.length, (req.promptLengths[i] ?? ids.length) + req.maxNewTokens)),
+    );
     context = await model.createContext({
       // node-llama-cpp keeps one cell free (`_decodeTokens`: free space = contextSize − 1 − next index) and
       // shifts the context (erases its beginning) to make room otherwise, which silently changes the last
@@ -102,7 +113,8 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
     for (const [s, ids] of req.sequences.entries()) {
       await sequence.clearHistory();
       const out = await sequence.controlledEvaluate(ids.map((id) => [asToken(id), { generateNext: { probabilities: true } }]));
-      if (sequence.nextTokenIndex !== ids.length) throw new Error(`llama.cpp holds ${sequence.nextTokenIndex} tokens after evaluating ${ids.length} (context shift)`);
+      if (sequence.nextTokenIndex !== ids.length)
+        throw new Error(`llama.cpp holds ${sequence.nextTokenIndex} tokens after evaluating ${ids.length} (context shift)`);
       const logits = new Float32Array(ids.length * vocab);
       for (let t = 0; t < ids.length; t++) {
         const p = out[t]?.next.probabilities;
@@ -117,7 +129,10 @@ export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResul
         await sequence.clearHistory();
         const promptLength = req.promptLengths[s] ?? ids.length;
         // Greedy by llama.cpp's own sampler; the last input token asks for the next one, which is fed back.
-        const ask = (id: number): ControlledEvaluateInputItem => [asToken(id), { generateNext: { token: true, options: { temperature: 0 } } }];
+        const ask = (id: number): ControlledEvaluateInputItem => [
+          asToken(id),
+          { generateNext: { token: true, options: { temperature: 0 } } },
+        ];
         let items: ControlledEvaluateInputItem[] = [...ids.slice(0, promptLength - 1).map(asToken), ask(ids[promptLength - 1] ?? 0)];
         for (let i = 0; i < req.maxNewTokens; i++) {
           const res = await sequence.controlledEvaluate(items);

@@ -115,7 +115,8 @@ export function hfToGguf(arch: MappedArch, hfName: string): NameMapping | undefi
 
 /** The HF name of a GGUF tensor (GPT-2 without the `transformer.` prefix), or undefined if unmapped. */
 export function ggufToHf(arch: MappedArch, ggufName: string): NameMapping | undefined {
-  const [globalInv, layerInv, prefix] = arch === 'gpt2' ? [GPT2_GLOBAL_INV, GPT2_LAYER_INV, 'h.'] : [LLAMA_GLOBAL_INV, LLAMA_LAYER_INV, 'model.layers.'];
+  const [globalInv, layerInv, prefix] =
+    arch === 'gpt2' ? [GPT2_GLOBAL_INV, GPT2_LAYER_INV, 'h.'] : [LLAMA_GLOBAL_INV, LLAMA_LAYER_INV, 'model.layers.'];
   let name = globalInv[ggufName];
   if (name === undefined) {
     const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
@@ -225,7 +226,13 @@ export function unpermuteQk(data: Float32Array, rows: number, cols: number, nHea
 }
 
 /** Reorder the three equal blocks of a fused q|k|v tensor along `axis` (0: rows, 1: columns). */
-export function reorderQkvBlocks(values: Float32Array, rows: number, cols: number, axis: 0 | 1, order: readonly [number, number, number]): Float32Array {
+export function reorderQkvBlocks(
+  values: Float32Array,
+  rows: number,
+  cols: number,
+  axis: 0 | 1,
+  order: readonly [number, number, number],
+): Float32Array {
   const out = new Float32Array(values.length);
   if (axis === 0) {
     const block = (rows / 3) * cols;

@@ -41,7 +41,12 @@ export function readModelFile(src: ByteSource): ModelFile {
     format = sniffFormat(src);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    return { format: 'unknown', metadata: new Map(), tensors: [], issues: [{ code: 'F-FILE-001', message: `unreadable: ${message}`, fatal: true, evidence: { internal: true } }] };
+    return {
+      format: 'unknown',
+      metadata: new Map(),
+      tensors: [],
+      issues: [{ code: 'F-FILE-001', message: `unreadable: ${message}`, fatal: true, evidence: { internal: true } }],
+    };
   }
   switch (format) {
     case 'gguf':

@@ -50,12 +50,49 @@ const FAMILY_FLAGS: Record<PreFamily, { ignoreMerges: boolean; addBos: boolean }
 /** `tokenizer.ggml.pre` values llama.cpp maps to a modelled family. */
 const PRE_NAMES: Record<string, PreFamily> = {
   default: 'default',
-  'gpt-2': 'gpt2', 'phi-2': 'gpt2', 'jina-es': 'gpt2', 'jina-de': 'gpt2', gigachat: 'gpt2', 'jina-v2-es': 'gpt2', 'jina-v2-de': 'gpt2',
-  'a.x-4.0': 'gpt2', mellum: 'gpt2', 'modern-bert': 'gpt2', mpt: 'gpt2', olmo: 'gpt2', jais: 'gpt2', trillion: 'gpt2', 'granite-docling': 'gpt2', exaone4: 'gpt2',
-  qwen2: 'qwen2', 'deepseek-r1-qwen': 'qwen2', kormo: 'qwen2', f2llmv2: 'qwen2', megrez: 'qwen2', stablelm2: 'qwen2', hunyuan: 'qwen2', 'solar-open': 'qwen2',
-  llama3: 'llama3', 'llama-v3': 'llama3', 'llama-bpe': 'llama3', falcon3: 'llama3', 'falcon-h1': 'llama3', pixtral: 'llama3', 'midm-2.0': 'llama3', lfm2: 'llama3', 'jina-v5-nano': 'llama3',
-  starcoder: 'starcoder', refact: 'starcoder', 'command-r': 'starcoder', smollm: 'starcoder', codeshell: 'starcoder', exaone: 'starcoder', 'minerva-7b': 'starcoder', mellum2: 'starcoder',
-  'smaug-bpe': 'smaug', dbrx: 'smaug',
+  'gpt-2': 'gpt2',
+  'phi-2': 'gpt2',
+  'jina-es': 'gpt2',
+  'jina-de': 'gpt2',
+  gigachat: 'gpt2',
+  'jina-v2-es': 'gpt2',
+  'jina-v2-de': 'gpt2',
+  'a.x-4.0': 'gpt2',
+  mellum: 'gpt2',
+  'modern-bert': 'gpt2',
+  mpt: 'gpt2',
+  olmo: 'gpt2',
+  jais: 'gpt2',
+  trillion: 'gpt2',
+  'granite-docling': 'gpt2',
+  exaone4: 'gpt2',
+  qwen2: 'qwen2',
+  'deepseek-r1-qwen': 'qwen2',
+  kormo: 'qwen2',
+  f2llmv2: 'qwen2',
+  megrez: 'qwen2',
+  stablelm2: 'qwen2',
+  hunyuan: 'qwen2',
+  'solar-open': 'qwen2',
+  llama3: 'llama3',
+  'llama-v3': 'llama3',
+  'llama-bpe': 'llama3',
+  falcon3: 'llama3',
+  'falcon-h1': 'llama3',
+  pixtral: 'llama3',
+  'midm-2.0': 'llama3',
+  lfm2: 'llama3',
+  'jina-v5-nano': 'llama3',
+  starcoder: 'starcoder',
+  refact: 'starcoder',
+  'command-r': 'starcoder',
+  smollm: 'starcoder',
+  codeshell: 'starcoder',
+  exaone: 'starcoder',
+  'minerva-7b': 'starcoder',
+  mellum2: 'starcoder',
+  'smaug-bpe': 'smaug',
+  dbrx: 'smaug',
   falcon: 'falcon',
 };
 
@@ -64,11 +101,51 @@ const PRE_NAMES: Record<string, PreFamily> = {
  * llama.cpp, but its probe-string ids cannot be checked here.
  */
 const KNOWN_UNMODELLED_PRE = new Set([
-  'minicpm5', 'deepseek-llm', 'deepseek-coder', 'deepseek-v3', 'spark2_5', 'youtu', 'jais-2', 'gemma4', 'granite-embed-multi-311m', 'sarvam-moe',
-  'jina-v1-en', 'jina-v2-code', 'roberta-bpe', 'whitespace', 'qwen35', 'poro-chat', 'glm4', 'chatglm-bpe', 'viking', 'tekken',
-  'bloom', 'gpt3-finnish', 'exaone-moe', 'chameleon', 'gpt-4o', 'llama4', 'kanana2', 'talkie', 'granite-embed-multi-97m', 'tiny_aya', 'cohere2moe',
-  'superbpe', 'bailingmoe', 'bailingmoe2', 'llada-moe', 'seed-coder', 'hunyuan-dense', 'hy_v4', 'joyai-llm', 'kimi-k2', 'ufakzeka', 'grok-2', 'afmoe',
-  'laguna', 'minimax-m2',
+  'minicpm5',
+  'deepseek-llm',
+  'deepseek-coder',
+  'deepseek-v3',
+  'spark2_5',
+  'youtu',
+  'jais-2',
+  'gemma4',
+  'granite-embed-multi-311m',
+  'sarvam-moe',
+  'jina-v1-en',
+  'jina-v2-code',
+  'roberta-bpe',
+  'whitespace',
+  'qwen35',
+  'poro-chat',
+  'glm4',
+  'chatglm-bpe',
+  'viking',
+  'tekken',
+  'bloom',
+  'gpt3-finnish',
+  'exaone-moe',
+  'chameleon',
+  'gpt-4o',
+  'llama4',
+  'kanana2',
+  'talkie',
+  'granite-embed-multi-97m',
+  'tiny_aya',
+  'cohere2moe',
+  'superbpe',
+  'bailingmoe',
+  'bailingmoe2',
+  'llada-moe',
+  'seed-coder',
+  'hunyuan-dense',
+  'hy_v4',
+  'joyai-llm',
+  'kimi-k2',
+  'ufakzeka',
+  'grok-2',
+  'afmoe',
+  'laguna',
+  'minimax-m2',
 ]);
 
 /** How llama.cpp would pre-tokenize for a `tokenizer.ggml.pre` value. */
@@ -229,7 +306,9 @@ export function tokenizerJson(t: FileTokenizer, preTokenizer: PreTokenizerJson, 
   });
   const added = t.tokens.flatMap((tok, id) => {
     const type = t.tokenTypes?.[id];
-    return type === 3 || type === 4 ? [{ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === 3 }] : [];
+    return type === 3 || type === 4
+      ? [{ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === 3 }]
+      : [];
   });
   const seen = new Set<string>();
   const merges: [string, string][] = [];
@@ -292,7 +371,9 @@ export function spmTokenizerJson(t: FileTokenizer): Record<string, unknown> {
   candidates.sort((x, y) => y.score - x.score);
   const added = t.tokens.flatMap((tok, id) => {
     const type = t.tokenTypes?.[id];
-    return type === 3 || type === 4 ? [{ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === 3 }] : [];
+    return type === 3 || type === 4
+      ? [{ id, content: tok, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === 3 }]
+      : [];
   });
   const escape = [{ type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }];
   return {
@@ -300,12 +381,20 @@ export function spmTokenizerJson(t: FileTokenizer): Record<string, unknown> {
     truncation: null,
     padding: null,
     added_tokens: added,
-    normalizer: { type: 'Sequence', normalizers: t.addSpacePrefix === false ? escape : [{ type: 'Prepend', prepend: '\u2581' }, ...escape] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: t.addSpacePrefix === false ? escape : [{ type: 'Prepend', prepend: '\u2581' }, ...escape],
+    },
     pre_tokenizer: null,
     post_processor: null,
     decoder: {
       type: 'Sequence',
-      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+      decoders: [
+        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
     },
     model: {
       type: 'BPE',
@@ -334,7 +423,11 @@ export interface FileTokenizerEncoder {
  * An encoder for a file's tokenizer under a given pre-tokenizer. `addBos` prepends `t.bosId` (when the
  * file has one), as llama.cpp's `tokenize(text, add_special = true)` does.
  */
-export function fileTokenizerEncoder(t: FileTokenizer, preTokenizer: PreTokenizerJson, opts: { ignoreMerges: boolean; addBos: boolean }): FileTokenizerEncoder {
+export function fileTokenizerEncoder(
+  t: FileTokenizer,
+  preTokenizer: PreTokenizerJson,
+  opts: { ignoreMerges: boolean; addBos: boolean },
+): FileTokenizerEncoder {
   const json = t.model === 'llama' ? spmTokenizerJson(t) : tokenizerJson(t, preTokenizer, opts.ignoreMerges);
   return encoderFromJson(json, opts.addBos ? t.bosId : undefined);
 }
@@ -359,7 +452,9 @@ export function encoderFromJson(json: Record<string, unknown>, bosId: number | u
  */
 export function tokenizerFromGguf(
   meta: ReadonlyMap<string, MetaValue>,
-): { ok: true; tokenizer: FileTokenizer; encoder: FileTokenizerEncoder; pre: Extract<PreResolution, { kind: 'modelled' }> } | { ok: false; tokenizer: FileTokenizer | undefined; reason: string; pre?: PreResolution } {
+):
+  | { ok: true; tokenizer: FileTokenizer; encoder: FileTokenizerEncoder; pre: Extract<PreResolution, { kind: 'modelled' }> }
+  | { ok: false; tokenizer: FileTokenizer | undefined; reason: string; pre?: PreResolution } {
   const t = ggufTokenizer(meta);
   if (t === undefined) return { ok: false, tokenizer: undefined, reason: 'no tokenizer.ggml.tokens string array' };
   if (t.model === 'llama') {
@@ -368,10 +463,25 @@ export function tokenizerFromGguf(
     const encoder = fileTokenizerEncoder(t, {}, { ignoreMerges: false, addBos: t.addBos ?? true });
     return { ok: true, tokenizer: t, encoder, pre: spmPre };
   }
-  if (t.model !== 'gpt2') return { ok: false, tokenizer: t, reason: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, not "gpt2" (byte-level BPE) or "llama" (SentencePiece)` };
+  if (t.model !== 'gpt2')
+    return {
+      ok: false,
+      tokenizer: t,
+      reason: `tokenizer.ggml.model is ${JSON.stringify(t.model ?? null)}, not "gpt2" (byte-level BPE) or "llama" (SentencePiece)`,
+    };
   const pre = resolveLlamaCppPre(t.pre);
-  if (pre.kind === 'unknown') return { ok: false, tokenizer: t, pre, reason: `llama.cpp rejects tokenizer.ggml.pre '${pre.name}': unknown pre-tokenizer type` };
-  if (pre.kind === 'unmodelled') return { ok: false, tokenizer: t, pre, reason: `tokenizer.ggml.pre '${pre.name}' is known to llama.cpp but its regexes are not modelled here` };
-  const encoder = fileTokenizerEncoder(t, regexPreTokenizer(pre.regexes), { ignoreMerges: pre.ignoreMerges, addBos: t.addBos ?? pre.addBos });
+  if (pre.kind === 'unknown')
+    return { ok: false, tokenizer: t, pre, reason: `llama.cpp rejects tokenizer.ggml.pre '${pre.name}': unknown pre-tokenizer type` };
+  if (pre.kind === 'unmodelled')
+    return {
+      ok: false,
+      tokenizer: t,
+      pre,
+      reason: `tokenizer.ggml.pre '${pre.name}' is known to llama.cpp but its regexes are not modelled here`,
+    };
+  const encoder = fileTokenizerEncoder(t, regexPreTokenizer(pre.regexes), {
+    ignoreMerges: pre.ignoreMerges,
+    addBos: t.addBos ?? pre.addBos,
+  });
   return { ok: true, tokenizer: t, encoder, pre };
 }

@@ -79,7 +79,9 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const policy = checkPolicy(file, ctx.inputs.policy, expected, src);
       // A tensor whose element count or byte size is already wrong has no meaningful dtype to hold to the policy: its
       // bytes are not what its header says. One verdict per broken tensor, the first that fires.
-      const broken = new Set(layout.verdicts.filter((v) => v.code === 'F-LAYOUT-CONTRACT-001' || v.code === 'F-LAYOUT-CONTRACT-004').map((v) => v.tensor));
+      const broken = new Set(
+        layout.verdicts.filter((v) => v.code === 'F-LAYOUT-CONTRACT-001' || v.code === 'F-LAYOUT-CONTRACT-004').map((v) => v.tensor),
+      );
       const verdicts = [...layout.verdicts, ...policy.verdicts.filter((v) => v.tensor === undefined || !broken.has(v.tensor))];
       return { suite: 'layout', status: statusOf(verdicts), verdicts };
     },
@@ -115,7 +117,9 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const got = await ctx.engine(index);
       const layers = got.layerOutputs ? { oracle: o.layerOutputs, candidate: got.layerOutputs } : undefined;
       const tol = TOLERANCES[ctx.inputs.target.id];
-      return ctx.judged('logits', text, (baseline) => checkLogits(text, o.logits, got.logits, o.vocabSize, tol, layers, { baseline, ids: o.ids }));
+      return ctx.judged('logits', text, (baseline) =>
+        checkLogits(text, o.logits, got.logits, o.vocabSize, tol, layers, { baseline, ids: o.ids }),
+      );
     },
   },
   perplexity: {
@@ -141,10 +145,16 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const steps = greedySteps(o.logits, o.vocabSize, o.promptIds.length, o.greedyIds.length);
       const decode = (ids: number[]) => ctx.inputs.tokenizer.decode(ids);
       const tol = TOLERANCES[ctx.inputs.target.id];
-      const check = await ctx.judged('tokens', text, (baseline) => checkTokens(text, o.greedyIds, got.greedyIds, tol, decode, steps, baseline));
+      const check = await ctx.judged('tokens', text, (baseline) =>
+        checkTokens(text, o.greedyIds, got.greedyIds, tol, decode, steps, baseline),
+      );
       // The drift-ordering claim (F-TOKENS-003) reads how far the cell drifts: the mean KL over every position.
       const klMean = mean(klPerRow(o.logits, got.logits, o.vocabSize));
-      return { ...check, metrics: { ...check.metrics, klMean }, detail: { ...check.detail, oracleText: decode(o.greedyIds), candidateText: decode(got.greedyIds) } };
+      return {
+        ...check,
+        metrics: { ...check.metrics, klMean },
+        detail: { ...check.detail, oracleText: decode(o.greedyIds), candidateText: decode(got.greedyIds) },
+      };
     },
   },
   roundtrip: {
@@ -165,7 +175,9 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
       const ours = await ctx.engine(index);
       const theirs = await ctx.llamaCpp(index);
       const bounds = crossRuntimeBounds(ctx.inputs.checkpoint.config.model_type, ctx.inputs.target.id);
-      return ctx.judged('cross-runtime', text, (baseline) => checkCrossRuntime(text, ours.logits, theirs.logits, ours.vocabSize, bounds, baseline));
+      return ctx.judged('cross-runtime', text, (baseline) =>
+        checkCrossRuntime(text, ours.logits, theirs.logits, ours.vocabSize, bounds, baseline),
+      );
     },
   },
 };

@@ -151,7 +151,13 @@ export class CellContext {
     const fatal = r.file.issues.filter((i) => i.fatal);
     if (fatal.length > 0) {
       throw new PrerequisiteFailed(
-        fatal.map((i) => ({ code: i.code, status: 'fail', message: i.message, evidence: { ...(i.evidence ?? {}), fatal: true }, ...(i.tensor === undefined ? {} : { tensor: i.tensor }) })),
+        fatal.map((i) => ({
+          code: i.code,
+          status: 'fail',
+          message: i.message,
+          evidence: { ...(i.evidence ?? {}), fatal: true },
+          ...(i.tensor === undefined ? {} : { tensor: i.tensor }),
+        })),
       );
     }
     return r;
@@ -164,7 +170,12 @@ export class CellContext {
 
   /** The oracle records of every prompt (built and cached by the oracle runner). */
   oracleRecords(): Promise<OracleRecord[]> {
-    return this.once('oracle', () => this.inputs.providers.oracle(this.inputs.prompts.map((p) => this.inputs.tokenizer.encode(p)), this.inputs.maxNewTokens));
+    return this.once('oracle', () =>
+      this.inputs.providers.oracle(
+        this.inputs.prompts.map((p) => this.inputs.tokenizer.encode(p)),
+        this.inputs.maxNewTokens,
+      ),
+    );
   }
 
   /** One prompt's oracle record; F-RUNTIME-003 when there is none (the harness could not evaluate the claim). */
@@ -173,7 +184,9 @@ export class CellContext {
     const r = records[promptIndex];
     if (r === undefined) {
       const prompt = this.inputs.prompts[promptIndex] ?? '';
-      throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', `no oracle record for prompt ${JSON.stringify(prompt)}`, { prompt, records: records.length })]);
+      throw new PrerequisiteFailed([
+        runtimeVerdict('F-RUNTIME-003', `no oracle record for prompt ${JSON.stringify(prompt)}`, { prompt, records: records.length }),
+      ]);
     }
     return r;
   }
@@ -198,11 +211,21 @@ export class CellContext {
   private sequence(run: Promise<EngineResult>, promptIndex: number): Promise<EngineSequenceResult> {
     return run.then((r) => {
       if (r.status === 'failed') {
-        throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine '${r.engine}' could not run the artifact: ${r.message}`, { engine: r.engine, error: r.message })]);
+        throw new PrerequisiteFailed([
+          runtimeVerdict('F-RUNTIME-002', `engine '${r.engine}' could not run the artifact: ${r.message}`, {
+            engine: r.engine,
+            error: r.message,
+          }),
+        ]);
       }
       const s = r.sequences[promptIndex];
       if (s === undefined) {
-        throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine '${r.engine}' returned no result for prompt ${promptIndex}`, { engine: r.engine, sequences: r.sequences.length })]);
+        throw new PrerequisiteFailed([
+          runtimeVerdict('F-RUNTIME-002', `engine '${r.engine}' returned no result for prompt ${promptIndex}`, {
+            engine: r.engine,
+            sequences: r.sequences.length,
+          }),
+        ]);
       }
       return s;
     });
@@ -238,7 +261,8 @@ export class CellContext {
         sequences.push(ids);
         total += ids.length;
       }
-      if (sequences.length === 0) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', 'the held-out text gives no sequence of two tokens or more', {})]);
+      if (sequences.length === 0)
+        throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', 'the held-out text gives no sequence of two tokens or more', {})]);
       const oracle = await this.inputs.providers.oracle(sequences, 0);
       const run = await this.inputs.providers.engine({
         artifact: path,
@@ -250,13 +274,22 @@ export class CellContext {
         captureLayers: false,
       });
       if (run.status === 'failed') {
-        throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine '${run.engine}' could not run the artifact: ${run.message}`, { engine: run.engine, error: run.message })]);
+        throw new PrerequisiteFailed([
+          runtimeVerdict('F-RUNTIME-002', `engine '${run.engine}' could not run the artifact: ${run.message}`, {
+            engine: run.engine,
+            error: run.message,
+          }),
+        ]);
       }
       const pairs = sequences.map((ids, i) => {
         const o = oracle[i];
         const c = run.sequences[i];
-        if (o === undefined) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', `no oracle record for held-out sequence ${i}`, { sequence: i })]);
-        if (c === undefined) throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-002', `engine returned no result for held-out sequence ${i}`, { sequence: i })]);
+        if (o === undefined)
+          throw new PrerequisiteFailed([runtimeVerdict('F-RUNTIME-003', `no oracle record for held-out sequence ${i}`, { sequence: i })]);
+        if (c === undefined)
+          throw new PrerequisiteFailed([
+            runtimeVerdict('F-RUNTIME-002', `engine returned no result for held-out sequence ${i}`, { sequence: i }),
+          ]);
         return { ids, oracle: o.logits, candidate: c.logits };
       });
       return { pairs, vocab: oracle[0]?.vocabSize ?? 0 };

@@ -88,7 +88,8 @@ function realProviders(cell: Cell, conv: ConverterKind, sourceDir: string, opts:
     engine: async (request) => runBundledEngine(request),
     llamaCpp: (request) => runEngineIsolated(LLAMA_CPP_ENGINE, request),
     referenceMetrics: () => referenceMetricsOf(cell, opts),
-    roundtrip: (artifact) => checkRoundtrip(sourceDir, artifact, opts.workDir, { toHf: ggufToHfCheckpoint, reconvert: reconverter(conv, req, convertOpts) }),
+    roundtrip: (artifact) =>
+      checkRoundtrip(sourceDir, artifact, opts.workDir, { toHf: ggufToHfCheckpoint, reconvert: reconverter(conv, req, convertOpts) }),
   };
 }
 
@@ -193,7 +194,8 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
   });
   try {
     const conversion = await ctx.conversion();
-    if (conversion.status === 'skipped') return { ...base, status: 'skipped', reason: conversion.reason, durationMs: performance.now() - start, checks: [] };
+    if (conversion.status === 'skipped')
+      return { ...base, status: 'skipped', reason: conversion.reason, durationMs: performance.now() - start, checks: [] };
     const checks: CheckResult[] = [];
     for (const claim of claims) checks.push(await runClaim(ctx, claim));
     const result: CellResult = { ...base, status: 'done', durationMs: 0, checks };
@@ -230,7 +232,11 @@ export function addDriftOrdering(results: CellResult[]): void {
     if (top === undefined) continue;
     const logits = (r: CellResult) => r.checks.filter((c) => c.suite === 'tokens' && c.prompt !== 'drift ordering');
     const measured = cells.filter((r) => logits(r).every((c) => c.metrics?.['klMean'] !== undefined));
-    const prerequisite = cells.flatMap((r) => logits(r).filter((c) => c.metrics?.['klMean'] === undefined).flatMap((c) => c.verdicts))[0];
+    const prerequisite = cells.flatMap((r) =>
+      logits(r)
+        .filter((c) => c.metrics?.['klMean'] === undefined)
+        .flatMap((c) => c.verdicts),
+    )[0];
     if (measured.length < 2 && prerequisite !== undefined) {
       top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: 'fail', verdicts: [prerequisite] });
       continue;
@@ -240,6 +246,12 @@ export function addDriftOrdering(results: CellResult[]): void {
       return { target: r.target, precisionRank: rankOf(r), drift: kls.reduce((a, b) => a + b, 0) / Math.max(1, kls.length) };
     });
     const verdicts = checkDriftOrdering(drift);
-    top.checks.push({ suite: 'tokens', prompt: 'drift ordering', status: statusOf(verdicts), verdicts, metrics: Object.fromEntries(drift.map((d) => [d.target, d.drift])) });
+    top.checks.push({
+      suite: 'tokens',
+      prompt: 'drift ordering',
+      status: statusOf(verdicts),
+      verdicts,
+      metrics: Object.fromEntries(drift.map((d) => [d.target, d.drift])),
+    });
   }
 }

@@ -47,9 +47,11 @@ export function buildGpt2Graph(ckpt: Checkpoint | TensorSource, opts: Gpt2GraphO
   if (maxPos > nPositions) throw new Error(`maxPositions ${maxPos} exceeds the model's n_positions ${nPositions} (learned position table)`);
   // Refuse config variants this graph does not implement rather than computing a different function.
   const extra = cfg as unknown as Record<string, unknown>;
-  if (cfg.activation_function !== 'gelu_new') throw new Error(`activation_function '${String(cfg.activation_function)}' is not supported (gelu_new only)`);
+  if (cfg.activation_function !== 'gelu_new')
+    throw new Error(`activation_function '${String(cfg.activation_function)}' is not supported (gelu_new only)`);
   if (extra['scale_attn_weights'] === false) throw new Error('scale_attn_weights=false is not supported by the oracle graph');
-  if (extra['scale_attn_by_inverse_layer_idx'] === true) throw new Error('scale_attn_by_inverse_layer_idx is not supported by the oracle graph');
+  if (extra['scale_attn_by_inverse_layer_idx'] === true)
+    throw new Error('scale_attn_by_inverse_layer_idx is not supported by the oracle graph');
   const eps = cfg.layer_norm_epsilon;
 
   const { tensor, unused } = checkpointTensors(src);
@@ -111,7 +113,8 @@ export function buildGpt2Graph(ckpt: Checkpoint | TensorSource, opts: Gpt2GraphO
     const wte = tensor('wte.weight', [V, H]).data;
     if (tied && src.has('lm_head.weight')) {
       const stored = tensor('lm_head.weight', [V, H]).data;
-      if (stored.some((x, j) => !Object.is(x, wte[j]))) throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
+      if (stored.some((x, j) => !Object.is(x, wte[j])))
+        throw new Error('tie_word_embeddings is true but lm_head.weight differs from wte.weight');
     }
     return g.initF32('wte.weight', [V, H], wte);
   })();

@@ -43,7 +43,12 @@ export function kvNames(layer: number): { pastKey: string; pastValue: string; pr
  * The run-time positions of the new tokens: past length P (from the first past key's dim 2), S, P+S, and the causal
  * mask rows of the new tokens sliced from the [maxPos, maxPos] table: [S, P+S].
  */
-export function pastAndMask(g: GraphBuilder, ids: string, pastKey0: string, maskTable: string): { past: string; total: string; mask: string } {
+export function pastAndMask(
+  g: GraphBuilder,
+  ids: string,
+  pastKey0: string,
+  maskTable: string,
+): { past: string; total: string; mask: string } {
   const sLen = g.op1('Shape', [ids], { start: attr.int(1), end: attr.int(2) }, { output: 'seq_len' }); // [S]
   const past = g.op1('Shape', [pastKey0], { start: attr.int(2), end: attr.int(3) }, { output: 'past_len' }); // [P]
   const total = g.op1('Add', [past, sLen], {}, { output: 'total_len' }); // [P+S]
@@ -136,7 +141,8 @@ export function checkpointTensors(src: TensorSource): {
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new Error(`tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
     }
-    if (t.data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
+    if (t.data.length !== shape.reduce((a, b) => a * b, 1))
+      throw new Error(`tensor '${name}' has ${t.data.length} values for shape [${shape.join(',')}]`);
     used.add(name);
     return t;
   };
@@ -253,7 +259,8 @@ export function buildLlamaGraph(ckpt: Checkpoint | TensorSource, opts: LlamaGrap
     const embed = tensor('model.embed_tokens.weight', [V, H]).data;
     if (cfg.tie_word_embeddings && src.has('lm_head.weight')) {
       const stored = tensor('lm_head.weight', [V, H]).data;
-      if (stored.some((x, i) => !Object.is(x, embed[i]))) throw new Error(`tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
+      if (stored.some((x, i) => !Object.is(x, embed[i])))
+        throw new Error(`tie_word_embeddings is true but lm_head.weight differs from model.embed_tokens.weight`);
     }
     return g.initF32('model.embed_tokens.weight', [V, H], embed);
   })();

@@ -108,7 +108,8 @@ const round = (x: number): number => Number(x.toPrecision(FINGERPRINT_DIGITS));
 /** Fingerprint rows of a [rows × V] logits matrix. */
 export function logitsFingerprint(logits: Float32Array, vocabSize: number, ids: readonly number[]): number[][] {
   const rows = logits.length / vocabSize;
-  if (!Number.isInteger(rows)) throw new HarnessError('E-ORACLE', `logits length ${logits.length} is not a multiple of the vocabulary ${vocabSize}`);
+  if (!Number.isInteger(rows))
+    throw new HarnessError('E-ORACLE', `logits length ${logits.length} is not a multiple of the vocabulary ${vocabSize}`);
   const out: number[][] = [];
   for (let t = 0; t < rows; t++) {
     const row = logits.subarray(t * vocabSize, (t + 1) * vocabSize);
@@ -151,7 +152,12 @@ export function modelIdentity(dir: string): ModelIdentity {
 const short = (h: string): string => h.slice(0, 12);
 
 /** Why a pinned entry no longer describes this model and prompt set (empty when it still does). */
-export function staleness(model: string, entry: ManifestModel, identity: ModelIdentity, prompts: readonly string[] = DEFAULT_PROMPTS): string[] {
+export function staleness(
+  model: string,
+  entry: ManifestModel,
+  identity: ModelIdentity,
+  prompts: readonly string[] = DEFAULT_PROMPTS,
+): string[] {
   const repin = `re-pin with \`${REPIN_COMMAND} ${model}\``;
   const out: string[] = [];
   const fields = [
@@ -160,11 +166,13 @@ export function staleness(model: string, entry: ManifestModel, identity: ModelId
     ['tokenizer.json sha256', 'tokenizerSha256'],
   ] as const;
   for (const [label, key] of fields) {
-    if (entry[key] !== identity[key]) out.push(`${model}: ${label} is ${short(identity[key])}…, the manifest pinned ${short(entry[key])}…: ${repin}`);
+    if (entry[key] !== identity[key])
+      out.push(`${model}: ${label} is ${short(identity[key])}…, the manifest pinned ${short(entry[key])}…: ${repin}`);
   }
   const pinned = entry.prompts.map((p) => p.prompt);
   if (JSON.stringify(pinned) !== JSON.stringify(prompts)) out.push(`${model}: the default prompts changed since the pin: ${repin}`);
-  if (entry.oracleVersion !== ORACLE_VERSION) out.push(`${model}: pinned with ORACLE_VERSION ${entry.oracleVersion}, the graphs are now ${ORACLE_VERSION}: ${repin}`);
+  if (entry.oracleVersion !== ORACLE_VERSION)
+    out.push(`${model}: pinned with ORACLE_VERSION ${entry.oracleVersion}, the graphs are now ${ORACLE_VERSION}: ${repin}`);
   return out;
 }
 
@@ -222,14 +230,20 @@ export function compareToManifest(
     return report;
   }
   if (opts.identity !== undefined) {
-    const stale = staleness(model, entry, opts.identity, entry.prompts.map((p) => p.prompt));
+    const stale = staleness(
+      model,
+      entry,
+      opts.identity,
+      entry.prompts.map((p) => p.prompt),
+    );
     if (stale.length > 0) {
       report.status = 'stale';
       report.problems.push(...stale);
       return report;
     }
   }
-  if (entry.onnxruntime !== onnxRuntimeVersion()) report.notes.push(`pinned with onnxruntime ${entry.onnxruntime}, running ${onnxRuntimeVersion()}`);
+  if (entry.onnxruntime !== onnxRuntimeVersion())
+    report.notes.push(`pinned with onnxruntime ${entry.onnxruntime}, running ${onnxRuntimeVersion()}`);
   if (records.length !== entry.prompts.length) {
     report.status = 'drift';
     report.problems.push(`${model}: ${records.length} oracle records for ${entry.prompts.length} pinned prompts`);
@@ -246,9 +260,14 @@ export function compareToManifest(
     for (let k = 0; k < n && firstGreedyMismatch === null; k++) if (r.greedyIds[k] !== pinned.greedyIds[k]) firstGreedyMismatch = k;
     if (firstGreedyMismatch !== null) {
       const k = firstGreedyMismatch;
-      report.problems.push(`${label}: greedy token ${k} is ${String(r.greedyIds[k])}, pinned ${String(pinned.greedyIds[k])} (pinned text ${JSON.stringify(pinned.greedyText)})`);
+      report.problems.push(
+        `${label}: greedy token ${k} is ${String(r.greedyIds[k])}, pinned ${String(pinned.greedyIds[k])} (pinned text ${JSON.stringify(pinned.greedyText)})`,
+      );
     }
-    const nmse = r.vocabSize === entry.vocabSize ? fingerprintNmse(logitsFingerprint(r.logits, r.vocabSize, entry.fingerprintIds), pinned.fingerprint) : Infinity;
+    const nmse =
+      r.vocabSize === entry.vocabSize
+        ? fingerprintNmse(logitsFingerprint(r.logits, r.vocabSize, entry.fingerprintIds), pinned.fingerprint)
+        : Infinity;
     if (!(nmse <= bound)) report.problems.push(`${label}: logits fingerprint NMSE ${nmse.toExponential(2)} > ${bound.toExponential(0)}`);
     report.maxFingerprintNmse = Math.max(report.maxFingerprintNmse, nmse);
     report.prompts.push({
@@ -265,7 +284,11 @@ export function compareToManifest(
 
 /** Console lines of a drift report. */
 export function driftReportLines(r: DriftReport): string[] {
-  const head = `${r.model}: ${r.status}` + (r.prompts.length > 0 ? `, max fingerprint NMSE ${r.maxFingerprintNmse.toExponential(2)}, logits bit-identical ${r.prompts.filter((p) => p.logitsBitIdentical).length}/${r.prompts.length}` : '');
+  const head =
+    `${r.model}: ${r.status}` +
+    (r.prompts.length > 0
+      ? `, max fingerprint NMSE ${r.maxFingerprintNmse.toExponential(2)}, logits bit-identical ${r.prompts.filter((p) => p.logitsBitIdentical).length}/${r.prompts.length}`
+      : '');
   return [head, ...r.notes.map((n) => `  note: ${n}`), ...r.problems.map((p) => `  ${p}`)];
 }
 
@@ -290,7 +313,9 @@ export function readOracleManifest(path = ORACLE_MANIFEST_PATH): OracleManifest 
 /** JSON with two-space structure but every array of numbers on one line (one fingerprint row per line). */
 export function formatOracleManifest(m: OracleManifest): string {
   const text = JSON.stringify(m, null, 1);
-  return text.replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_, body: string) => `[${body.replace(/,\n\s*/g, ',')}]`) + '\n';
+  return (
+    text.replace(/\[\n\s*(-?[\d.eE+-]+(?:,\n\s*-?[\d.eE+-]+)*)\n\s*\]/g, (_, body: string) => `[${body.replace(/,\n\s*/g, ',')}]`) + '\n'
+  );
 }
 
 /** Write the manifest atomically (temp file + rename); returns the bytes written. */
@@ -331,10 +356,23 @@ export async function pinOracles(
     const spec = findModelSpec(name);
     const dir = await buildModel(spec);
     const tokenizer = HfTokenizer.fromDir(dir);
-    const records = await runOracleFromDir(dir, prompts.map((p) => tokenizer.encode(p)), { maxNewTokens });
-    const entry = manifestEntry({ arch: spec.arch, identity: modelIdentity(dir), prompts, records, maxNewTokens, decode: (ids) => tokenizer.decode(ids) });
+    const records = await runOracleFromDir(
+      dir,
+      prompts.map((p) => tokenizer.encode(p)),
+      { maxNewTokens },
+    );
+    const entry = manifestEntry({
+      arch: spec.arch,
+      identity: modelIdentity(dir),
+      prompts,
+      records,
+      maxNewTokens,
+      decode: (ids) => tokenizer.decode(ids),
+    });
     entries[name] = entry;
-    opts.log?.(`pinned ${name}: model sha256 ${short(entry.modelSha256)}…, onnxruntime ${entry.onnxruntime}, ${entry.prompts.length} prompts`);
+    opts.log?.(
+      `pinned ${name}: model sha256 ${short(entry.modelSha256)}…, onnxruntime ${entry.onnxruntime}, ${entry.prompts.length} prompts`,
+    );
     for (const p of entry.prompts) opts.log?.(`  ${JSON.stringify(p.prompt)} → ${JSON.stringify(p.greedyText)}`);
   }
   const sorted: Record<string, ManifestModel> = {};

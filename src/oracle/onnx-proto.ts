@@ -465,7 +465,12 @@ export class GraphBuilder {
   }
 
   /** Like op() for a single-output node; returns the output name. */
-  op1(opType: string, inputs: readonly string[], attrs: Readonly<Record<string, AttrValue>> = {}, opts: Omit<OpOptions, 'outputs'> & { output?: string } = {}): string {
+  op1(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Readonly<Record<string, AttrValue>> = {},
+    opts: Omit<OpOptions, 'outputs'> & { output?: string } = {},
+  ): string {
     const { output, ...rest } = opts;
     const outs = this.op(opType, inputs, attrs, { ...rest, outputs: output !== undefined ? [output] : 1 });
     return outs[0] as string; // one output was asked for

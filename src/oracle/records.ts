@@ -48,7 +48,14 @@ export async function oracleRecords(sourceDir: string, prompts: number[][], maxN
       writeFileSync(join(tmp, `logits-${i}.f32`), bytes(r.logits));
       r.layerOutputs.forEach((l, j) => writeFileSync(join(tmp, `layer-${i}-${j}.f32`), bytes(l)));
     });
-    const meta = records.map((r) => ({ promptIds: r.promptIds, ids: r.ids, greedyIds: r.greedyIds, vocabSize: r.vocabSize, hiddenSize: r.hiddenSize, layers: r.layerOutputs.length }));
+    const meta = records.map((r) => ({
+      promptIds: r.promptIds,
+      ids: r.ids,
+      greedyIds: r.greedyIds,
+      vocabSize: r.vocabSize,
+      hiddenSize: r.hiddenSize,
+      layers: r.layerOutputs.length,
+    }));
     writeFileSync(join(tmp, 'records.json'), JSON.stringify({ onnxruntime: onnxRuntimeVersion(), records: meta }, null, 1));
   });
   // the cache entry's records.json, written above in this shape (cachedDir verified the entry against its manifest)

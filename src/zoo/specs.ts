@@ -48,11 +48,13 @@ export const CORPUS_PATH = join(MODELS_DIR, 'corpus.txt');
 
 export function listModelSpecs(dir = MODELS_DIR): ModelSpec[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && f !== 'tokenizer.json')
-    .sort()
-    // a committed spec file (models/*.json, always an object); parseSpec checks the fields it dispatches on
-    .map((f) => parseSpec(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>, f));
+  return (
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.json') && f !== 'tokenizer.json')
+      .sort()
+      // a committed spec file (models/*.json, always an object); parseSpec checks the fields it dispatches on
+      .map((f) => parseSpec(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>, f))
+  );
 }
 
 function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
@@ -66,7 +68,9 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
     return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
   }
   // config, init and tokenizer: as the committed models/*.json write them (not validated here)
-  if (typeof raw['weights'] === 'string') return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
+  if (typeof raw['weights'] === 'string')
+    // config: as the committed models/*.json write it (not validated here)
+    return { name, description, arch, kind: 'trained', config: raw['config'] as HfConfig, weights: raw['weights'] };
   // as above: the spec file's own config and init
   const spec: ModelSpec = { name, description, arch, kind: 'seeded', config: raw['config'] as HfConfig, init: raw['init'] as SeededInit };
   if (raw['tokenizer'] !== undefined) spec.tokenizer = raw['tokenizer'] as TokenizerSource; // as above

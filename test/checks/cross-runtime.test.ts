@@ -31,10 +31,23 @@ async function request(model: string, target: TargetId, mutate?: (plan: Conversi
   const sourceDir = await buildModel(findModelSpec(model));
   const tok = HfTokenizer.fromDir(sourceDir);
   // Same prompts and length as `tmgt check`, so the oracle comes from its cache entry.
-  const oracle = (await oracleRecords(sourceDir, DEFAULT_PROMPTS.map((p) => tok.encode(p)), 32)).slice(0, PROMPTS.length);
+  const oracle = (
+    await oracleRecords(
+      sourceDir,
+      DEFAULT_PROMPTS.map((p) => tok.encode(p)),
+      32,
+    )
+  ).slice(0, PROMPTS.length);
   const artifact = join(workDir, `${model}-${target.replace('/', '-')}${mutate ? '-mutant' : ''}.gguf`);
   convertCheckpoint(sourceDir, parseTarget(target), artifact, mutate);
-  const req: EngineRequest = { artifact, format: 'gguf', sequences: oracle.map((o) => o.ids), maxNewTokens, promptLengths: oracle.map((o) => o.promptIds.length), captureLayers: false };
+  const req: EngineRequest = {
+    artifact,
+    format: 'gguf',
+    sequences: oracle.map((o) => o.ids),
+    maxNewTokens,
+    promptLengths: oracle.map((o) => o.promptIds.length),
+    captureLayers: false,
+  };
   return { req, oracle };
 }
 
@@ -52,7 +65,9 @@ async function llamaCpp(req: EngineRequest): Promise<EngineSequenceResult[]> {
 }
 
 function crossChecks(ours: EngineSequenceResult[], theirs: EngineSequenceResult[], bounds: CrossRuntimeBounds) {
-  return ours.map((o, i) => checkCrossRuntime(PROMPTS[i] as string, o.logits, theirs[i]?.logits ?? new Float32Array(0), o.vocabSize, bounds));
+  return ours.map((o, i) =>
+    checkCrossRuntime(PROMPTS[i] as string, o.logits, theirs[i]?.logits ?? new Float32Array(0), o.vocabSize, bounds),
+  );
 }
 
 describe('bundled engine and llama.cpp agree on reference artifacts', () => {
@@ -100,15 +115,21 @@ describe('checkCrossRuntime fails when the engines do not compute the same model
     for (const r of results) {
       expect(r.status).toBe('fail');
       expect(r.verdicts[0]?.code).toBe('F-CROSS-RUNTIME-001');
-      expect(r.verdicts[0]?.message).toMatch(/^bundled engine and llama.cpp disagree: mean KL \d\.\d+e-\d+ > 1\.00e-6 \(worst position \d+: /);
+      expect(r.verdicts[0]?.message).toMatch(
+        /^bundled engine and llama.cpp disagree: mean KL \d\.\d+e-\d+ > 1\.00e-6 \(worst position \d+: /,
+      );
       expect(r.verdicts[0]?.evidence['klPerPosition']).toHaveLength(r.metrics?.['positions'] ?? -1);
     }
   });
 
   it('shape and NaN problems are verdicts', () => {
     const b = crossRuntimeBounds('llama', 'f32');
-    expect(checkCrossRuntime('p', new Float32Array(8), new Float32Array(4), 4, b).verdicts[0]?.message).toMatch(/gave 8 values, llama.cpp 4/);
-    expect(checkCrossRuntime('p', Float32Array.from([0, NaN, 0, 0]), new Float32Array(4), 4, b).verdicts[0]?.message).toMatch(/NaN\/Inf: 1 in the bundled/);
+    expect(checkCrossRuntime('p', new Float32Array(8), new Float32Array(4), 4, b).verdicts[0]?.message).toMatch(
+      /gave 8 values, llama.cpp 4/,
+    );
+    expect(checkCrossRuntime('p', Float32Array.from([0, NaN, 0, 0]), new Float32Array(4), 4, b).verdicts[0]?.message).toMatch(
+      /NaN\/Inf: 1 in the bundled/,
+    );
   });
 
   it('top-1 differs at a position that is not a near-tie, with the KL still small: a top-1 verdict', () => {
@@ -117,7 +138,9 @@ describe('checkCrossRuntime fails when the engines do not compute the same model
     const theirs = Float32Array.from([5, 0, 0, 4.995, 5.005, 0]);
     const b = { ...crossRuntimeBounds('gpt2', 'f32'), klMeanMax: 1 };
     const r = checkCrossRuntime('p', ours, theirs, 3, b);
-    expect(r.verdicts.map((v) => v.message)).toEqual(['bundled engine and llama.cpp pick different top-1 tokens at 1 of 2 positions (first: 1)']);
+    expect(r.verdicts.map((v) => v.message)).toEqual([
+      'bundled engine and llama.cpp pick different top-1 tokens at 1 of 2 positions (first: 1)',
+    ]);
   });
 });
 
@@ -135,7 +158,14 @@ describe('runLlamaCppEngine failures are results carrying llama.cpp’s own word
   });
 
   it('a file that is not there', async () => {
-    const r = await runLlamaCppEngine({ artifact: join(workDir, 'missing.gguf'), format: 'gguf', sequences: [[1, 2]], maxNewTokens: 0, promptLengths: [2], captureLayers: false });
+    const r = await runLlamaCppEngine({
+      artifact: join(workDir, 'missing.gguf'),
+      format: 'gguf',
+      sequences: [[1, 2]],
+      maxNewTokens: 0,
+      promptLengths: [2],
+      captureLayers: false,
+    });
     expect(r.status).toBe('failed');
     if (r.status === 'failed') expect(r.message).toMatch(/missing\.gguf/);
   });

@@ -111,7 +111,9 @@ const DQ_MUTANTS: readonly DqMutant[] = [
     model: 'gpt2-tiny',
     target: 'gguf/f32',
     tensor: 'position_embd.weight',
-    mutate: rewrite('position_embd.weight', (v, rows, cols) => v.fill(0, Math.floor(0.5 * rows) * cols, (Math.floor(0.5 * rows) + 1) * cols)),
+    mutate: rewrite('position_embd.weight', (v, rows, cols) =>
+      v.fill(0, Math.floor(0.5 * rows) * cols, (Math.floor(0.5 * rows) + 1) * cols),
+    ),
     expected: ['F-DATA-QUALITY-004'],
     message: /spot row 64 of 128/,
   },

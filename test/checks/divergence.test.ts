@@ -26,13 +26,26 @@ import { HfTokenizer } from '../../src/zoo/tokenizer.js';
 const off = (base: Float32Array, e: number): Float32Array => base.map((v) => v * (1 + Math.sqrt(e)));
 
 describe('firstDivergingLayer: the first layer that fails while its input passes', () => {
-  const base = [Float32Array.from([1, -2, 3, 0.5]), Float32Array.from([2, 1, -1, 4]), Float32Array.from([0.3, 0.2, -5, 1]), Float32Array.from([1, 1, 1, 1])];
+  const base = [
+    Float32Array.from([1, -2, 3, 0.5]),
+    Float32Array.from([2, 1, -1, 4]),
+    Float32Array.from([0.3, 0.2, -5, 1]),
+    Float32Array.from([1, 1, 1, 1]),
+  ];
   const BOUND = 1e-6;
   const CASES = [
     { name: 'every layer passes', nmse: [0, 1e-8, 1e-7, 1e-7], expected: undefined },
-    { name: 'layer 0 fails: its input, the embedding, counts as passing', nmse: [1e-2, 1e-2, 1e-2, 1e-2], expected: { layer: 0, inputNmse: 0 } },
+    {
+      name: 'layer 0 fails: its input, the embedding, counts as passing',
+      nmse: [1e-2, 1e-2, 1e-2, 1e-2],
+      expected: { layer: 0, inputNmse: 0 },
+    },
     { name: 'layer 2 fails after two passing layers', nmse: [1e-9, 1e-8, 4e-2, 5e-2], expected: { layer: 2, inputNmse: 1e-8 } },
-    { name: 'a layer that recovers does not hide the first source', nmse: [1e-9, 1e-3, 1e-8, 1e-3], expected: { layer: 1, inputNmse: 1e-9 } },
+    {
+      name: 'a layer that recovers does not hide the first source',
+      nmse: [1e-9, 1e-3, 1e-8, 1e-3],
+      expected: { layer: 1, inputNmse: 1e-9 },
+    },
   ] as const;
   it.each(CASES)('$name', ({ nmse, expected }) => {
     const engine = base.map((b, l) => off(b, nmse[l] as number));
@@ -64,13 +77,24 @@ describe('checkLogits names the first diverging layer on a real engine run (llam
     sourceDir = await buildModel(findModelSpec('llama-tiny'));
     const tok = HfTokenizer.fromDir(sourceDir);
     // The prompts and length `tmgt check` uses, so the oracle comes from the same cache entry.
-    oracle = await oracleRecords(sourceDir, DEFAULT_PROMPTS.map((p) => tok.encode(p)), 32);
+    oracle = await oracleRecords(
+      sourceDir,
+      DEFAULT_PROMPTS.map((p) => tok.encode(p)),
+      32,
+    );
   });
 
   function run(name: string, mutate?: Parameters<typeof convertCheckpoint>[3]): EngineSequenceResult[] {
     const artifact = join(workDir, `${name}.gguf`);
     convertCheckpoint(sourceDir, parseTarget('gguf/f32'), artifact, mutate);
-    const r = runBundledEngine({ artifact, format: 'gguf', sequences: oracle.map((o) => o.ids), maxNewTokens: 0, promptLengths: oracle.map((o) => o.promptIds.length), captureLayers: true });
+    const r = runBundledEngine({
+      artifact,
+      format: 'gguf',
+      sequences: oracle.map((o) => o.ids),
+      maxNewTokens: 0,
+      promptLengths: oracle.map((o) => o.promptIds.length),
+      captureLayers: true,
+    });
     if (r.status !== 'ok') throw new Error(r.message);
     return r.sequences;
   }
@@ -86,7 +110,10 @@ describe('checkLogits names the first diverging layer on a real engine run (llam
       const g = got[i];
       if (!g?.layerOutputs) throw new Error('no layer captures');
       expect(g.layerOutputs).toHaveLength(2);
-      const r = checkLogits(DEFAULT_PROMPTS[i] as string, o.logits, g.logits, o.vocabSize, tol, { oracle: o.layerOutputs, candidate: g.layerOutputs });
+      const r = checkLogits(DEFAULT_PROMPTS[i] as string, o.logits, g.logits, o.vocabSize, tol, {
+        oracle: o.layerOutputs,
+        candidate: g.layerOutputs,
+      });
       expect(r.verdicts).toEqual([]);
     });
   });
@@ -96,7 +123,10 @@ describe('checkLogits names the first diverging layer on a real engine run (llam
     oracle.forEach((o, i) => {
       const g = got[i];
       if (!g?.layerOutputs) throw new Error('no layer captures');
-      const r = checkLogits(DEFAULT_PROMPTS[i] as string, o.logits, g.logits, o.vocabSize, tol, { oracle: o.layerOutputs, candidate: g.layerOutputs });
+      const r = checkLogits(DEFAULT_PROMPTS[i] as string, o.logits, g.logits, o.vocabSize, tol, {
+        oracle: o.layerOutputs,
+        candidate: g.layerOutputs,
+      });
       expect(r.status).toBe('fail');
       const v = r.verdicts.find((x) => x.code === 'F-LOGITS-002');
       expect(v?.message).toMatch(/; first diverging layer: blk\.1 \(NMSE \d\.\de[-+]\d+, input \d\.\de-\d+\)$/);
@@ -113,7 +143,10 @@ describe('checkLogits names the first diverging layer on a real engine run (llam
     const got = run('output-norm-x1.5', scale('output_norm.weight', 1.5));
     const o = oracle[0] as OracleRecord;
     const g = got[0] as EngineSequenceResult;
-    const r = checkLogits(DEFAULT_PROMPTS[0], o.logits, g.logits, o.vocabSize, tol, { oracle: o.layerOutputs, candidate: g.layerOutputs ?? [] });
+    const r = checkLogits(DEFAULT_PROMPTS[0], o.logits, g.logits, o.vocabSize, tol, {
+      oracle: o.layerOutputs,
+      candidate: g.layerOutputs ?? [],
+    });
     expect(r.status).toBe('fail');
     expect(r.verdicts[0]?.message).toMatch(/no layer diverges \(all 2 blocks within NMSE 1e-7\): the divergence is after the last block/);
     expect(r.verdicts[0]?.evidence['firstDivergingLayer']).toBeNull();

@@ -40,7 +40,14 @@ afterAll(() => files.close());
  * DESIGN.md §4 starting points for targets whose weight SQNR tolerances.ts has not calibrated yet (its
  * provisional bound is 0 dB): f16 ≥ 65, bf16 ≥ 50, q4_0 ≥ 18.
  */
-const DESIGN_SQNR_DB: Partial<Record<TargetId, number>> = { 'gguf/f16': 65, 'gguf/bf16': 50, 'gguf/q4_0': 18, 'apr/f16': 65, 'safetensors/f16': 65, 'safetensors/bf16': 50 };
+const DESIGN_SQNR_DB: Partial<Record<TargetId, number>> = {
+  'gguf/f16': 65,
+  'gguf/bf16': 50,
+  'gguf/q4_0': 18,
+  'apr/f16': 65,
+  'safetensors/f16': 65,
+  'safetensors/bf16': 50,
+};
 function tolFor(id: TargetId): Tolerance {
   const t = TOLERANCES[id];
   const design = DESIGN_SQNR_DB[id];
@@ -63,7 +70,8 @@ function rewrite(role: RegExp, f: (v: Float32Array, rows: number, cols: number, 
 const convert = (model: Model, targetId: TargetId, mutate?: Mutate): Converted => files.convert(model, targetId, mutate);
 
 const check = (c: Converted): CheckResult => checkFidelity(c.file, c.src, c.expected, tolFor(c.target.id), { config: c.ckpt.config });
-const codesOn = (r: CheckResult, tensor: string): VerdictCode[] => [...new Set(r.verdicts.filter((v) => v.tensor === tensor).map((v) => v.code))].sort();
+const codesOn = (r: CheckResult, tensor: string): VerdictCode[] =>
+  [...new Set(r.verdicts.filter((v) => v.tensor === tensor).map((v) => v.code))].sort();
 
 /** f32 → f16 by truncation toward zero (the bug: RNE bits, one ulp back whenever RNE rounded away from zero). */
 function f16Truncated(values: Float32Array): Uint8Array {
@@ -89,11 +97,13 @@ function bf16Shifted(values: Float32Array): Uint8Array {
 }
 
 /** Encode every tensor of a dtype with a buggy encoder instead of the writer's. */
-const encodeAll = (dtype: DType, enc: (v: Float32Array) => Uint8Array): Mutate => (plan) => {
-  const hits = tensorsOf(plan).filter((t) => t.dtype === dtype);
-  if (hits.length === 0) throw new Error(`the plan has no ${dtype} tensor`);
-  for (const t of hits) t.data = enc(t.values);
-};
+const encodeAll =
+  (dtype: DType, enc: (v: Float32Array) => Uint8Array): Mutate =>
+  (plan) => {
+    const hits = tensorsOf(plan).filter((t) => t.dtype === dtype);
+    if (hits.length === 0) throw new Error(`the plan has no ${dtype} tensor`);
+    for (const t of hits) t.data = enc(t.values);
+  };
 
 describe('checkFidelity on the reference converter', () => {
   for (const model of MODELS) {
@@ -129,7 +139,9 @@ const FIDELITY_MUTANTS: readonly FidelityMutant[] = [
     name: 'llama Q/K not permuted (llama.cpp PR 7481, TinyLlama#24)',
     model: 'llama-tiny',
     target: 'gguf/q8_0',
-    mutate: rewrite(/^blk\.\d+\.attn_[qk]\.weight$/, (v, rows, cols, t) => unpermuteQk(v, rows, cols, roleOf(t).includes('attn_q') ? 6 : 2)),
+    mutate: rewrite(/^blk\.\d+\.attn_[qk]\.weight$/, (v, rows, cols, t) =>
+      unpermuteQk(v, rows, cols, roleOf(t).includes('attn_q') ? 6 : 2),
+    ),
     tensor: 'blk.1.attn_k.weight',
     expected: ['F-FIDELITY-001', 'F-FIDELITY-002'],
     transform: 'no-permute',
@@ -249,7 +261,13 @@ describe('checkFidelity catches every value mutant', () => {
         expect(v?.evidence['transform']).toBe(m.transform);
         expect(v?.message).toMatch(new RegExp(`^values match the source after ${m.transform.replace(/[+]/g, '\\+')} `));
       }
-      if (m.message) expect(r.verdicts.filter((v) => v.tensor === m.tensor).map((v) => v.message).join('\n')).toMatch(m.message);
+      if (m.message)
+        expect(
+          r.verdicts
+            .filter((v) => v.tensor === m.tensor)
+            .map((v) => v.message)
+            .join('\n'),
+        ).toMatch(m.message);
       // Only the mutated tensors fail.
       expect(r.verdicts.every((v) => v.tensor !== undefined)).toBe(true);
     });
@@ -271,8 +289,14 @@ describe('checkFidelity catches every value mutant', () => {
 
 describe('checkFidelity edge cases', () => {
   it('an all-zero source tensor is never scored: zeros pass, anything else fails without a ratio', () => {
-    const c = convert('qwen2-tiny', 'gguf/f32', rewrite(/^blk\.0\.attn_v\.bias$/, (v) => v.fill(0)));
-    const zeroed = c.expected.map((e) => (e.name === 'blk.0.attn_v.bias' || e.name === 'blk.1.attn_v.bias' ? { ...e, source: new Float32Array(e.source.length) } : e));
+    const c = convert(
+      'qwen2-tiny',
+      'gguf/f32',
+      rewrite(/^blk\.0\.attn_v\.bias$/, (v) => v.fill(0)),
+    );
+    const zeroed = c.expected.map((e) =>
+      e.name === 'blk.0.attn_v.bias' || e.name === 'blk.1.attn_v.bias' ? { ...e, source: new Float32Array(e.source.length) } : e,
+    );
     const r = checkFidelity(c.file, c.src, zeroed, tolFor('gguf/f32'), { config: c.ckpt.config });
     expect(r.metrics?.['zeroSourceTensors']).toBe(2);
     expect(codesOn(r, 'blk.0.attn_v.bias')).toEqual([]);
@@ -281,14 +305,22 @@ describe('checkFidelity edge cases', () => {
   });
 
   it('an F32 tensor must be bit-exact even in a quantized target', () => {
-    const c = convert('gpt2-tiny', 'gguf/q8_0', rewrite(/^position_embd\.weight$/, (v) => v.map((x) => Math.fround(x * (1 + 1e-6)))));
+    const c = convert(
+      'gpt2-tiny',
+      'gguf/q8_0',
+      rewrite(/^position_embd\.weight$/, (v) => v.map((x) => Math.fround(x * (1 + 1e-6)))),
+    );
     const r = check(c);
     expect(codesOn(r, 'position_embd.weight')).toEqual(['F-FIDELITY-001']);
     expect(r.verdicts[0]?.message).toMatch(/bound bit-exact \(stored as F32\)/);
   });
 
   it('without the config, arch and head counts come from the GGUF metadata', () => {
-    const c = convert('llama-tiny', 'gguf/f32', rewrite(/^blk\.\d+\.attn_q\.weight$/, (v, rows, cols) => unpermuteQk(v, rows, cols, 6)));
+    const c = convert(
+      'llama-tiny',
+      'gguf/f32',
+      rewrite(/^blk\.\d+\.attn_q\.weight$/, (v, rows, cols) => unpermuteQk(v, rows, cols, 6)),
+    );
     const r = checkFidelity(c.file, c.src, c.expected, tolFor('gguf/f32'));
     expect(r.verdicts.find((v) => v.code === 'F-FIDELITY-002')?.evidence['transform']).toBe('no-permute');
   });

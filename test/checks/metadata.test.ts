@@ -8,7 +8,14 @@ import { convertCheckpoint } from '../../src/converters/reference.js';
 import { parseTarget } from '../../src/converters/targets.js';
 import { FileByteSource } from '../../src/formats/byte-source.js';
 import { readModelFile } from '../../src/formats/read-model.js';
-import { fileTokenizerEncoder, ggufTokenizer, regexPreTokenizer, resolveLlamaCppPre, tokenizerDefects, tokenizerFromGguf } from '../../src/formats/tokenizer-from-gguf.js';
+import {
+  fileTokenizerEncoder,
+  ggufTokenizer,
+  regexPreTokenizer,
+  resolveLlamaCppPre,
+  tokenizerDefects,
+  tokenizerFromGguf,
+} from '../../src/formats/tokenizer-from-gguf.js';
 import type { ModelFile } from '../../src/formats/types.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
@@ -62,7 +69,8 @@ function asPlan(plan: unknown): PlanLike {
 }
 function kvsOf(plan: unknown): KvLike[] {
   const p = asPlan(plan);
-  if (!Array.isArray(p.kvs) || p.kvs.some((k) => typeof k?.key !== 'string')) throw new Error('the GGUF plan changed shape: no kvs[] of {key, type, value}');
+  if (!Array.isArray(p.kvs) || p.kvs.some((k) => typeof k?.key !== 'string'))
+    throw new Error('the GGUF plan changed shape: no kvs[] of {key, type, value}');
   return p.kvs;
 }
 function kvOf(plan: unknown, key: string): KvLike {
@@ -97,12 +105,15 @@ function check(model: Model, file: ModelFile) {
   return checkMetadata(file, { config: s.config, tokenizer: s.tokenizer });
 }
 
-const codes = (r: { verdicts: { code: VerdictCode; status: string }[] }): VerdictCode[] => [...new Set(r.verdicts.filter((v) => v.status === 'fail').map((v) => v.code))].sort();
+const codes = (r: { verdicts: { code: VerdictCode; status: string }[] }): VerdictCode[] =>
+  [...new Set(r.verdicts.filter((v) => v.status === 'fail').map((v) => v.code))].sort();
 
 /** The pre-tokenizer llama.cpp would use for the zoo's GPT-2-regex byte-level BPE: llama.cpp's 'gpt-2'. */
-const usePre = (pre: string): Mutate => (plan) => {
-  kvOf(plan, 'tokenizer.ggml.pre').value = pre;
-};
+const usePre =
+  (pre: string): Mutate =>
+  (plan) => {
+    kvOf(plan, 'tokenizer.ggml.pre').value = pre;
+  };
 
 describe('checkMetadata on the reference converter', () => {
   const GGUF_TARGETS = ['gguf/f32', 'gguf/f16', 'gguf/q8_0', 'gguf/q4_k'] as const;
@@ -160,10 +171,12 @@ interface MetaMutant {
 }
 
 /** Mutants on GGUFs whose tokenizer is otherwise right (pre 'gpt-2', see above), so only the injected bug shows. */
-const withPre = (m: Mutate): Mutate => (plan) => {
-  usePre('gpt-2')(plan);
-  m(plan);
-};
+const withPre =
+  (m: Mutate): Mutate =>
+  (plan) => {
+    usePre('gpt-2')(plan);
+    m(plan);
+  };
 
 const META_MUTANTS: readonly MetaMutant[] = [
   {
@@ -360,13 +373,25 @@ describe('checkMetadata catches every metadata mutant', () => {
   }
 
   it('a dropped merge changes the ids of the probe strings, not only the merge list', () => {
-    const r = check('gpt2-tiny', convert('gpt2-tiny', 'gguf/q8_0', (p) => void (kvOf(p, 'tokenizer.ggml.merges').value as string[]).splice(0, 1)));
-    const probeVerdict = r.verdicts.find((v) => Array.isArray(v.evidence['mismatches']) && 'probe' in ((v.evidence['mismatches'] as object[])[0] ?? {}));
+    const r = check(
+      'gpt2-tiny',
+      convert('gpt2-tiny', 'gguf/q8_0', (p) => void (kvOf(p, 'tokenizer.ggml.merges').value as string[]).splice(0, 1)),
+    );
+    const probeVerdict = r.verdicts.find(
+      (v) => Array.isArray(v.evidence['mismatches']) && 'probe' in ((v.evidence['mismatches'] as object[])[0] ?? {}),
+    );
     expect(probeVerdict?.code).toBe('F-META-004');
   });
 
   it('compares epsilons at f32 precision: the f64 value of an f32-stored eps is not a difference', () => {
-    const r = check('llama-tiny', convert('llama-tiny', 'gguf/f32', withPre((p) => void (kvOf(p, 'llama.attention.layer_norm_rms_epsilon').value = Math.fround(1e-5)))));
+    const r = check(
+      'llama-tiny',
+      convert(
+        'llama-tiny',
+        'gguf/f32',
+        withPre((p) => void (kvOf(p, 'llama.attention.layer_norm_rms_epsilon').value = Math.fround(1e-5))),
+      ),
+    );
     expect(r.verdicts).toEqual([]);
   });
 
@@ -411,7 +436,16 @@ describe('tokenizer-from-gguf: the artifact tokenizer as llama.cpp would run it'
   });
 
   it('finds duplicate tokens and duplicate or malformed merges', () => {
-    const d = tokenizerDefects({ model: 'gpt2', pre: 'gpt-2', tokens: ['a', 'b', 'a'], tokenTypes: undefined, merges: ['a b', 'a b', 'ab'], bosId: 0, eosId: 0, addBos: false });
+    const d = tokenizerDefects({
+      model: 'gpt2',
+      pre: 'gpt-2',
+      tokens: ['a', 'b', 'a'],
+      tokenTypes: undefined,
+      merges: ['a b', 'a b', 'ab'],
+      bosId: 0,
+      eosId: 0,
+      addBos: false,
+    });
     expect(d.duplicateTokens).toEqual([{ token: 'a', ids: [0, 2] }]);
     expect(d.duplicateMerges).toEqual([{ merge: 'a b', ranks: [0, 1] }]);
     expect(d.malformedMerges).toEqual([{ merge: 'ab', rank: 2 }]);

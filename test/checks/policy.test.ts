@@ -24,7 +24,8 @@ describe('checkPolicy on the reference converter', () => {
         expect({ id, verdicts: r.verdicts }).toEqual({ id, verdicts: [] });
         expect(r.metrics?.['oneDTensors']).toBeGreaterThan(0);
         // Norms and biases are F32 everywhere except the all-f16/bf16 targets, where they are checked by dtype only.
-        if (c.file.tensors.some((t) => t.shape.length === 1 && t.dtype === 'F32')) expect(r.metrics?.['oneDBitExactChecked']).toBeGreaterThan(0);
+        if (c.file.tensors.some((t) => t.shape.length === 1 && t.dtype === 'F32'))
+          expect(r.metrics?.['oneDBitExactChecked']).toBeGreaterThan(0);
         if (referencePolicy(c.target).expectsQuantized) expect(c.file.tensors.some((t) => isQuantizedDType(t.dtype))).toBe(true);
       }
     });

@@ -65,7 +65,10 @@ describe('checkRoundtrip: reference f32 artifacts round-trip exactly', () => {
     const bf16 = parseTarget('gguf/bf16');
     const { sourceDir, path, opts } = await artifact('gpt2-tiny', 'bf16', bf16);
     let calls = 0;
-    const r = await checkRoundtrip(sourceDir, path, workDir, { ...opts, reconvert: (dir, out) => void (calls++, convertCheckpoint(dir, bf16, out)) });
+    const r = await checkRoundtrip(sourceDir, path, workDir, {
+      ...opts,
+      reconvert: (dir, out) => void (calls++, convertCheckpoint(dir, bf16, out)),
+    });
     expect(r.verdicts).toEqual([]);
     expect(calls).toBe(1);
     expect(r.metrics?.['tensorsHalfRounded']).toBeGreaterThan(0);

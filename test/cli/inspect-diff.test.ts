@@ -68,7 +68,9 @@ describe('tmgt inspect', () => {
     expect(report.issues).toEqual([]);
     expect(report.gguf).toEqual({ version: 3, alignment: 32, dataOffset: ours.dataOffset });
     expect(report.tensorCount).toBe(20);
-    expect(report.tensors.map((t) => [t.name, t.shape, t.dtype, t.offset, t.bytes])).toEqual(ours.tensors.map((t) => [t.name, t.shape, t.dtype, t.offset, t.byteLength]));
+    expect(report.tensors.map((t) => [t.name, t.shape, t.dtype, t.offset, t.bytes])).toEqual(
+      ours.tensors.map((t) => [t.name, t.shape, t.dtype, t.offset, t.byteLength]),
+    );
     for (const t of report.tensors) {
       expect(t.stats, t.name).not.toBeNull();
       expect(t.stats?.count).toBe(t.shape.reduce((a, b) => a * b, 1));
@@ -181,7 +183,12 @@ describe('tmgt diff', () => {
     }
     // The Q/K permutation was undone on the GGUF side (a wrong row order would sit near 0 dB).
     const undone = report.tensors.filter((t) => t.b.undone !== 'none').map((t) => `${t.b.name}:${t.b.undone}`);
-    expect(undone.sort()).toEqual(['blk.0.attn_k.weight:permute-k', 'blk.0.attn_q.weight:permute-q', 'blk.1.attn_k.weight:permute-k', 'blk.1.attn_q.weight:permute-q']);
+    expect(undone.sort()).toEqual([
+      'blk.0.attn_k.weight:permute-k',
+      'blk.0.attn_q.weight:permute-q',
+      'blk.1.attn_k.weight:permute-k',
+      'blk.1.attn_q.weight:permute-q',
+    ]);
   });
 
   it.each(MODELS)('%s: an f32 conversion is identical to the checkpoint once layouts are undone (either order)', async (model) => {
@@ -191,7 +198,9 @@ describe('tmgt diff', () => {
       expect(report.onlyInA).toEqual([]);
       expect(report.onlyInB).toEqual([]);
       expect(report.summary.matched).toBe(report.a.tensorCount);
-      expect(report.summary.identical, JSON.stringify(report.tensors.filter((t) => !t.metrics?.isIdentical).map((t) => t.key))).toBe(report.summary.matched);
+      expect(report.summary.identical, JSON.stringify(report.tensors.filter((t) => !t.metrics?.isIdentical).map((t) => t.key))).toBe(
+        report.summary.matched,
+      );
     };
     const r = await tmgt(['diff', hf, out(`${model}-f32.gguf`), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -262,7 +271,11 @@ describe('name map (src/formats/name-map.ts)', () => {
 
   it('undoGgufLayout inverts the converter’s permute and transpose', () => {
     const data = Float32Array.from({ length: 8 * 5 }, (_, i) => i * 1.5 - 7);
-    for (const [heads, kvHeads] of [[4, 2], [2, 2], [1, 1]] as const) {
+    for (const [heads, kvHeads] of [
+      [4, 2],
+      [2, 2],
+      [1, 1],
+    ] as const) {
       const q = undoGgufLayout('permute-q', permuteQk(data, 8, 5, heads), [8, 5], { heads, kvHeads });
       expect(q.values).toEqual(data);
       const k = undoGgufLayout('permute-k', permuteQk(data, 8, 5, kvHeads), [8, 5], { heads, kvHeads });
@@ -290,12 +303,27 @@ describe('name map (src/formats/name-map.ts)', () => {
 
   it('tensorStats: NaN/Inf counted apart from the finite values', () => {
     expect(tensorStats(Float32Array.from([0, 2, NaN, Infinity, -Infinity, 4]))).toEqual({
-      count: 6, mean: 2, std: Math.sqrt(8 / 3), min: 0, max: 4, zeroFraction: 1 / 6, nanCount: 1, infCount: 2,
+      count: 6,
+      mean: 2,
+      std: Math.sqrt(8 / 3),
+      min: 0,
+      max: 4,
+      zeroFraction: 1 / 6,
+      nanCount: 1,
+      infCount: 2,
     });
-    expect(tensorStats(new Float32Array(0))).toEqual({ count: 0, mean: null, std: null, min: null, max: null, zeroFraction: 0, nanCount: 0, infCount: 0 });
+    expect(tensorStats(new Float32Array(0))).toEqual({
+      count: 0,
+      mean: null,
+      std: null,
+      min: null,
+      max: null,
+      zeroFraction: 0,
+      nanCount: 0,
+      infCount: 0,
+    });
   });
 });
-
 
 describe('file-derived strings never reach the terminal as control sequences', () => {
   it('a tensor name holding an escape sequence is printed escaped by tmgt inspect', async () => {
@@ -305,7 +333,10 @@ describe('file-derived strings never reach the terminal as control sequences', (
     const { join } = await import('node:path');
     const path = join(mkdtempSync(join(tmpdir(), 'tmgt-esc-')), 'esc.gguf');
     const evil = 'w\u001b]0;pwned\u0007\u001b[2J';
-    writeGgufFile(path, { kvs: [{ key: 'general.name', type: 'string', value: 'n\u001b[31mred' }], tensors: [{ name: evil, shape: [4], dtype: 'F32', data: new Uint8Array(16) }] });
+    writeGgufFile(path, {
+      kvs: [{ key: 'general.name', type: 'string', value: 'n\u001b[31mred' }],
+      tensors: [{ name: evil, shape: [4], dtype: 'F32', data: new Uint8Array(16) }],
+    });
     let text = '';
     inspect([path], (s) => (text += s));
     expect(text).not.toMatch(/\u001b|\u0007/);

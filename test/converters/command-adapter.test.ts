@@ -39,11 +39,15 @@ let lastWorkDir = '';
 function run(converter: string, target = 'gguf/q8_0'): Promise<CellResult> {
   const workDir = mkdtempSync(join(tmpdir(), 'tmgt-cmd-'));
   lastWorkDir = workDir;
-  return runCell({ converter, model: 'llama-tiny', target: parseTarget(target), engine: 'bundled' }, { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTimeoutMs: 60_000, suites: ALL_SUITES, commandConverters });
+  return runCell(
+    { converter, model: 'llama-tiny', target: parseTarget(target), engine: 'bundled' },
+    { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTimeoutMs: 60_000, suites: ALL_SUITES, commandConverters },
+  );
 }
 
 const codes = (r: CellResult): VerdictCode[] => [...new Set(r.checks.flatMap((c) => c.verdicts.map((v) => v.code)))];
-const strip = (r: CellResult) => r.checks.map((c) => ({ suite: c.suite, prompt: c.prompt, status: c.status, verdicts: c.verdicts, metrics: c.metrics }));
+const strip = (r: CellResult) =>
+  r.checks.map((c) => ({ suite: c.suite, prompt: c.prompt, status: c.status, verdicts: c.verdicts, metrics: c.metrics }));
 
 describe('command adapter: external converters as real subprocesses', () => {
   it('the reference converter through the command adapter gives exactly the built-in results', async () => {
@@ -104,7 +108,7 @@ describe('command adapter: external converters as real subprocesses', () => {
     expect(codes(after)).toEqual([]);
   });
 
-  it('the package ships entries for apr, llama-quantize and the reference converter, merged into this repository\'s tmgt.config.ts', () => {
+  it("the package ships entries for apr, llama-quantize and the reference converter, merged into this repository's tmgt.config.ts", () => {
     const ids = (config.converters ?? []).map((c) => c.id);
     expect(ids).toEqual(expect.arrayContaining(['apr', 'llama-quantize', 'command:reference']));
     expect(existsSync(new URL('../../tmgt.config.ts', import.meta.url).pathname)).toBe(true);

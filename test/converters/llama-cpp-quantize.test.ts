@@ -69,7 +69,7 @@ describe('byte-identical to llama-quantize --pure of the same release (test/fixt
 });
 
 describe('failures are values', () => {
-  it('an input that is not a GGUF: failed, with llama.cpp\'s own message, and no output file', async () => {
+  it("an input that is not a GGUF: failed, with llama.cpp's own message, and no output file", async () => {
     const bad = join(work, 'not-a-gguf.gguf');
     writeFileSync(bad, 'this is not a GGUF file\n');
     const out = join(work, 'not-a-gguf.q8_0.gguf');
@@ -142,12 +142,23 @@ describe('failures are values', () => {
 
   it('the matrix entry skips targets it does not offer and passes a failed f32 conversion through', async () => {
     const req = (target: string): ConvertRequest => ({
-      converter: 'llama.cpp', model: 'm', sourceDir: work, target: parseTarget(target), outDir: work, timeoutMs: 60_000,
+      converter: 'llama.cpp',
+      model: 'm',
+      sourceDir: work,
+      target: parseTarget(target),
+      outDir: work,
+      timeoutMs: 60_000,
     });
     const never = (): Promise<ConvertResult> => Promise.reject(new Error('must not be called'));
     for (const t of ['gguf/f32', 'apr/int8', 'safetensors/bf16']) expect((await convertWithLlamaCpp(req(t), never)).status).toBe('skipped');
     const failedF32: ConvertResult = {
-      status: 'failed', exitCode: 2, signal: undefined, timedOut: false, durationMs: 1, log: 'boom', reason: 'exited with code 2',
+      status: 'failed',
+      exitCode: 2,
+      signal: undefined,
+      timedOut: false,
+      durationMs: 1,
+      log: 'boom',
+      reason: 'exited with code 2',
     };
     expect(await convertWithLlamaCpp(req('gguf/q8_0'), () => Promise.resolve(failedF32))).toBe(failedF32);
   });

@@ -62,7 +62,10 @@ function expectedShapes(ckpt: Checkpoint): Map<string, number[]> {
   const d = commonDims(ckpt.config);
   const q = d.heads * d.headDim;
   const kv = d.kvHeads * d.headDim;
-  const shapes = new Map<string, number[]>([['token_embd.weight', [d.vocab, d.hidden]], ['output_norm.weight', [d.hidden]]]);
+  const shapes = new Map<string, number[]>([
+    ['token_embd.weight', [d.vocab, d.hidden]],
+    ['output_norm.weight', [d.hidden]],
+  ]);
   if (isGpt2(ckpt.config)) {
     shapes.set('position_embd.weight', [d.maxPositions, d.hidden]);
     shapes.set('output_norm.bias', [d.hidden]);
@@ -107,7 +110,13 @@ function tensorValues(c: Converted, target: (typeof TARGETS)[number], name: stri
   const { file, src } = c.files[target];
   const t = file.tensors.find((x) => x.name === name);
   if (!t) throw new Error(`${name} missing`);
-  return file.format === 'gguf' ? readTensorF32(src, t) : dequantize(t.dtype, readTensorBytes(src, t), t.shape.reduce((a, b) => a * b, 1));
+  return file.format === 'gguf'
+    ? readTensorF32(src, t)
+    : dequantize(
+        t.dtype,
+        readTensorBytes(src, t),
+        t.shape.reduce((a, b) => a * b, 1),
+      );
 }
 
 function source(c: Converted, hfName: string): Float32Array {
@@ -168,7 +177,9 @@ describe('reference converter: names, shapes, dtypes per arch', () => {
     const plan = planGguf({ config: c.ckpt.config, tensors }, c.sourceDir, parseTarget('gguf/f32'));
     expect(plan.tensors.map((t) => t.name)).toEqual(planGguf(c.ckpt, c.sourceDir, parseTarget('gguf/f32')).tensors.map((t) => t.name));
     tensors.set('h.0.mystery.weight', { shape: [2, 2], data: new Float32Array(4) });
-    expect(() => planGguf({ config: c.ckpt.config, tensors }, c.sourceDir, parseTarget('gguf/f32'))).toThrow(/cannot map tensor 'h\.0\.mystery\.weight'/);
+    expect(() => planGguf({ config: c.ckpt.config, tensors }, c.sourceDir, parseTarget('gguf/f32'))).toThrow(
+      /cannot map tensor 'h\.0\.mystery\.weight'/,
+    );
   });
 
   it('GPT-2 names are accepted with the `transformer.` prefix', () => {
@@ -227,7 +238,11 @@ describe('reference converter: layouts', () => {
     ] as const) {
       const got = tensorValues(c, 'gguf/f32', gguf);
       const hfW = source(c, hf);
-      for (const [o, i] of [[0, 1], [outDim - 1, inDim - 2], [Math.floor(outDim / 3), Math.floor(inDim / 2)]] as const) {
+      for (const [o, i] of [
+        [0, 1],
+        [outDim - 1, inDim - 2],
+        [Math.floor(outDim / 3), Math.floor(inDim / 2)],
+      ] as const) {
         expect(got[o * inDim + i], `${gguf}[${o}, ${i}]`).toBe(hfW[i * outDim + o]);
       }
     }
@@ -248,12 +263,16 @@ describe('reference converter: layouts', () => {
 });
 
 describe('reference converter: metadata', () => {
-  const meta = (model: string, target: (typeof GGUF_TARGETS)[number] = 'gguf/q8_0'): Map<string, MetaValue> => get(model).files[target].file.metadata;
+  const meta = (model: string, target: (typeof GGUF_TARGETS)[number] = 'gguf/q8_0'): Map<string, MetaValue> =>
+    get(model).files[target].file.metadata;
   const num = (v: MetaValue | undefined): number | undefined => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined);
 
   it('llama-family keys under the arch prefix', () => {
     // The zoo's tokenizer is a ByteLevel BPE with GPT-2's split for every arch: llama.cpp's 'gpt-2'.
-    for (const [model, arch, pre] of [['llama-tiny', 'llama', 'gpt-2'], ['qwen2-tiny', 'qwen2', 'gpt-2']] as const) {
+    for (const [model, arch, pre] of [
+      ['llama-tiny', 'llama', 'gpt-2'],
+      ['qwen2-tiny', 'qwen2', 'gpt-2'],
+    ] as const) {
       const c = get(model).ckpt.config;
       if (isGpt2(c)) throw new Error('not llama-family');
       const m = meta(model);
@@ -377,8 +396,13 @@ describe('reference converter: APR and safetensors keep HF names and layout', ()
       const c = get(model);
       const expected = expectedHfTensors(c.ckpt);
       const required = expected.filter((e) => !e.optional);
-      expect(new Map(required.map((e) => [e.name, e.shape])), model).toEqual(new Map(c.files['safetensors/f16'].file.tensors.map((t) => [t.name, t.shape])));
-      expect(expected.filter((e) => e.optional).map((e) => e.name), model).toEqual(commonDims(c.ckpt.config).tied ? ['lm_head.weight'] : []);
+      expect(new Map(required.map((e) => [e.name, e.shape])), model).toEqual(
+        new Map(c.files['safetensors/f16'].file.tensors.map((t) => [t.name, t.shape])),
+      );
+      expect(
+        expected.filter((e) => e.optional).map((e) => e.name),
+        model,
+      ).toEqual(commonDims(c.ckpt.config).tied ? ['lm_head.weight'] : []);
       for (const e of expected) expect(tensorValues(c, 'apr/f32', e.name), `${model} ${e.name}`).toEqual(e.source);
     }
   });
@@ -412,7 +436,11 @@ describe('the lm_head mutants on APR, as aprender wrote them', () => {
 
   it('apr/int4: lm-head-zeros keeps APR_Q4 and the right size, every value 0', () => {
     const { file, head } = mutantFile('mutant:lm-head-zeros', 'apr/int4');
-    expect(file.tensors.find((t) => t.name === 'lm_head.weight')).toMatchObject({ dtype: 'APR_Q4', shape: [384, 96], byteLength: (N / 32) * 18 });
+    expect(file.tensors.find((t) => t.name === 'lm_head.weight')).toMatchObject({
+      dtype: 'APR_Q4',
+      shape: [384, 96],
+      byteLength: (N / 32) * 18,
+    });
     expect(head?.length).toBe(N);
     expect(head?.every((v) => v === 0)).toBe(true);
   });

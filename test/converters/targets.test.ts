@@ -79,10 +79,12 @@ function policyViolations(file: ModelFile, policy: QuantPolicy): string[] {
     const isHigh = high.some((r) => r.test(t.name));
     if (t.shape.length < 2 && !isHigh) out.push(`${t.name}: 1-D but not declared high precision`);
     if (isHigh && !policy.highPrecisionDTypes.includes(t.dtype)) out.push(`${t.name}: high precision but ${t.dtype}`);
-    if (!isHigh && !policy.quantizedDTypes.includes(t.dtype)) out.push(`${t.name}: ${t.dtype} not in [${policy.quantizedDTypes.join(', ')}]`);
+    if (!isHigh && !policy.quantizedDTypes.includes(t.dtype))
+      out.push(`${t.name}: ${t.dtype} not in [${policy.quantizedDTypes.join(', ')}]`);
   }
   const quantized = file.tensors.some((t) => !FLOAT_TYPES.has(t.dtype));
-  if (quantized !== policy.expectsQuantized) out.push(`expectsQuantized ${policy.expectsQuantized}, file ${quantized ? 'is' : 'is not'} quantized`);
+  if (quantized !== policy.expectsQuantized)
+    out.push(`expectsQuantized ${policy.expectsQuantized}, file ${quantized ? 'is' : 'is not'} quantized`);
   return out;
 }
 
@@ -109,8 +111,22 @@ describe('llama-quantize emulation (llama_tensor_get_type, not --pure)', () => {
   });
 
   it('tensor order is llama_model_loader’s: globals first, then layers in numeric order, names byte-wise', () => {
-    const names = ['blk.10.attn_q.weight', 'token_embd.weight', 'blk.2.ffn_down.weight', 'blk.2.attn_k.weight', 'output_norm.weight', 'output.weight'];
-    expect([...names].sort(llamaCppTensorOrder)).toEqual(['output.weight', 'output_norm.weight', 'token_embd.weight', 'blk.2.attn_k.weight', 'blk.2.ffn_down.weight', 'blk.10.attn_q.weight']);
+    const names = [
+      'blk.10.attn_q.weight',
+      'token_embd.weight',
+      'blk.2.ffn_down.weight',
+      'blk.2.attn_k.weight',
+      'output_norm.weight',
+      'output.weight',
+    ];
+    expect([...names].sort(llamaCppTensorOrder)).toEqual([
+      'output.weight',
+      'output_norm.weight',
+      'token_embd.weight',
+      'blk.2.attn_k.weight',
+      'blk.2.ffn_down.weight',
+      'blk.10.attn_q.weight',
+    ]);
   });
 
   it('a SmolLM-shaped model at Q4_K_M: 576-wide rows fall back, ffn_down (1536) stays K-quant, use_more_bits picks Q6_K', () => {
@@ -120,7 +136,15 @@ describe('llama-quantize emulation (llama_tensor_get_type, not --pure)', () => {
       { name: 'output_norm.weight', shape: [576], current: 'F32' },
     ];
     for (let i = 0; i < layers; i++) {
-      for (const [n, shape] of [['attn_q', [576, 576]], ['attn_k', [192, 576]], ['attn_v', [192, 576]], ['attn_output', [576, 576]], ['ffn_gate', [1536, 576]], ['ffn_up', [1536, 576]], ['ffn_down', [576, 1536]]] as const) {
+      for (const [n, shape] of [
+        ['attn_q', [576, 576]],
+        ['attn_k', [192, 576]],
+        ['attn_v', [192, 576]],
+        ['attn_output', [576, 576]],
+        ['ffn_gate', [1536, 576]],
+        ['ffn_up', [1536, 576]],
+        ['ffn_down', [576, 1536]],
+      ] as const) {
         tensors.push({ name: `blk.${i}.${n}.weight`, shape: [...shape], current: 'F32' });
       }
       tensors.push({ name: `blk.${i}.attn_norm.weight`, shape: [576], current: 'F32' });
@@ -132,7 +156,15 @@ describe('llama-quantize emulation (llama_tensor_get_type, not --pure)', () => {
     expect(types.get('blk.5.attn_q.weight')).toBe('Q5_0');
     expect(types.get('blk.5.ffn_gate.weight')).toBe('Q5_0');
     // use_more_bits(i, 30): i < 3, i ≥ 26, or (i − 3) % 3 == 2.
-    for (const [i, more] of [[0, true], [2, true], [3, false], [5, true], [6, false], [26, true], [29, true]] as const) {
+    for (const [i, more] of [
+      [0, true],
+      [2, true],
+      [3, false],
+      [5, true],
+      [6, false],
+      [26, true],
+      [29, true],
+    ] as const) {
       expect(types.get(`blk.${i}.ffn_down.weight`), `ffn_down ${i}`).toBe(more ? 'Q6_K' : 'Q4_K');
       expect(types.get(`blk.${i}.attn_v.weight`), `attn_v ${i}`).toBe(more ? 'Q8_0' : 'Q5_0');
     }
@@ -144,8 +176,16 @@ describe('llama-quantize emulation (llama_tensor_get_type, not --pure)', () => {
       { name: 'output.weight', shape: [384, 128], current: 'F32' as DType },
       { name: 'blk.0.attn_q.bias', shape: [128], current: 'F32' as DType },
     ];
-    expect(Object.fromEntries(llamaQuantizeTypes(tensors, 2, 1))).toEqual({ 'token_embd.weight': 'Q4_0', 'output.weight': 'Q8_0', 'blk.0.attn_q.bias': 'F32' });
-    expect(Object.fromEntries(llamaQuantizeTypes(tensors, 7, 1))).toEqual({ 'token_embd.weight': 'Q8_0', 'output.weight': 'Q8_0', 'blk.0.attn_q.bias': 'F32' });
+    expect(Object.fromEntries(llamaQuantizeTypes(tensors, 2, 1))).toEqual({
+      'token_embd.weight': 'Q4_0',
+      'output.weight': 'Q8_0',
+      'blk.0.attn_q.bias': 'F32',
+    });
+    expect(Object.fromEntries(llamaQuantizeTypes(tensors, 7, 1))).toEqual({
+      'token_embd.weight': 'Q8_0',
+      'output.weight': 'Q8_0',
+      'blk.0.attn_q.bias': 'F32',
+    });
   });
 });
 
@@ -158,7 +198,8 @@ describe('per-target storage types of the reference conversion', () => {
       for (const target of allTargets()) {
         const plan = planConversion(ckpt, sourceDir, target);
         for (const t of plan.tensors) expect(t.dtype, `${target.id} ${t.name}`).toBe(expectedType(target.id, t.name, isTied));
-        if (target.producer === 'llama-quantize') expect(plan.tensors.map((t) => t.name)).toEqual(plan.tensors.map((t) => t.name).sort(llamaCppTensorOrder));
+        if (target.producer === 'llama-quantize')
+          expect(plan.tensors.map((t) => t.name)).toEqual(plan.tensors.map((t) => t.name).sort(llamaCppTensorOrder));
       }
     });
   }
@@ -170,7 +211,8 @@ describe('per-target storage types of the reference conversion', () => {
     expect(q('gguf/q4_0').quantizedDTypes).toEqual(['Q4_0', 'Q6_K', 'Q8_0', 'F16']);
     expect(q('gguf/q8_0').quantizedDTypes).toEqual(['Q8_0', 'F16']);
     expect(q('apr/int4')).toMatchObject({ quantizedDTypes: ['APR_Q4'], highPrecisionDTypes: ['F32'], expectsQuantized: true });
-    for (const id of ['gguf/f32', 'gguf/f16', 'gguf/bf16', 'apr/f32', 'apr/f16', 'safetensors/f16', 'safetensors/bf16'] as const) expect(q(id).expectsQuantized, id).toBe(false);
+    for (const id of ['gguf/f32', 'gguf/f16', 'gguf/bf16', 'apr/f32', 'apr/f16', 'safetensors/f16', 'safetensors/bf16'] as const)
+      expect(q(id).expectsQuantized, id).toBe(false);
   });
 });
 

@@ -22,7 +22,9 @@ const opts = { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 32, converterTim
 
 function expectNoFailure(r: CellResult): void {
   expect(r.status, r.status === 'skipped' ? r.reason : '').toBe('done');
-  const failing = r.checks.flatMap((c) => c.verdicts.filter((v) => v.status === 'fail').map((v) => `${c.suite} ${c.prompt ?? ''}: ${v.code} ${v.message}`));
+  const failing = r.checks.flatMap((c) =>
+    c.verdicts.filter((v) => v.status === 'fail').map((v) => `${c.suite} ${c.prompt ?? ''}: ${v.code} ${v.message}`),
+  );
   expect(failing).toEqual([]);
   for (const v of r.checks.flatMap((c) => c.verdicts)) {
     // A warning carries its numbers: what was measured and the bound it exceeded.

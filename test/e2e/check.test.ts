@@ -45,7 +45,9 @@ describe('tmgt check (end to end, real subprocesses)', () => {
     const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
     expect(report.schemaVersion).toBe(2);
     // Cells in the canonical order (converter, model, target index) that sharded runs merge back into.
-    const expected = sortCells(DEFAULT_MATRIX.models.flatMap((model) => E2E_TARGETS.map((target) => ({ converter: 'reference', model, target, engine: 'bundled' }))));
+    const expected = sortCells(
+      DEFAULT_MATRIX.models.flatMap((model) => E2E_TARGETS.map((target) => ({ converter: 'reference', model, target, engine: 'bundled' }))),
+    );
     expect(report.cells.map((c) => `${c.model} ${c.target}`)).toEqual(expected.map((c) => `${c.model} ${c.target}`));
     expect(validateReport(report)).toEqual([]);
     for (const f of ['index.html', 'junit.xml']) expect(existsSync(join(r.reportDir, f)), f).toBe(true);
@@ -73,7 +75,8 @@ describe('tmgt check (end to end, real subprocesses)', () => {
   it('brings your own checkpoint: a local HF directory registered under another name', async () => {
     const built = await buildModel(findModelSpec('llama-tiny'));
     const mine = mkdtempSync(join(tmpdir(), 'tmgt-byo-'));
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(built, f), join(mine, f));
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])
+      copyFileSync(join(built, f), join(mine, f));
     const r = await tmgt(['check', '--models', `my-llama=${mine}`, '--targets', 'gguf/f32']);
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport;
@@ -84,23 +87,47 @@ describe('tmgt check (end to end, real subprocesses)', () => {
   });
 
   it('--shard i/n then tmgt report merge gives the unsharded report (timings aside)', async () => {
-    const args = ['check', '--models', 'llama-tiny,gpt2-tiny', '--targets', 'gguf/f32,gguf/q8_0,apr/int8', '--suites', 'file,metadata,layout,fidelity,logits'];
+    const args = [
+      'check',
+      '--models',
+      'llama-tiny,gpt2-tiny',
+      '--targets',
+      'gguf/f32,gguf/q8_0,apr/int8',
+      '--suites',
+      'file,metadata,layout,fidelity,logits',
+    ];
     const whole = await tmgt(args);
-    const shards = [await tmgt([...args, '--shard', '1/3']), await tmgt([...args, '--shard', '2/3']), await tmgt([...args, '--shard', '3/3'])];
+    const shards = [
+      await tmgt([...args, '--shard', '1/3']),
+      await tmgt([...args, '--shard', '2/3']),
+      await tmgt([...args, '--shard', '3/3']),
+    ];
     for (const r of [whole, ...shards]) expect(r.exitCode, r.stderr).toBe(0);
     const out = mkdtempSync(join(tmpdir(), 'tmgt-merged-'));
-    const merged = await execa(process.execPath, [BIN, 'report', 'merge', ...shards.map((r) => r.reportDir), '-o', out], { reject: false, stdin: 'ignore' });
+    const merged = await execa(process.execPath, [BIN, 'report', 'merge', ...shards.map((r) => r.reportDir), '-o', out], {
+      reject: false,
+      stdin: 'ignore',
+    });
     expect(merged.exitCode, merged.stderr).toBe(0);
     const read = (dir: string) => stripTimings(JSON.parse(readFileSync(join(dir, 'parity.json'), 'utf8')));
-    expect(shards.map((r) => (JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport).cells.length)).toEqual([2, 2, 2]);
+    expect(shards.map((r) => (JSON.parse(readFileSync(join(r.reportDir, 'parity.json'), 'utf8')) as ParityReport).cells.length)).toEqual([
+      2, 2, 2,
+    ]);
     expect(read(out)).toEqual(read(whole.reportDir));
     const html = (dir: string) => readFileSync(join(dir, 'index.html'), 'utf8').replace(/"durationMs":[0-9.e+-]+/g, '');
     expect(html(out).length).toBeGreaterThan(1000);
-    expect(readFileSync(join(out, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, '')).toEqual(readFileSync(join(whole.reportDir, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, ''));
+    expect(readFileSync(join(out, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, '')).toEqual(
+      readFileSync(join(whole.reportDir, 'junit.xml'), 'utf8').replace(/time="[^"]*"/g, ''),
+    );
   });
 
   it('exits 2 with a one-line explanation for a bad flag', async () => {
-    for (const args of [['check', '--targets', 'gguf/nope'], ['check', '--models', 'nope'], ['check', '--frobnicate'], ['check', '--converter', 'mutant:nope']]) {
+    for (const args of [
+      ['check', '--targets', 'gguf/nope'],
+      ['check', '--models', 'nope'],
+      ['check', '--frobnicate'],
+      ['check', '--converter', 'mutant:nope'],
+    ]) {
       const r = await tmgt(args);
       expect(r.exitCode, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -10,12 +10,23 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
 const BIN = new URL('../../bin/tmgt.js', import.meta.url).pathname;
-const ARGS = ['check', '--models', 'llama-tiny', '--targets', 'gguf/f32,gguf/q8_0,apr/f16,apr/int8,safetensors/f16', '--suites', 'file,metadata,layout,fidelity,logits'];
+const ARGS = [
+  'check',
+  '--models',
+  'llama-tiny',
+  '--targets',
+  'gguf/f32,gguf/q8_0,apr/f16,apr/int8,safetensors/f16',
+  '--suites',
+  'file,metadata,layout,fidelity,logits',
+];
 
-const run = (dir: string, extra: string[] = []) => execa(process.execPath, [BIN, ...ARGS, '--report-dir', dir, ...extra], { reject: false, stdin: 'ignore' });
+const run = (dir: string, extra: string[] = []) =>
+  execa(process.execPath, [BIN, ...ARGS, '--report-dir', dir, ...extra], { reject: false, stdin: 'ignore' });
 const report = (dir: string) => JSON.parse(readFileSync(join(dir, 'parity.json'), 'utf8')) as { incomplete?: boolean; cells: unknown[] };
-const strip = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'durationMs' || k === 'artifact' ? undefined : v)));
-const journalCells = (dir: string) => (existsSync(join(dir, '.tmgt-run')) ? readdirSync(join(dir, '.tmgt-run')).filter((f) => /^cell-\d+\.json$/.test(f)).length : 0);
+const strip = (value: unknown): unknown =>
+  JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'durationMs' || k === 'artifact' ? undefined : v)));
+const journalCells = (dir: string) =>
+  existsSync(join(dir, '.tmgt-run')) ? readdirSync(join(dir, '.tmgt-run')).filter((f) => /^cell-\d+\.json$/.test(f)).length : 0;
 
 async function untilCells(dir: string, n: number): Promise<void> {
   for (let i = 0; i < 600 && journalCells(dir) < n; i++) await new Promise((r) => setTimeout(r, 50));
@@ -65,7 +76,11 @@ describe('tmgt check: crash-safe and resumable', () => {
     const nothing = await run(dir, ['--resume']);
     expect(nothing.exitCode).toBe(2);
     expect(nothing.stderr).toMatch(/nothing to resume/);
-    const none = await execa(process.execPath, [BIN, 'check', '--models', 'llama-tiny', '--targets', 'apr/int8', '--suites', 'roundtrip', '--report-dir', dir], { reject: false, stdin: 'ignore' });
+    const none = await execa(
+      process.execPath,
+      [BIN, 'check', '--models', 'llama-tiny', '--targets', 'apr/int8', '--suites', 'roundtrip', '--report-dir', dir],
+      { reject: false, stdin: 'ignore' },
+    );
     expect(none.exitCode).toBe(2);
     expect(none.stderr).toMatch(/nothing to check/);
   }, 60_000);

@@ -50,7 +50,7 @@ function ok(r: EngineResult) {
 const TIMEOUT_MS = 300_000;
 
 describe('llama.cpp in one long-lived child', { timeout: TIMEOUT_MS }, () => {
-  it('serves every request of a run from one child, with the in-process adapter\'s results', async () => {
+  it("serves every request of a run from one child, with the in-process adapter's results", async () => {
     const good = await artifact('good');
     const host = new EngineHost('llama.cpp');
     hosts.push(host);
@@ -97,7 +97,7 @@ describe('llama.cpp in one long-lived child', { timeout: TIMEOUT_MS }, () => {
     expect(host.starts).toBe(2);
   });
 
-  it('runEngineIsolated keeps its signature and uses the run\'s shared host; an unknown engine is a failed result', async () => {
+  it("runEngineIsolated keeps its signature and uses the run's shared host; an unknown engine is a failed result", async () => {
     const good = await artifact('good-4');
     const before = engineHost('llama.cpp').starts;
     ok(await runEngineIsolated('llama.cpp', request(good)));

@@ -8,7 +8,10 @@ import { readGguf } from '../../src/formats/gguf/reader.js';
 // Golden data made by llama.cpp itself (see test/fixtures/llamacpp/README.md): next-token distributions of
 // node-llama-cpp 3.21.1 for each prefix of `tokens`, for the f32, q8_0 and q4_0 files.
 const FIXTURES = new URL('../fixtures/llamacpp/', import.meta.url).pathname;
-const golden = JSON.parse(readFileSync(`${FIXTURES}probs.json`, 'utf8')) as { tokens: number[]; probs: Record<'f32' | 'q8_0' | 'q4_0', number[][]> };
+const golden = JSON.parse(readFileSync(`${FIXTURES}probs.json`, 'utf8')) as {
+  tokens: number[];
+  probs: Record<'f32' | 'q8_0' | 'q4_0', number[][]>;
+};
 
 function engineLogits(type: string): Float32Array {
   const src = new FileByteSource(`${FIXTURES}tiny-llama-${type}.gguf`);
@@ -35,7 +38,11 @@ describe('bundled engine vs llama.cpp on llama.cpp-written GGUFs', () => {
   // what remains is llama.cpp's f16 KV cache and summation order. Measured 2.0e-5 (q8_0) and 7.8e-5 (q4_0):
   // 1/6 and 1/80 of the quantization's own effect (llama.cpp q8_0 vs exact 1.25e-4, q4_0 6.4e-3). Without the
   // activation quantization the engine sits at 8.7e-5 and 1.1e-4, so these bounds see it.
-  for (const [type, klBound] of [['f32', 1e-6], ['q8_0', 5e-5], ['q4_0', 1e-4]] as const) {
+  for (const [type, klBound] of [
+    ['f32', 1e-6],
+    ['q8_0', 5e-5],
+    ['q4_0', 1e-4],
+  ] as const) {
     it(`${type}: same top-1 at every position and mean KL ≤ ${klBound}`, () => {
       const V = 320;
       const ours = engineLogits(type);

@@ -56,7 +56,13 @@ const hfIds = new Map<string, number[][]>();
 let llama: Llama | undefined;
 
 /** llama.cpp's log-probabilities after each prefix of `ids`, each prefix from an empty history; with `probes`, its tokenization of them. */
-async function llamaLogProbs(l: Llama, file: string, ids: number[], vocab: number, probes?: readonly string[]): Promise<{ logProbs: Float32Array; tokenized?: number[][] }> {
+async function llamaLogProbs(
+  l: Llama,
+  file: string,
+  ids: number[],
+  vocab: number,
+  probes?: readonly string[],
+): Promise<{ logProbs: Float32Array; tokenized?: number[][] }> {
   const model = await l.loadModel({ modelPath: file });
   try {
     const tokenized = probes?.map((p) => Array.from(model.tokenize(p), Number));
@@ -90,11 +96,19 @@ async function llamaLogProbs(l: Llama, file: string, ids: number[], vocab: numbe
 
 beforeAll(async () => {
   const log: string[] = [];
-  llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, logger: (_level, message) => log.push(message.trim()) });
+  llama = await getLlama({
+    gpu: false,
+    build: 'never',
+    logLevel: LlamaLogLevel.error,
+    logger: (_level, message) => log.push(message.trim()),
+  });
   for (const model of MODELS) {
     const sourceDir = await buildModel(findModelSpec(model));
     const tok = HfTokenizer.fromDir(sourceDir);
-    hfIds.set(model, PROBES.map((p) => tok.encode(p)));
+    hfIds.set(
+      model,
+      PROBES.map((p) => tok.encode(p)),
+    );
     const vocab = (JSON.parse(readFileSync(join(sourceDir, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
     const ids = tok.encode('The capital of France is Paris, and the capital of Italy is').slice(0, PREFIXES);
     for (const target of GGUF_TARGETS) {
@@ -128,7 +142,14 @@ describe('node-llama-cpp loads the reference GGUF of every tiny model at every G
         if (run.error !== undefined) throw new Error(`llama.cpp refused ${run.file}: ${run.error}`);
         const theirs = run.theirs as Float32Array;
         const V = run.vocab;
-        const r = runBundledEngine({ artifact: run.file, format: 'gguf', sequences: [run.ids], maxNewTokens: 0, promptLengths: [run.ids.length], captureLayers: false });
+        const r = runBundledEngine({
+          artifact: run.file,
+          format: 'gguf',
+          sequences: [run.ids],
+          maxNewTokens: 0,
+          promptLengths: [run.ids.length],
+          captureLayers: false,
+        });
         if (r.status !== 'ok') throw new Error(r.message);
         const ours = r.sequences[0]?.logits ?? new Float32Array(0);
         expect(ours.length).toBe(theirs.length);

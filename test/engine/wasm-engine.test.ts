@@ -107,7 +107,9 @@ describe('WASM kernels in the whole engine', () => {
       const { sourceDir, oracle, config } = await prepare(model);
       const artifact = convert(model, sourceDir, target);
       const score = (kernels: KernelChoice): number =>
-        worst(withModel(artifact, config, kernels, (m) => logitsOf(m, oracle)).map((g, i) => nmse(oracle[i]?.logits ?? new Float32Array(0), g)));
+        worst(
+          withModel(artifact, config, kernels, (m) => logitsOf(m, oracle)).map((g, i) => nmse(oracle[i]?.logits ?? new Float32Array(0), g)),
+        );
       const ts = score('ts');
       const wasm = score('wasm');
       expect(Number.isFinite(wasm)).toBe(true);
@@ -170,7 +172,10 @@ describe('KV cache reuse and layer capture', () => {
 
 describe('agreement with llama.cpp on its own GGUFs does not get worse with the WASM kernels', () => {
   const FIXTURES = new URL('../fixtures/llamacpp/', import.meta.url).pathname;
-  const golden = JSON.parse(readFileSync(`${FIXTURES}probs.json`, 'utf8')) as { tokens: number[]; probs: Record<'f32' | 'q8_0' | 'q4_0', number[][]> };
+  const golden = JSON.parse(readFileSync(`${FIXTURES}probs.json`, 'utf8')) as {
+    tokens: number[];
+    probs: Record<'f32' | 'q8_0' | 'q4_0', number[][]>;
+  };
   const klOf = (type: 'f32' | 'q8_0' | 'q4_0', kernels: KernelChoice): { kl: number; top1: boolean } => {
     const src = new FileByteSource(`${FIXTURES}tiny-llama-${type}.gguf`);
     try {

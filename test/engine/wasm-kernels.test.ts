@@ -51,7 +51,8 @@ function reference(w: Weight, dense: Float32Array, x: Float32Array): Float32Arra
   const out = new Float32Array(w.rows);
   for (let r = 0; r < w.rows; r++) {
     let s = 0;
-    for (let c = 0; c < w.cols; c++) s += (w.isTransposed ? (dense[c * w.rows + r] as number) : (dense[r * w.cols + c] as number)) * (xe[c] as number);
+    for (let c = 0; c < w.cols; c++)
+      s += (w.isTransposed ? (dense[c * w.rows + r] as number) : (dense[r * w.cols + c] as number)) * (xe[c] as number);
     out[r] = s;
   }
   return out;
@@ -121,7 +122,16 @@ describe('WASM decoders, bit for bit', () => {
       bytes[2 * h] = h & 0xff;
       bytes[2 * h + 1] = h >>> 8;
     }
-    const w: Weight = { dtype: 'F16', rows: 1, cols: 65536, isTransposed: false, storedRows: 1, storedCols: 65536, rowBytes: 65536 * 2, bytes };
+    const w: Weight = {
+      dtype: 'F16',
+      rows: 1,
+      cols: 65536,
+      isTransposed: false,
+      storedRows: 1,
+      storedCols: 65536,
+      rowBytes: 65536 * 2,
+      bytes,
+    };
     mv.prepare(w);
     const got = mv.dequantizeRow(w, 0);
     const table = fp16Table();
@@ -137,7 +147,16 @@ describe('WASM decoders, bit for bit', () => {
       bytes[2 * h] = h & 0xff;
       bytes[2 * h + 1] = h >>> 8;
     }
-    const w: Weight = { dtype: 'BF16', rows: 1, cols: 65536, isTransposed: false, storedRows: 1, storedCols: 65536, rowBytes: 65536 * 2, bytes };
+    const w: Weight = {
+      dtype: 'BF16',
+      rows: 1,
+      cols: 65536,
+      isTransposed: false,
+      storedRows: 1,
+      storedCols: 65536,
+      rowBytes: 65536 * 2,
+      bytes,
+    };
     mv.prepare(w);
     const got = mv.dequantizeRow(w, 0);
     for (let h = 0; h < 65536; h++) {

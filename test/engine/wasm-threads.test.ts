@@ -15,7 +15,16 @@ describe('WASM mat-vec on worker threads', () => {
       const info = TYPE_INFO[dtype];
       const rowBytes = info.isWholeTensor === true ? 0 : (COLS / info.blockSize) * info.typeSize;
       const results = [1, 2, 3].map((threads) => {
-        const w: Weight = { dtype, rows: ROWS, cols: COLS, isTransposed: false, storedRows: ROWS, storedCols: COLS, rowBytes, bytes: bytes.slice() };
+        const w: Weight = {
+          dtype,
+          rows: ROWS,
+          cols: COLS,
+          isTransposed: false,
+          storedRows: ROWS,
+          storedCols: COLS,
+          rowBytes,
+          bytes: bytes.slice(),
+        };
         const mv = new WasmMatVec(threads);
         mv.prepare(w);
         const out = new Float32Array(ROWS);

@@ -43,7 +43,9 @@ async function convertedAt(model: string, target: 'gguf/f32' | 'apr/f32' | 'safe
 
 describe('bundled engine vs the f32 oracle on the reference converter’s f32 artifacts (GGUF layout and HF layout)', () => {
   // apr/f32 holds HF names and layout: llama/qwen2 unpermuted with NEOX RoPE, GPT-2's Conv1D weights [in, out].
-  for (const [model, target] of (['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const).flatMap((m) => (['gguf/f32', 'apr/f32'] as const).map((t) => [m, t] as const))) {
+  for (const [model, target] of (['llama-tiny', 'qwen2-tiny', 'gpt2-tiny'] as const).flatMap((m) =>
+    (['gguf/f32', 'apr/f32'] as const).map((t) => [m, t] as const),
+  )) {
     it(`${model} × ${target}: logits and layer outputs at NMSE ≤ ${LOGITS_NMSE_MAX} on every prompt; greedy continuation equal`, async () => {
       const { oracle, artifact } = await convertedAt(model, target);
       const run = runBundledEngine({
@@ -81,14 +83,28 @@ describe('bundled engine vs the f32 oracle on the reference converter’s f32 ar
         else if (kv.key.startsWith('llama.')) kv.key = `mamba.${kv.key.slice('llama.'.length)}`;
       }
     });
-    const run = runBundledEngine({ artifact, format: 'gguf', sequences: [[1, 2, 3]], maxNewTokens: 0, promptLengths: [3], captureLayers: false });
+    const run = runBundledEngine({
+      artifact,
+      format: 'gguf',
+      sequences: [[1, 2, 3]],
+      maxNewTokens: 0,
+      promptLengths: [3],
+      captureLayers: false,
+    });
     expect(run.status).toBe('failed');
     if (run.status === 'failed') expect(run.message).toMatch(/general\.architecture is "mamba"/);
   });
 
   it('safetensors carries no hyperparameters: the engine reads them from the source config.json, and fails without it', async () => {
     const { sourceDir, oracle, artifact } = await convertedAt('gpt2-tiny', 'safetensors/bf16');
-    const req = { artifact, format: 'safetensors' as const, sequences: oracle.map((o) => o.ids), maxNewTokens: 0, promptLengths: oracle.map((o) => o.promptIds.length), captureLayers: false };
+    const req = {
+      artifact,
+      format: 'safetensors' as const,
+      sequences: oracle.map((o) => o.ids),
+      maxNewTokens: 0,
+      promptLengths: oracle.map((o) => o.promptIds.length),
+      captureLayers: false,
+    };
     const run = runBundledEngine({ ...req, configPath: join(sourceDir, 'config.json') });
     if (run.status !== 'ok') throw new Error(run.message);
     // bf16 weights: the bf16 logits bound (tolerances.ts), far from a broken layout.

@@ -41,7 +41,14 @@ interface RawEntry {
 }
 
 /** Hermetic builder for files the writer would never produce: entries as given (unsorted, bad codes, …), CRCs sealed. */
-function rawApr(opts: { entries: RawEntry[]; data?: Uint8Array; metadata?: string; flags?: number; tensorCount?: number; version?: [number, number] }): Uint8Array {
+function rawApr(opts: {
+  entries: RawEntry[];
+  data?: Uint8Array;
+  metadata?: string;
+  flags?: number;
+  tensorCount?: number;
+  version?: [number, number];
+}): Uint8Array {
   const meta = new TextEncoder().encode(opts.metadata ?? '{}');
   const index: number[] = [];
   for (const e of opts.entries) {
@@ -98,7 +105,10 @@ describe('CRC-32', () => {
 
 describe('golden file', () => {
   // Checked by hand against formats.md §2, CRCs from Python's zlib.crc32.
-  const file = encodeApr({ metadata: '{"model_type":"t"}', tensors: [{ name: 'w', shape: [2], dtype: 'F32', data: quantize('F32', f32s(1, -2)) }] });
+  const file = encodeApr({
+    metadata: '{"model_type":"t"}',
+    tensors: [{ name: 'w', shape: [2], dtype: 'F32', data: quantize('F32', f32s(1, -2)) }],
+  });
 
   it('header bytes', () => {
     expect(file.length).toBe(260);
@@ -131,7 +141,16 @@ describe('golden file', () => {
   it('reads back', () => {
     const f = read(file);
     expect(f.issues).toEqual([]);
-    expect(f.header).toMatchObject({ version: [2, 0], flags: 0x400, tensor_count: 1, metadata_offset: 64n, metadata_size: 18, tensor_index_offset: 128n, data_offset: 192n, checksum: 0x523abdd9 });
+    expect(f.header).toMatchObject({
+      version: [2, 0],
+      flags: 0x400,
+      tensor_count: 1,
+      metadata_offset: 64n,
+      metadata_size: 18,
+      tensor_index_offset: 128n,
+      data_offset: 192n,
+      checksum: 0x523abdd9,
+    });
     expect(f.dataOffset).toBe(192);
     expect(f.tensors).toEqual([{ name: 'w', shape: [2], dtype: 'F32', rawType: 0, offset: 192, byteLength: 8, spanBytes: 8 }]);
     expect([...readAprTensorF32(new BufferByteSource(file), f.tensors[0]!)]).toEqual([1, -2]);
@@ -194,7 +213,8 @@ describe('APR Q8 / Q4 codecs (aprender add_q8_tensor / add_q4_tensor)', () => {
       b[1] = scaleBits >> 8;
       return b;
     };
-    for (const bits of [0x7c00, 0xfc00, 0x7e00, 0x0001, 0x03ff, 0x0000]) expect([...dequantizeAprQ4(block(bits), 2)].map(Math.abs)).toEqual([0, 0]);
+    for (const bits of [0x7c00, 0xfc00, 0x7e00, 0x0001, 0x03ff, 0x0000])
+      expect([...dequantizeAprQ4(block(bits), 2)].map(Math.abs)).toEqual([0, 0]);
     expect([...dequantizeAprQ4(block(0x0400), 2)]).toEqual([7 * 2 ** -14, 7 * 2 ** -14]);
     expect([...dequantizeAprQ4(block(0xbc00), 1)]).toEqual([-7]);
   });
@@ -218,7 +238,8 @@ describe('APR Q8 / Q4 codecs (aprender add_q8_tensor / add_q4_tensor)', () => {
         const amax = x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
         const s8 = amax === 0 ? 1 : Math.fround(amax / 127);
         // (+2^-100: below max|x| ≈ 127·2^-149 the f32 scale underflows to 0 and aprender decodes zeros)
-        for (let i = 0; i < n; i++) expect(Math.abs((q8[i] as number) - (x[i] as number))).toBeLessThanOrEqual(s8 * 0.5 + 1e-6 * amax + 2 ** -100);
+        for (let i = 0; i < n; i++)
+          expect(Math.abs((q8[i] as number) - (x[i] as number))).toBeLessThanOrEqual(s8 * 0.5 + 1e-6 * amax + 2 ** -100);
         const q4 = dequantizeAprQ4(quantizeAprQ4(x, { checkDensity: false }), n);
         for (let b = 0; b < n; b += 32) {
           const blk = x.subarray(b, b + 32);
@@ -243,7 +264,8 @@ describe('APR Q8 / Q4 codecs (aprender add_q8_tensor / add_q4_tensor)', () => {
 });
 
 describe('write → read round trips', () => {
-  const values = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 5)));
+  const values = (n: number, seed: number): Float32Array =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 5)));
   const padRows = (x: Float32Array, rows: number, cols: number): Float32Array => {
     const bpr = Math.ceil(cols / 256) * 256;
     const out = new Float32Array(rows * bpr);
@@ -270,8 +292,14 @@ describe('write → read round trips', () => {
     const ints = [-3, 0, 7, 100];
     add({ name: 'i8', shape: [4], dtype: 'I8', data: new Uint8Array(Int8Array.from(ints).buffer) }, f32s(...ints));
     add({ name: 'u8', shape: [4], dtype: 'U8', data: Uint8Array.from([0, 1, 200, 255]) }, f32s(0, 1, 200, 255));
-    add({ name: 'i32', shape: [2, 2], dtype: 'I32', data: new Uint8Array(Int32Array.from([-70000, 1, 2, 2 ** 31 - 1]).buffer) }, f32s(-70000, 1, 2, 2 ** 31 - 1));
-    add({ name: 'i64', shape: [3], dtype: 'I64', data: new Uint8Array(BigInt64Array.from([-5n, 0n, 1n << 40n]).buffer) }, f32s(-5, 0, 2 ** 40));
+    add(
+      { name: 'i32', shape: [2, 2], dtype: 'I32', data: new Uint8Array(Int32Array.from([-70000, 1, 2, 2 ** 31 - 1]).buffer) },
+      f32s(-70000, 1, 2, 2 ** 31 - 1),
+    );
+    add(
+      { name: 'i64', shape: [3], dtype: 'I64', data: new Uint8Array(BigInt64Array.from([-5n, 0n, 1n << 40n]).buffer) },
+      f32s(-5, 0, 2 ** 40),
+    );
     // K-quants: rows of 300 are padded to 512 (2 super-blocks each), as quantize_q4_k_matrix does.
     const k = values(600, 4);
     const q4kData = quantize('Q4_K', padRows(k, 2, 300));
@@ -291,7 +319,16 @@ describe('write → read round trips', () => {
 
   it('every dtype: no issues, sorted index, sizes, 64-byte alignment, values', () => {
     const { tensors, expected } = allDtypes();
-    const metadata = { model_type: 'llama', architecture: 'llama', hidden_size: 64, rope_theta: 10000, name: null, tokenizer: { vocabulary: ['a', 'b'] }, 'tokenizer.merges': ['a b'], tied_embeddings: true };
+    const metadata = {
+      model_type: 'llama',
+      architecture: 'llama',
+      hidden_size: 64,
+      rope_theta: 10000,
+      name: null,
+      tokenizer: { vocabulary: ['a', 'b'] },
+      'tokenizer.merges': ['a b'],
+      tied_embeddings: true,
+    };
     const bytes = encodeApr({ metadata, tensors });
     const src = new BufferByteSource(bytes);
     const f = readApr(src);
@@ -373,7 +410,8 @@ describe('write → read round trips', () => {
     expect(aprRequiredBytes('Q4_K', [5n, 0n])).toBe(0n);
     expect(aprRequiredBytes('APR_Q4', [33n])).toBe(36n);
     const dtypes = Object.keys(APR_DTYPE_CODES) as AprDType[];
-    for (const d of dtypes) if (d !== 'Q4_K' && d !== 'Q6_K') expect(aprRequiredBytes(d, [7n, 9n]), d).toBe(BigInt(tensorByteLength(d, 63) ?? -1));
+    for (const d of dtypes)
+      if (d !== 'Q4_K' && d !== 'Q6_K') expect(aprRequiredBytes(d, [7n, 9n]), d).toBe(BigInt(tensorByteLength(d, 63) ?? -1));
   });
 });
 
@@ -395,17 +433,25 @@ describe('reader checks', () => {
       b.set(new TextEncoder().encode(m));
       return b;
     };
-    expect(read(withMagic('GGUF')).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/bad magic.*"GGUF"/) }]);
+    expect(read(withMagic('GGUF')).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/bad magic.*"GGUF"/) },
+    ]);
     expect(read(withMagic('APRN')).issues[0]?.message).toMatch(/APR v1/);
     expect(read(withMagic('APR1')).issues[0]?.message).toMatch(/APR v1/);
     expect(read(withMagic('APR2')).issues[0]?.message).toMatch(/AprV2Header::from_bytes accepts only/);
     expect(read(new Uint8Array(2)).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true }]);
-    expect(read(g.subarray(0, 40)).issues).toMatchObject([{ code: 'F-FILE-002', fatal: true, message: expect.stringMatching(/header needs 64 bytes/) }]);
+    expect(read(g.subarray(0, 40)).issues).toMatchObject([
+      { code: 'F-FILE-002', fatal: true, message: expect.stringMatching(/header needs 64 bytes/) },
+    ]);
   });
 
   it('version: major ≠ 2 is fatal, another minor is flagged', () => {
-    expect(read(rawApr({ entries: [], version: [3, 0] })).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/version 3\.0/) }]);
-    expect(read(rawApr({ entries: [], version: [2, 1] })).issues).toMatchObject([{ code: 'F-FILE-001', fatal: false, message: expect.stringMatching(/2\.1/) }]);
+    expect(read(rawApr({ entries: [], version: [3, 0] })).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/version 3\.0/) },
+    ]);
+    expect(read(rawApr({ entries: [], version: [2, 1] })).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: false, message: expect.stringMatching(/2\.1/) },
+    ]);
   });
 
   it('header and footer CRC mismatches → F-FILE-004', () => {
@@ -425,14 +471,18 @@ describe('reader checks', () => {
   });
 
   it('LAYOUT_COLUMN_MAJOR → F-FILE-001 (LAYOUT-002); a file without LAYOUT_ROW_MAJOR is accepted', () => {
-    expect(read(rawApr({ entries: [], flags: 0x800 })).issues).toMatchObject([{ code: 'F-FILE-001', message: expect.stringMatching(/LAYOUT-002/) }]);
+    expect(read(rawApr({ entries: [], flags: 0x800 })).issues).toMatchObject([
+      { code: 'F-FILE-001', message: expect.stringMatching(/LAYOUT-002/) },
+    ]);
     expect(read(rawApr({ entries: [], flags: 0 })).issues).toEqual([]);
   });
 
   it('index not sorted by name / duplicate names → F-FILE-001', () => {
     const data = new Uint8Array(128);
     const unsorted = read(rawApr({ entries: [entry('b'), entry('a', { offset: 64n })], data }));
-    expect(unsorted.issues).toMatchObject([{ code: 'F-FILE-001', tensor: 'a', message: expect.stringMatching(/not sorted by name: 'a' comes after 'b'/) }]);
+    expect(unsorted.issues).toMatchObject([
+      { code: 'F-FILE-001', tensor: 'a', message: expect.stringMatching(/not sorted by name: 'a' comes after 'b'/) },
+    ]);
     expect(unsorted.tensors.map((t) => t.name)).toEqual(['b', 'a']);
     const dup = read(rawApr({ entries: [entry('a'), entry('a', { offset: 64n })], data }));
     expect(dup.issues).toMatchObject([{ code: 'F-FILE-001', tensor: 'a', message: 'duplicate tensor name in the index' }]);
@@ -453,7 +503,9 @@ describe('reader checks', () => {
   it('data out of bounds → F-FILE-002; overlapping → F-FILE-003; misaligned → F-FILE-003', () => {
     const data = new Uint8Array(128);
     const oob = read(rawApr({ entries: [entry('a', { offset: 64n, size: 200n })], data }));
-    expect(oob.issues).toMatchObject([{ code: 'F-FILE-002', tensor: 'a', message: expect.stringMatching(/runs past the end of the data section/) }]);
+    expect(oob.issues).toMatchObject([
+      { code: 'F-FILE-002', tensor: 'a', message: expect.stringMatching(/runs past the end of the data section/) },
+    ]);
     const huge = read(rawApr({ entries: [entry('a', { size: 2n ** 63n })], data }));
     expect(codes(huge)).toEqual(['F-FILE-002']);
     expect(huge.tensors).toEqual([]);
@@ -471,7 +523,9 @@ describe('reader checks', () => {
 
   it('implausible tensor_count and a truncated index are fatal', () => {
     const big = read(rawApr({ entries: [], tensorCount: 2 ** 32 - 1 }));
-    expect(big.issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible tensor_count 4294967295/) }]);
+    expect(big.issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible tensor_count 4294967295/) },
+    ]);
     const g = good();
     const cut = read(g.subarray(0, 140));
     expect(cut.issues.filter((i) => i.fatal)).toMatchObject([{ code: 'F-FILE-002' }]);
@@ -480,7 +534,9 @@ describe('reader checks', () => {
 
   it('metadata that is not JSON is flagged but the tensors are still read', () => {
     const f = read(rawApr({ entries: [entry('a')], data: new Uint8Array(64), metadata: '{"a":' }));
-    expect(f.issues).toMatchObject([{ code: 'F-FILE-001', fatal: false, message: expect.stringMatching(/metadata is not valid UTF-8 JSON/) }]);
+    expect(f.issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: false, message: expect.stringMatching(/metadata is not valid UTF-8 JSON/) },
+    ]);
     expect(f.tensors).toHaveLength(1);
     expect(read(rawApr({ entries: [], metadata: '[1]' })).issues[0]?.message).toMatch(/not a JSON object \(got an array\)/);
   });
@@ -512,5 +568,4 @@ describe('readModelFile', () => {
       expect(u).toMatchObject({ format: 'unknown', tensors: [], issues: [{ code: 'F-FILE-001', fatal: true }] });
     }
   });
-
 });

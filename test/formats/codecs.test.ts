@@ -258,7 +258,8 @@ describe('Q4_0 (quantize_row_q4_0_ref)', () => {
       let amax = 0;
       for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j] as number));
       const d = amax / 8;
-      for (let j = 0; j < 32; j++) expect(Math.abs((y[b * 32 + j] as number) - (x[b * 32 + j] as number))).toBeLessThanOrEqual(d * (1 + 2 ** -8));
+      for (let j = 0; j < 32; j++)
+        expect(Math.abs((y[b * 32 + j] as number) - (x[b * 32 + j] as number))).toBeLessThanOrEqual(d * (1 + 2 ** -8));
     }
   });
 });

@@ -167,7 +167,12 @@ describe('llama.cpp (node-llama-cpp 3.21.1) agrees with the bundled engine on re
     ids = HfTokenizer.fromDir(ckptDir).encode('The capital of France is Paris, and the capital of Italy is').slice(0, 16);
     // loadModel only throws "Failed to load model"; llama.cpp's reason arrives through the logger.
     const log: string[] = [];
-    const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, logger: (_level, message) => log.push(message.trim()) });
+    const llama = await getLlama({
+      gpu: false,
+      build: 'never',
+      logLevel: LlamaLogLevel.error,
+      logger: (_level, message) => log.push(message.trim()),
+    });
     try {
       for (const kind of Object.keys(FILES) as Kind[]) {
         log.length = 0;
@@ -191,7 +196,14 @@ describe('llama.cpp (node-llama-cpp 3.21.1) agrees with the bundled engine on re
   }
 
   function ours(kind: Kind): Float32Array {
-    const r = runBundledEngine({ artifact: path(FILES[kind]), format: 'gguf', sequences: [ids], maxNewTokens: 0, promptLengths: [ids.length], captureLayers: false });
+    const r = runBundledEngine({
+      artifact: path(FILES[kind]),
+      format: 'gguf',
+      sequences: [ids],
+      maxNewTokens: 0,
+      promptLengths: [ids.length],
+      captureLayers: false,
+    });
     if (r.status !== 'ok') throw new Error(`bundled engine failed on ${FILES[kind]}: ${r.message}`);
     const logits = r.sequences[0]?.logits;
     if (logits === undefined) throw new Error('no logits');

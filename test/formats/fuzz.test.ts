@@ -45,7 +45,12 @@ function fail(message: string): never {
 }
 
 /** Read, time, and check one mutated file (plain throws instead of expect(): 10,000 runs per format). */
-function checkOne(bytes: Uint8Array, readFile: (src: ByteSource) => ModelFile, decode: (src: ByteSource, t: TensorEntry) => Float32Array, stats: Stats): void {
+function checkOne(
+  bytes: Uint8Array,
+  readFile: (src: ByteSource) => ModelFile,
+  decode: (src: ByteSource, t: TensorEntry) => Float32Array,
+  stats: Stats,
+): void {
   const src = new BufferByteSource(bytes);
   let f: ModelFile | undefined;
   let ms = Infinity;
@@ -54,7 +59,8 @@ function checkOne(bytes: Uint8Array, readFile: (src: ByteSource) => ModelFile, d
     f = readFile(src);
     ms = Math.min(ms, performance.now() - t0);
   }
-  if (f === undefined || ms >= READ_LIMIT_MS) fail(`read took ${ms.toFixed(1)} ms (limit ${READ_LIMIT_MS}) for a ${bytes.length}-byte file, ${READ_ATTEMPTS} times`);
+  if (f === undefined || ms >= READ_LIMIT_MS)
+    fail(`read took ${ms.toFixed(1)} ms (limit ${READ_LIMIT_MS}) for a ${bytes.length}-byte file, ${READ_ATTEMPTS} times`);
   stats.slowestMs = Math.max(stats.slowestMs, ms);
   for (const i of f.issues) {
     if (!FILE_CODES.has(i.code)) fail(`issue without a file code: ${JSON.stringify(i)}`);
@@ -143,21 +149,37 @@ describe('huge declared counts and sizes are rejected fast, without big allocati
 
   it('a GGUF declaring 2^60 tensors', () => {
     const { f, ms, grewBytes } = measure(() => readGguf(new BufferByteSource(u64At(ggufGood, 8, 2n ** 60n))));
-    expect(f.issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible header: tensor_count 1152921504606846976/) }]);
+    expect(f.issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible header: tensor_count 1152921504606846976/) },
+    ]);
     expect(ms).toBeLessThan(READ_LIMIT_MS);
     expect(grewBytes).toBeLessThan(SMALL);
   });
 
   it('a 2^62-element tensor in GGUF, APR and safetensors', () => {
     const d = 2 ** 31;
-    const gguf = measure(() => readGguf(new BufferByteSource(encodeGguf({ kvs: [], tensors: [{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }] }))));
-    expect(gguf.f.issues).toMatchObject([{ code: 'F-FILE-002', tensor: 'x', message: expect.stringMatching(/runs past the end of the file/) }]);
+    const gguf = measure(() =>
+      readGguf(
+        new BufferByteSource(encodeGguf({ kvs: [], tensors: [{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }] })),
+      ),
+    );
+    expect(gguf.f.issues).toMatchObject([
+      { code: 'F-FILE-002', tensor: 'x', message: expect.stringMatching(/runs past the end of the file/) },
+    ]);
     expect(gguf.f.tensors).toEqual([]);
-    const apr = measure(() => readApr(new BufferByteSource(encodeApr({ tensors: [{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }] }))));
-    expect(apr.f.issues).toMatchObject([{ code: 'F-FILE-001', tensor: 'x', message: expect.stringMatching(/4611686018427387904 elements, more than 2\^53/) }]);
-    const st = measure(() => readSafetensors(new BufferByteSource(encodeSafetensors([{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }]))));
+    const apr = measure(() =>
+      readApr(new BufferByteSource(encodeApr({ tensors: [{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }] }))),
+    );
+    expect(apr.f.issues).toMatchObject([
+      { code: 'F-FILE-001', tensor: 'x', message: expect.stringMatching(/4611686018427387904 elements, more than 2\^53/) },
+    ]);
+    const st = measure(() =>
+      readSafetensors(new BufferByteSource(encodeSafetensors([{ name: 'x', shape: [d, d], dtype: 'F32', data: new Uint8Array(4) }]))),
+    );
     // 2^62 F32 elements are 2^64 bytes: usize overflow in the reference's own check
-    expect(st.f.issues).toMatchObject([{ code: 'F-FILE-001', tensor: 'x', message: expect.stringMatching(/overflows usize \(ValidationOverflow\)/) }]);
+    expect(st.f.issues).toMatchObject([
+      { code: 'F-FILE-001', tensor: 'x', message: expect.stringMatching(/overflows usize \(ValidationOverflow\)/) },
+    ]);
     for (const r of [gguf, apr, st]) {
       expect(r.ms).toBeLessThan(READ_LIMIT_MS);
       expect(r.grewBytes).toBeLessThan(SMALL);
@@ -168,14 +190,22 @@ describe('huge declared counts and sizes are rejected fast, without big allocati
     const bytes = aprGood.slice();
     new DataView(bytes.buffer).setUint32(8, 2 ** 32 - 1, true);
     const { f, ms, grewBytes } = measure(() => readApr(new BufferByteSource(reseal(bytes))));
-    expect(f.issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible tensor_count 4294967295/) }]);
+    expect(f.issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/implausible tensor_count 4294967295/) },
+    ]);
     expect(ms).toBeLessThan(READ_LIMIT_MS);
     expect(grewBytes).toBeLessThan(SMALL);
   });
 
   it('a safetensors header length of 2^63', () => {
     const { f, ms, grewBytes } = measure(() => readSafetensors(new BufferByteSource(u64At(stGood, 0, 2n ** 63n))));
-    expect(f.issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: 'header length 9223372036854775808 exceeds the limit of 100000000 bytes (HeaderTooLarge)' }]);
+    expect(f.issues).toMatchObject([
+      {
+        code: 'F-FILE-001',
+        fatal: true,
+        message: 'header length 9223372036854775808 exceeds the limit of 100000000 bytes (HeaderTooLarge)',
+      },
+    ]);
     expect(ms).toBeLessThan(READ_LIMIT_MS);
     expect(grewBytes).toBeLessThan(SMALL);
   });

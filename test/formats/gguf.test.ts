@@ -30,7 +30,9 @@ describe('llama.cpp fixtures', () => {
   const expectedNames = [
     'token_embd.weight',
     ...[0, 1].flatMap((b) =>
-      ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map((n) => `blk.${b}.${n}.weight`),
+      ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map(
+        (n) => `blk.${b}.${n}.weight`,
+      ),
     ),
     'output_norm.weight',
     'output.weight',
@@ -220,7 +222,10 @@ describe('writer → reader round trip', () => {
   });
 
   it('rejects values that do not fit their declared type', () => {
-    const bad = (kv: GgufKv): (() => Uint8Array) => () => encodeGguf({ kvs: [kv], tensors: [] });
+    const bad =
+      (kv: GgufKv): (() => Uint8Array) =>
+      () =>
+        encodeGguf({ kvs: [kv], tensors: [] });
     expect(bad({ key: 'x', type: 'u8', value: 256 })).toThrow(/'x'.*u8/);
     expect(bad({ key: 'x', type: 'u64', value: 1.5 })).toThrow(/safe integer or a bigint/);
     expect(bad({ key: 'x', type: 'array', value: [1] })).toThrow(/itemType/);
@@ -350,7 +355,11 @@ describe('malformed files become issues, never exceptions', () => {
     const swapped = patchU64(patchU64(good, aAt, dv.getBigUint64(bAt, true)), bAt, dv.getBigUint64(aAt, true));
     const f = read(swapped);
     expect(codes(f)).toEqual(['F-FILE-003', 'F-FILE-003']);
-    expect(f.issues[0]).toMatchObject({ tensor: 'a.weight', fatal: false, message: expect.stringMatching(/tensor has offset 96, expected 0/) });
+    expect(f.issues[0]).toMatchObject({
+      tensor: 'a.weight',
+      fatal: false,
+      message: expect.stringMatching(/tensor has offset 96, expected 0/),
+    });
     expect(f.issues[1]?.message).toMatch(/tensor has offset 0, expected 96/);
   });
 
@@ -413,9 +422,14 @@ describe('malformed files become issues, never exceptions', () => {
       const f = read(encodeGguf(m));
       expect(codes(f), label).toContain('F-FILE-001');
       expect(f.issues.map((i) => `${i.tensor ?? ''}: ${i.message}`).join('\n'), label).toMatch(message);
-      expect(f.issues.every((i) => !i.fatal), label).toBe(true);
+      expect(
+        f.issues.every((i) => !i.fatal),
+        label,
+      ).toBe(true);
     }
-    const fiveDims = read(encodeGguf({ kvs: [], tensors: [{ name: 't', shape: [1, 1, 1, 1, 32], dtype: 'F32', data: new Uint8Array(128) }] }));
+    const fiveDims = read(
+      encodeGguf({ kvs: [], tensors: [{ name: 't', shape: [1, 1, 1, 1, 32], dtype: 'F32', data: new Uint8Array(128) }] }),
+    );
     expect(codes(fiveDims)).toEqual(['F-FILE-001']);
     expect(fiveDims.issues[0]?.message).toMatch(/n_dims 5 exceeds GGML_MAX_DIMS 4/);
   });
@@ -428,7 +442,11 @@ describe('malformed files become issues, never exceptions', () => {
     expect(negative.issues.map((i) => i.message).join()).toMatch(/ne\[0\] = -1 is negative/);
     const dAt = offsetFieldOf(bytes, 'd.weight', 4) - 4 - 32;
     const big = patchU64(patchU64(bytes, dAt, 2n ** 40n), dAt + 8, 2n ** 40n);
-    expect(read(big).issues.map((i) => i.message).join()).toMatch(/element count overflows int64/);
+    expect(
+      read(big)
+        .issues.map((i) => i.message)
+        .join(),
+    ).toMatch(/element count overflows int64/);
   });
 });
 

@@ -40,12 +40,26 @@ function rng(seed: number): { u: () => number; normal: () => number } {
 function edgeBlocks(): Float32Array {
   const { u, normal } = rng(0x9e3779b9);
   const gens: ((i: number) => number)[] = [
-    () => 0, () => 0.5, () => -0.25, () => normal(), () => 0.02 * normal(),
-    (i) => (i === 77 ? 30 : normal()), (i) => (i === 200 ? -30 : normal()),
-    () => 1e-30 * normal(), () => 1e-40 * normal(), () => 1 + u(), () => -1 - u(),
-    (i) => (i - 128) / 16, (i) => ((i >> 3) % 2 ? 1 : -1), () => 1e19 * normal(),
-    (i) => 10 ** ((i >> 5) - 4) * normal(), () => (u() < 0.9 ? 0 : normal()), (i) => (i === 13 ? 0.7 : 0),
-    () => 1e-15 * normal(), (i) => (i < 128 ? 0 : normal()), (i) => (i % 16) - 8,
+    () => 0,
+    () => 0.5,
+    () => -0.25,
+    () => normal(),
+    () => 0.02 * normal(),
+    (i) => (i === 77 ? 30 : normal()),
+    (i) => (i === 200 ? -30 : normal()),
+    () => 1e-30 * normal(),
+    () => 1e-40 * normal(),
+    () => 1 + u(),
+    () => -1 - u(),
+    (i) => (i - 128) / 16,
+    (i) => ((i >> 3) % 2 ? 1 : -1),
+    () => 1e19 * normal(),
+    (i) => 10 ** ((i >> 5) - 4) * normal(),
+    () => (u() < 0.9 ? 0 : normal()),
+    (i) => (i === 13 ? 0.7 : 0),
+    () => 1e-15 * normal(),
+    (i) => (i < 128 ? 0 : normal()),
+    (i) => (i % 16) - 8,
   ];
   const out = new Float32Array(64 * 256);
   for (let b = 0; b < 64; b++) {

@@ -34,31 +34,45 @@ describe('writer: byte-identical to the Rust serializer (safetensors/src/tensor.
 
   it('test_serialization', () => {
     expect([...encodeSafetensors([{ name: 'attn.0', dtype: 'F32', shape: [1, 2, 3], data }])]).toEqual([
-      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91,
-      49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0,
-      0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      64, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 46, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44,
+      34, 115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34,
+      58, 91, 48, 44, 50, 52, 93, 125, 125, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
     ]);
   });
 
   it('test_serialization_forced_alignement (space padding to 8)', () => {
     expect([...encodeSafetensors([{ name: 'attn0', dtype: 'F32', shape: [1, 1, 2, 3], data }])]).toEqual([
-      72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34, 115, 104, 97, 112, 101, 34, 58, 91, 49,
-      44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115, 34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32, 32, 32, 0, 0, 0, 0, 0,
-      0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64,
+      72, 0, 0, 0, 0, 0, 0, 0, 123, 34, 97, 116, 116, 110, 48, 34, 58, 123, 34, 100, 116, 121, 112, 101, 34, 58, 34, 70, 51, 50, 34, 44, 34,
+      115, 104, 97, 112, 101, 34, 58, 91, 49, 44, 49, 44, 50, 44, 51, 93, 44, 34, 100, 97, 116, 97, 95, 111, 102, 102, 115, 101, 116, 115,
+      34, 58, 91, 48, 44, 50, 52, 93, 125, 125, 32, 32, 32, 32, 32, 32, 32, 0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128,
+      64, 0, 0, 160, 64,
     ]);
   });
 
   it('test_empty, with and without __metadata__', () => {
     expect([...encodeSafetensors([])]).toEqual([8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]);
     expect([...encodeSafetensors([], { framework: 'pt' })]).toEqual([
-      40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95, 95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119, 111, 114, 107, 34, 58, 34, 112, 116, 34,
-      125, 125, 32, 32, 32, 32, 32,
+      40, 0, 0, 0, 0, 0, 0, 0, 123, 34, 95, 95, 109, 101, 116, 97, 100, 97, 116, 97, 95, 95, 34, 58, 123, 34, 102, 114, 97, 109, 101, 119,
+      111, 114, 107, 34, 58, 34, 112, 116, 34, 125, 125, 32, 32, 32, 32, 32,
     ]);
   });
 
   it('orders by descending dtype (enum order) then name; integer-like names keep that order', () => {
-    const t = (name: string, dtype: SafetensorsDType, n: number): SafetensorsTensorIn => ({ name, dtype, shape: [n], data: new Uint8Array((n * SAFETENSORS_BITS[dtype]) / 8) });
-    const bytes = encodeSafetensors([t('b', 'F16', 1), t('a', 'F16', 1), t('z', 'U8', 3), t('1', 'I64', 1), t('0', 'F32', 1), t('c', 'BOOL', 1), t('10', 'F32', 1)]);
+    const t = (name: string, dtype: SafetensorsDType, n: number): SafetensorsTensorIn => ({
+      name,
+      dtype,
+      shape: [n],
+      data: new Uint8Array((n * SAFETENSORS_BITS[dtype]) / 8),
+    });
+    const bytes = encodeSafetensors([
+      t('b', 'F16', 1),
+      t('a', 'F16', 1),
+      t('z', 'U8', 3),
+      t('1', 'I64', 1),
+      t('0', 'F32', 1),
+      t('c', 'BOOL', 1),
+      t('10', 'F32', 1),
+    ]);
     const f = read(bytes);
     expect(f.issues).toEqual([]);
     expect(f.tensors.map((x) => x.name)).toEqual(['1', '0', '10', 'a', 'b', 'z', 'c']);
@@ -109,7 +123,12 @@ describe('every dtype: write → read', () => {
   };
 
   it('lists every dtype with its shape and size; decodes the decodable ones', () => {
-    const tensors = SAFETENSORS_DTYPES.map((dtype) => ({ name: `t_${dtype}`, dtype, shape: cases[dtype].shape, data: Uint8Array.from(cases[dtype].bytes) }));
+    const tensors = SAFETENSORS_DTYPES.map((dtype) => ({
+      name: `t_${dtype}`,
+      dtype,
+      shape: cases[dtype].shape,
+      data: Uint8Array.from(cases[dtype].bytes),
+    }));
     const bytes = encodeSafetensors(tensors);
     const src = new BufferByteSource(bytes);
     const f = readSafetensors(src);
@@ -167,10 +186,14 @@ describe('reader validation (Metadata::validate and read_metadata)', () => {
   const t = (dtype: string, shape: number[], offs: [number, number]): string => JSON.stringify({ dtype, shape, data_offsets: offs });
 
   it('header length: < 8 bytes, > 100 MB, past the end', () => {
-    expect(read(new Uint8Array(7)).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/HeaderTooSmall/) }]);
+    expect(read(new Uint8Array(7)).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/HeaderTooSmall/) },
+    ]);
     const big = new Uint8Array(16);
     new DataView(big.buffer).setBigUint64(0, BigInt(MAX_HEADER_BYTES + 1), true);
-    expect(read(big).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/exceeds the limit of 100000000 bytes/) }]);
+    expect(read(big).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/exceeds the limit of 100000000 bytes/) },
+    ]);
     const past = new Uint8Array(16);
     new DataView(past.buffer).setBigUint64(0, 100n, true);
     expect(read(past).issues).toMatchObject([{ code: 'F-FILE-002', fatal: true, message: expect.stringMatching(/InvalidHeaderLength/) }]);
@@ -180,8 +203,12 @@ describe('reader validation (Metadata::validate and read_metadata)', () => {
     const bad = withHeader('{"a":1}');
     bad[10] = 0xff;
     expect(read(bad).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/not valid UTF-8/) }]);
-    expect(read(withHeader('{"a":')).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/not valid JSON/) }]);
-    expect(read(withHeader('[1,2]')).issues).toMatchObject([{ code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/an array, not a JSON object/) }]);
+    expect(read(withHeader('{"a":')).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/not valid JSON/) },
+    ]);
+    expect(read(withHeader('[1,2]')).issues).toMatchObject([
+      { code: 'F-FILE-001', fatal: true, message: expect.stringMatching(/an array, not a JSON object/) },
+    ]);
     expect(read(withHeader('{}\0\0\0\0\0\0', undefined, false)).issues[0]?.code).toBe('F-FILE-001'); // NUL padding is not JSON whitespace
   });
 
@@ -200,7 +227,9 @@ describe('reader validation (Metadata::validate and read_metadata)', () => {
 
   it('holes, overlaps and end < begin → F-FILE-003 (after sorting by offsets)', () => {
     const hole = read(withHeader(`{"b":${t('F32', [1], [8, 12])},"a":${t('F32', [1], [0, 4])}}`, new Uint8Array(12)));
-    expect(hole.issues).toMatchObject([{ code: 'F-FILE-003', tensor: 'b', message: 'tensor has offset 8, expected 4: a hole of 4 bytes (InvalidOffset)' }]);
+    expect(hole.issues).toMatchObject([
+      { code: 'F-FILE-003', tensor: 'b', message: 'tensor has offset 8, expected 4: a hole of 4 bytes (InvalidOffset)' },
+    ]);
     const overlap = read(withHeader(`{"a":${t('F32', [2], [0, 8])},"b":${t('F32', [1], [4, 8])}}`, new Uint8Array(8)));
     expect(overlap.issues).toMatchObject([{ code: 'F-FILE-003', tensor: 'b', message: expect.stringMatching(/an overlap of 4 bytes/) }]);
     const backwards = read(withHeader(`{"a":${t('F32', [1], [4, 0])}}`, new Uint8Array(0)));
@@ -233,11 +262,15 @@ describe('reader validation (Metadata::validate and read_metadata)', () => {
     expect(read(good).issues).toEqual([]);
     const longer = new Uint8Array(good.length + 3);
     longer.set(good);
-    expect(read(longer).issues).toMatchObject([{ code: 'F-FILE-002', fatal: false, message: expect.stringMatching(/MetadataIncompleteBuffer/) }]);
+    expect(read(longer).issues).toMatchObject([
+      { code: 'F-FILE-002', fatal: false, message: expect.stringMatching(/MetadataIncompleteBuffer/) },
+    ]);
     const cut = read(good.subarray(0, good.length - 1));
     expect(codes(cut)).toEqual(['F-FILE-002', 'F-FILE-002']);
     expect(cut.issues[0]).toMatchObject({ tensor: 'a', message: expect.stringMatching(/runs past the end of the file/) });
-    expect(() => readSafetensorsTensorF32(new BufferByteSource(good.subarray(0, good.length - 1)), cut.tensors[0]!)).toThrow(TensorReadError);
+    expect(() => readSafetensorsTensorF32(new BufferByteSource(good.subarray(0, good.length - 1)), cut.tensors[0]!)).toThrow(
+      TensorReadError,
+    );
   });
 
   it('a header with leading whitespace and no padding is still read (serde_json accepts it)', () => {

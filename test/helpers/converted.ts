@@ -25,7 +25,13 @@ export type Mutate = (plan: unknown) => void;
 /** The plan's tensors; throws when the plan no longer has `tensors[]` of {name, shape, dtype, values}. */
 export function tensorsOf(plan: unknown): PlannedTensor[] {
   const t = (plan as { tensors?: unknown } | null)?.tensors;
-  if (!Array.isArray(t) || t.some((x: Partial<PlannedTensor>) => typeof x?.name !== 'string' || !Array.isArray(x.shape) || typeof x.dtype !== 'string' || !(x.values instanceof Float32Array))) {
+  if (
+    !Array.isArray(t) ||
+    t.some(
+      (x: Partial<PlannedTensor>) =>
+        typeof x?.name !== 'string' || !Array.isArray(x.shape) || typeof x.dtype !== 'string' || !(x.values instanceof Float32Array),
+    )
+  ) {
     throw new Error('the reference plan changed shape: expected tensors[] of {name, shape, dtype, values}');
   }
   return t as PlannedTensor[];

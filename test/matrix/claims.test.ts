@@ -28,7 +28,15 @@ const CASES: { name: string; need: Need; code: VerdictCode; providers: Partial<C
     need: 'artifact',
     code: 'F-RUNTIME-001',
     providers: {
-      convert: async () => ({ status: 'failed', exitCode: 3, signal: undefined, timedOut: false, durationMs: 1, log: 'boom', reason: 'exited with code 3' }),
+      convert: async () => ({
+        status: 'failed',
+        exitCode: 3,
+        signal: undefined,
+        timedOut: false,
+        durationMs: 1,
+        log: 'boom',
+        reason: 'exited with code 3',
+      }),
     },
   },
   {
@@ -59,23 +67,28 @@ describe('runCell holds exactly the planned claims when a prerequisite fails', (
     expect(planned.filter((c) => c.suite === 'logits')).toHaveLength(DEFAULT_PROMPTS.length);
   });
 
-  it.each(CASES)('$name → every claim that needs it fails with $code, the others are judged', async ({ need, code, providers }) => {
-    const r = await runCell(
-      { converter: 'reference', model: 'llama-tiny', target, engine: 'bundled' },
-      { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 8, converterTimeoutMs: 60_000, suites: ALL_SUITES, providers },
-    );
-    expect(r.status).toBe('done');
-    expect(r.checks.map(claimKey)).toEqual(planned.map(claimKey));
-    // 'artifact' and 'readable file' are needed by everything; the file suite itself reports an unreadable file.
-    const needs = (suite: (typeof planned)[number]['suite']) => need === 'artifact' || need === 'readable file' || suiteEntry(suite).needs.includes(need);
-    for (const check of r.checks) {
-      const codes = check.verdicts.filter((v) => v.status === 'fail').map((v) => v.code);
-      if (needs(check.suite)) {
-        expect(check.status, `${check.suite} ${check.prompt ?? ''}`).toBe('fail');
-        expect(codes, `${check.suite} ${check.prompt ?? ''}`).toContain(code);
-      } else {
-        expect(check.status, `${check.suite} ${check.prompt ?? ''}: ${codes.join(', ')}`).not.toBe('fail');
+  it.each(CASES)(
+    '$name → every claim that needs it fails with $code, the others are judged',
+    async ({ need, code, providers }) => {
+      const r = await runCell(
+        { converter: 'reference', model: 'llama-tiny', target, engine: 'bundled' },
+        { workDir, prompts: DEFAULT_PROMPTS, maxNewTokens: 8, converterTimeoutMs: 60_000, suites: ALL_SUITES, providers },
+      );
+      expect(r.status).toBe('done');
+      expect(r.checks.map(claimKey)).toEqual(planned.map(claimKey));
+      // 'artifact' and 'readable file' are needed by everything; the file suite itself reports an unreadable file.
+      const needs = (suite: (typeof planned)[number]['suite']) =>
+        need === 'artifact' || need === 'readable file' || suiteEntry(suite).needs.includes(need);
+      for (const check of r.checks) {
+        const codes = check.verdicts.filter((v) => v.status === 'fail').map((v) => v.code);
+        if (needs(check.suite)) {
+          expect(check.status, `${check.suite} ${check.prompt ?? ''}`).toBe('fail');
+          expect(codes, `${check.suite} ${check.prompt ?? ''}`).toContain(code);
+        } else {
+          expect(check.status, `${check.suite} ${check.prompt ?? ''}: ${codes.join(', ')}`).not.toBe('fail');
+        }
       }
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });

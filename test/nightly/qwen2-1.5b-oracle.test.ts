@@ -57,7 +57,12 @@ describe('qwen2-1.5b-shape oracle (nightly)', () => {
         env: { ...process.env, NODE_OPTIONS: '' },
         maxBuffer: 1 << 20,
       });
-      const run = JSON.parse(line.trim().split('\n').pop() ?? '') as { ids: number[]; greedyIds: number[]; stats: OracleRunStats; maxRssKiB: number };
+      const run = JSON.parse(line.trim().split('\n').pop() ?? '') as {
+        ids: number[];
+        greedyIds: number[];
+        stats: OracleRunStats;
+        maxRssKiB: number;
+      };
       const peakBytes = run.maxRssKiB * 1024;
       const bound = 2 * weightBytes + GIB;
       console.log(
@@ -91,7 +96,9 @@ describe('qwen2-1.5b-shape oracle (nightly)', () => {
         }
         worst = Math.max(worst, maxDiff / maxRef);
       }
-      console.log(`${MODEL}: ${run.ids.length} positions (prompt + greedy), worst max|Δ|/max|logit| vs float64 = ${worst.toExponential(2)}`);
+      console.log(
+        `${MODEL}: ${run.ids.length} positions (prompt + greedy), worst max|Δ|/max|logit| vs float64 = ${worst.toExponential(2)}`,
+      );
       expect(worst).toBeLessThanOrEqual(1e-5);
     } finally {
       rmSync(work, { recursive: true, force: true });

@@ -82,16 +82,20 @@ describe.each(HEAVY)('%s', (name) => {
     expect(channelsOnly.edits.channels.length).toBeGreaterThan(0);
     expect(channelsOnly.edits.channels.every((c) => c.compensated)).toBe(true);
     const tok = HfTokenizer.fromDir(baseDir);
-    const docs = readHeldout().slice(0, 6).map((d) => tok.encode(d));
+    const docs = readHeldout()
+      .slice(0, 6)
+      .map((d) => tok.encode(d));
     const a = await runOracle(base, docs, { maxNewTokens: 0 });
     const b = await runOracle(channelsOnly.checkpoint, docs, { maxNewTokens: 0 });
     let num = 0;
     let den = 0;
-    a.forEach((r, i) => r.logits.forEach((v, j) => {
-      const d = v - b[i]!.logits[j]!;
-      num += d * d;
-      den += v * v;
-    }));
+    a.forEach((r, i) =>
+      r.logits.forEach((v, j) => {
+        const d = v - b[i]!.logits[j]!;
+        num += d * d;
+        den += v * v;
+      }),
+    );
     console.log(`[${name}] channels only vs ${spec.from}: logits NMSE ${(num / den).toExponential(2)}`);
     // f32 rounding of x·s·(1/s) only; an uncompensated (or wrongly compensated) channel gives NMSE ≫ 1e-6.
     expect(num / den).toBeLessThan(1e-8);

@@ -55,7 +55,8 @@ describe.each(MODELS)('%s (trained)', (name) => {
     if (!isGpt2(spec.config)) expect(d.heads / d.kvHeads).toBeGreaterThan(1);
     const params = [...hfTensorShapes(spec.config).values()].reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
     expect(statSync(join(MODELS_DIR, spec.weights)).size).toBeGreaterThanOrEqual(4 * params);
-    const training = (JSON.parse(readFileSync(join(MODELS_DIR, `${name}.json`), 'utf8')) as { training?: Record<string, unknown> }).training;
+    const training = (JSON.parse(readFileSync(join(MODELS_DIR, `${name}.json`), 'utf8')) as { training?: Record<string, unknown> })
+      .training;
     for (const key of ['seed', 'steps', 'lr', 'finalLoss']) expect(typeof training?.[key], key).toBe('number');
   });
 
@@ -78,7 +79,9 @@ describe('peakedness contract (negative control)', () => {
     const spec = findModelSpec('llama-tiny');
     if (spec.kind !== 'trained') throw new Error('llama-tiny is not trained');
     const tok = new HfTokenizer(tokenizer);
-    const docs = readHeldout().slice(0, 20).map((d) => tok.encode(d));
+    const docs = readHeldout()
+      .slice(0, 20)
+      .map((d) => tok.encode(d));
     const seeded = seededCheckpoint(spec.config, { seed: 20261130, embedStd: 0.3, weightGain: 0.6, normStd: 0.1 });
     const stats = heldoutStats(await runOracle(seeded, docs, { maxNewTokens: 0 }));
     expect(stats.meanTargetProb, JSON.stringify(stats)).toBeLessThan(0.1);

@@ -66,7 +66,16 @@ describe('shape-faithful zoo models (specs only; `tmgt models build` makes the w
     // A small qwen2 config (biases, untied head) stands in for the big ones.
     const big = seeded('qwen2-0.5b-shape');
     const spec = {
-      config: { ...big.config, vocab_size: 64, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, tie_word_embeddings: false },
+      config: {
+        ...big.config,
+        vocab_size: 64,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        tie_word_embeddings: false,
+      },
       init: big.init,
     };
     const dir = mkdtempSync(join(tmpdir(), 'tmgt-stream-'));

@@ -23,10 +23,24 @@ export async function buildKernels(output = WASM_OUTPUT) {
   const tmp = `${output}.${process.pid}.${Date.now()}.tmp`;
   const { error, stderr } = await asc.main([
     WASM_SOURCE,
-    '--outFile', tmp,
-    '-O3', '--noAssert', '--runtime', 'stub', '--use', 'abort=',
-    '--enable', 'simd', '--enable', 'threads',
-    '--importMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', '65536',
+    '--outFile',
+    tmp,
+    '-O3',
+    '--noAssert',
+    '--runtime',
+    'stub',
+    '--use',
+    'abort=',
+    '--enable',
+    'simd',
+    '--enable',
+    'threads',
+    '--importMemory',
+    '--sharedMemory',
+    '--initialMemory',
+    '1',
+    '--maximumMemory',
+    '65536',
   ]);
   if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
   renameSync(tmp, output);

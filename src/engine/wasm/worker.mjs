@@ -20,8 +20,7 @@ function drain() {
       // Each instance has its own globals: point this one at the fp16 table the main thread laid in the memory.
       k.init(msg.table);
       instances.set(msg.attach, k);
-    }
-    else if (msg.detach !== undefined) instances.delete(msg.detach);
+    } else if (msg.detach !== undefined) instances.delete(msg.detach);
   }
 }
 

@@ -126,10 +126,14 @@ class IndexCursor {
   /** `n` bytes at pos (advancing), or a fatal F-FILE-002 naming `what`. */
   take(n: number, what: string): Uint8Array {
     if (n > this.src.size - this.pos) {
-      stop('F-FILE-002', `file truncated: ${what} needs ${n} bytes at offset ${this.pos}, only ${Math.max(0, this.src.size - this.pos)} remain`, {
-        offset: this.pos,
-        need: n,
-      });
+      stop(
+        'F-FILE-002',
+        `file truncated: ${what} needs ${n} bytes at offset ${this.pos}, only ${Math.max(0, this.src.size - this.pos)} remain`,
+        {
+          offset: this.pos,
+          need: n,
+        },
+      );
     }
     let rel = this.pos - this.windowStart;
     if (rel < 0 || rel + n > this.window.length) {
@@ -179,24 +183,40 @@ function parseHeader(src: ByteSource, out: AprFile): AprHeader {
   out.header = header;
   const [major, minor] = header.version;
   if (major !== APR_VERSION_MAJOR) {
-    stop('F-FILE-001', `unsupported APR version ${major}.${minor}; this reader reads ${APR_VERSION_MAJOR}.x`, { version: `${major}.${minor}` });
+    stop('F-FILE-001', `unsupported APR version ${major}.${minor}; this reader reads ${APR_VERSION_MAJOR}.x`, {
+      version: `${major}.${minor}`,
+    });
   }
   if (minor !== APR_VERSION_MINOR) {
-    out.issues.push(issue('F-FILE-001', `APR version ${major}.${minor}: aprender writes ${APR_VERSION_MAJOR}.${APR_VERSION_MINOR}`, false, { evidence: { version: `${major}.${minor}` } }));
+    out.issues.push(
+      issue('F-FILE-001', `APR version ${major}.${minor}: aprender writes ${APR_VERSION_MAJOR}.${APR_VERSION_MINOR}`, false, {
+        evidence: { version: `${major}.${minor}` },
+      }),
+    );
   }
   const computed = crc32(h.subarray(44, 64), crc32(h.subarray(0, 40)));
   if (computed !== header.checksum) {
     out.issues.push(
-      issue('F-FILE-004', `header CRC-32 mismatch: stored ${hex(header.checksum)}, computed ${hex(computed)} over bytes 0..40 and 44..64`, false, {
-        evidence: { stored: hex(header.checksum), computed: hex(computed) },
-      }),
+      issue(
+        'F-FILE-004',
+        `header CRC-32 mismatch: stored ${hex(header.checksum)}, computed ${hex(computed)} over bytes 0..40 and 44..64`,
+        false,
+        {
+          evidence: { stored: hex(header.checksum), computed: hex(computed) },
+        },
+      ),
     );
   }
   if (header.flags & APR_FLAGS.LAYOUT_COLUMN_MAJOR) {
     out.issues.push(
-      issue('F-FILE-001', `LAYOUT-002: flags 0x${header.flags.toString(16)} set LAYOUT_COLUMN_MAJOR, which aprender's reader rejects (a GGUF import without the transpose)`, false, {
-        evidence: { flags: header.flags },
-      }),
+      issue(
+        'F-FILE-001',
+        `LAYOUT-002: flags 0x${header.flags.toString(16)} set LAYOUT_COLUMN_MAJOR, which aprender's reader rejects (a GGUF import without the transpose)`,
+        false,
+        {
+          evidence: { flags: header.flags },
+        },
+      ),
     );
   }
   return header;
@@ -204,7 +224,11 @@ function parseHeader(src: ByteSource, out: AprFile): AprHeader {
 
 function checkFooter(src: ByteSource, out: AprFile): void {
   if (src.size < APR_HEADER_BYTES + APR_FOOTER_BYTES) {
-    out.issues.push(issue('F-FILE-002', `file truncated: no room for the ${APR_FOOTER_BYTES}-byte footer after the header (${src.size} bytes)`, false, { evidence: { fileBytes: src.size } }));
+    out.issues.push(
+      issue('F-FILE-002', `file truncated: no room for the ${APR_FOOTER_BYTES}-byte footer after the header (${src.size} bytes)`, false, {
+        evidence: { fileBytes: src.size },
+      }),
+    );
     return;
   }
   const end = src.size - APR_FOOTER_BYTES;
@@ -239,7 +263,11 @@ function parseMetadata(src: ByteSource, header: AprHeader, out: AprFile): void {
   const start = header.metadata_offset;
   const end = start + BigInt(header.metadata_size);
   if (start < BigInt(APR_HEADER_BYTES)) {
-    out.issues.push(issue('F-FILE-003', `metadata_offset ${start} overlaps the ${APR_HEADER_BYTES}-byte header`, false, { evidence: { metadata_offset: start.toString() } }));
+    out.issues.push(
+      issue('F-FILE-003', `metadata_offset ${start} overlaps the ${APR_HEADER_BYTES}-byte header`, false, {
+        evidence: { metadata_offset: start.toString() },
+      }),
+    );
   }
   if (end > BigInt(src.size)) {
     out.issues.push(
@@ -256,11 +284,21 @@ function parseMetadata(src: ByteSource, header: AprHeader, out: AprFile): void {
     if (exceedsJsonDepth(text)) throw new Error(`recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`);
     json = JSON.parse(text);
   } catch (e) {
-    out.issues.push(issue('F-FILE-001', `metadata is not valid UTF-8 JSON: ${errorMessage(e)}`, false, { evidence: { metadata_size: header.metadata_size } }));
+    out.issues.push(
+      issue('F-FILE-001', `metadata is not valid UTF-8 JSON: ${errorMessage(e)}`, false, {
+        evidence: { metadata_size: header.metadata_size },
+      }),
+    );
     return;
   }
   if (!isJsonObject(json)) {
-    out.issues.push(issue('F-FILE-001', `metadata is not a JSON object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`, false));
+    out.issues.push(
+      issue(
+        'F-FILE-001',
+        `metadata is not a JSON object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`,
+        false,
+      ),
+    );
     return;
   }
   out.metadataJson = json;
@@ -274,10 +312,17 @@ function parseIndex(src: ByteSource, header: AprHeader, out: AprFile): number {
   const start = header.tensor_index_offset;
   const count = header.tensor_count;
   if (start > BigInt(src.size)) {
-    stop('F-FILE-002', `tensor_index_offset ${start} is past the end of the file (${src.size} bytes)`, { tensor_index_offset: start.toString(), fileBytes: src.size });
+    stop('F-FILE-002', `tensor_index_offset ${start} is past the end of the file (${src.size} bytes)`, {
+      tensor_index_offset: start.toString(),
+      fileBytes: src.size,
+    });
   }
   if (start % BigInt(APR_ALIGNMENT) !== 0n) {
-    out.issues.push(issue('F-FILE-003', `tensor_index_offset ${start} is not a multiple of ${APR_ALIGNMENT}`, false, { evidence: { tensor_index_offset: start.toString() } }));
+    out.issues.push(
+      issue('F-FILE-003', `tensor_index_offset ${start} is not a multiple of ${APR_ALIGNMENT}`, false, {
+        evidence: { tensor_index_offset: start.toString() },
+      }),
+    );
   }
   const metadataEnd = header.metadata_offset + BigInt(header.metadata_size);
   if (header.metadata_size > 0 && start < metadataEnd && start + BigInt(APR_MIN_INDEX_ENTRY_BYTES) > header.metadata_offset) {
@@ -313,7 +358,16 @@ function parseIndex(src: ByteSource, header: AprHeader, out: AprFile): number {
     const rest = view(cur.take(8 * ndim + 16, `dims, offset and size of '${name}'`));
     const dims: bigint[] = [];
     for (let d = 0; d < ndim; d++) dims.push(rest.getBigUint64(8 * d, true));
-    out.index.push({ name, name_len: nameLen, dtype, ndim, dims, offset: rest.getBigUint64(8 * ndim, true), size_bytes: rest.getBigUint64(8 * ndim + 8, true), entryAt });
+    out.index.push({
+      name,
+      name_len: nameLen,
+      dtype,
+      ndim,
+      dims,
+      offset: rest.getBigUint64(8 * ndim, true),
+      size_bytes: rest.getBigUint64(8 * ndim + 8, true),
+      entryAt,
+    });
   }
   return cur.pos;
 }
@@ -322,14 +376,25 @@ function parseIndex(src: ByteSource, header: AprHeader, out: AprFile): number {
 function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out: AprFile): TensorEntry[] {
   const data = header.data_offset;
   if (data > BigInt(src.size)) {
-    stop('F-FILE-002', `data_offset ${data} is past the end of the file (${src.size} bytes)`, { data_offset: data.toString(), fileBytes: src.size });
+    stop('F-FILE-002', `data_offset ${data} is past the end of the file (${src.size} bytes)`, {
+      data_offset: data.toString(),
+      fileBytes: src.size,
+    });
   }
   out.dataOffset = Number(data);
   if (data % BigInt(APR_ALIGNMENT) !== 0n) {
-    out.issues.push(issue('F-FILE-003', `data_offset ${data} is not a multiple of ${APR_ALIGNMENT}`, false, { evidence: { data_offset: data.toString() } }));
+    out.issues.push(
+      issue('F-FILE-003', `data_offset ${data} is not a multiple of ${APR_ALIGNMENT}`, false, {
+        evidence: { data_offset: data.toString() },
+      }),
+    );
   }
   if (data < BigInt(indexEnd) && out.index.length > 0) {
-    out.issues.push(issue('F-FILE-003', `data_offset ${data} overlaps the tensor index, which ends at ${indexEnd}`, false, { evidence: { data_offset: data.toString(), indexEnd } }));
+    out.issues.push(
+      issue('F-FILE-003', `data_offset ${data} overlaps the tensor index, which ends at ${indexEnd}`, false, {
+        evidence: { data_offset: data.toString(), indexEnd },
+      }),
+    );
   }
   const dataEnd = BigInt(Math.max(out.dataOffset, src.size - APR_FOOTER_BYTES));
   const align = BigInt(APR_ALIGNMENT);
@@ -342,7 +407,8 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
       budget.push(issue(code, message, false, { tensor: e.name, evidence: { entryAt: e.entryAt, ...evidence } }));
     };
     let usable = true;
-    if (e.name_len > APR_MAX_NAME_BYTES) flag('F-FILE-001', `name is ${e.name_len} bytes, aprender allows at most ${APR_MAX_NAME_BYTES}`, { name_len: e.name_len });
+    if (e.name_len > APR_MAX_NAME_BYTES)
+      flag('F-FILE-001', `name is ${e.name_len} bytes, aprender allows at most ${APR_MAX_NAME_BYTES}`, { name_len: e.name_len });
     if (seen.has(e.name)) {
       flag('F-FILE-001', 'duplicate tensor name in the index', {});
       usable = false;
@@ -366,18 +432,23 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
       flag('F-FILE-001', `shape [${e.dims.join(', ')}] has ${elements} elements, more than 2^53`, { dims: e.dims.map(String) });
       usable = false;
     }
-    if (e.offset % align !== 0n) flag('F-FILE-003', `offset ${e.offset} is not a multiple of ${APR_ALIGNMENT}`, { offset: e.offset.toString() });
+    if (e.offset % align !== 0n)
+      flag('F-FILE-003', `offset ${e.offset} is not a multiple of ${APR_ALIGNMENT}`, { offset: e.offset.toString() });
     const required = dtype === undefined || !usable ? 0n : aprRequiredBytes(dtype, e.dims);
     const start = data + e.offset;
     const end = start + (required > e.size_bytes ? required : e.size_bytes);
     const outOfBounds = end > dataEnd;
     if (outOfBounds) {
-      flag('F-FILE-002', `data [${start}, ${end}) runs past the end of the data section (${dataEnd}; the file is ${src.size} bytes with a ${APR_FOOTER_BYTES}-byte footer)`, {
-        start: start.toString(),
-        end: end.toString(),
-        size_bytes: e.size_bytes.toString(),
-        requiredBytes: required.toString(),
-      });
+      flag(
+        'F-FILE-002',
+        `data [${start}, ${end}) runs past the end of the data section (${dataEnd}; the file is ${src.size} bytes with a ${APR_FOOTER_BYTES}-byte footer)`,
+        {
+          start: start.toString(),
+          end: end.toString(),
+          size_bytes: e.size_bytes.toString(),
+          requiredBytes: required.toString(),
+        },
+      );
     }
     if (!usable || dtype === undefined || start > SAFE || end > SAFE) continue;
     entries.push({
@@ -400,10 +471,15 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
     const cur = spans[i] as (typeof spans)[number];
     if (cur.start < prev.end) {
       budget.push(
-        issue('F-FILE-003', `data [${cur.start}, ${cur.end}) overlaps '${prev.e.name}' [${prev.start}, ${prev.end}) (offsets relative to data_offset)`, false, {
-          tensor: cur.e.name,
-          evidence: { start: cur.start.toString(), previous: prev.e.name, previousEnd: prev.end.toString() },
-        }),
+        issue(
+          'F-FILE-003',
+          `data [${cur.start}, ${cur.end}) overlaps '${prev.e.name}' [${prev.start}, ${prev.end}) (offsets relative to data_offset)`,
+          false,
+          {
+            tensor: cur.e.name,
+            evidence: { start: cur.start.toString(), previous: prev.e.name, previousEnd: prev.end.toString() },
+          },
+        ),
       );
     }
   }
@@ -416,7 +492,16 @@ function buildTensors(src: ByteSource, header: AprHeader, indexEnd: number, out:
  * are returned as `issues`; a fatal issue means the tensor table is missing.
  */
 export function readApr(src: ByteSource, options: AprReadOptions = {}): AprFile {
-  const out: AprFile = { format: 'apr', metadata: new Map(), tensors: [], issues: [], header: undefined, dataOffset: undefined, metadataJson: undefined, index: [] };
+  const out: AprFile = {
+    format: 'apr',
+    metadata: new Map(),
+    tensors: [],
+    issues: [],
+    header: undefined,
+    dataOffset: undefined,
+    metadataJson: undefined,
+    index: [],
+  };
   try {
     const header = parseHeader(src, out);
     if (options.verifyFooter ?? true) checkFooter(src, out);
@@ -449,11 +534,16 @@ function isAprDType(d: string): d is AprDType {
  */
 export function readAprTensorF32(src: ByteSource, entry: TensorEntry): Float32Array<ArrayBuffer> {
   const { dtype, shape, name } = entry;
-  if (!isAprDType(dtype) || !canDequantize(dtype)) throw new TensorReadError(name, `tensor '${name}': ${dtype} is not an APR dtype with an f32 decoder`);
-  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new TensorReadError(name, `tensor '${name}': bad shape [${shape.join(', ')}]`);
+  if (!isAprDType(dtype) || !canDequantize(dtype))
+    throw new TensorReadError(name, `tensor '${name}': ${dtype} is not an APR dtype with an f32 decoder`);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    throw new TensorReadError(name, `tensor '${name}': bad shape [${shape.join(', ')}]`);
   const required = aprRequiredBytes(dtype, shape.map(BigInt));
   if (required !== BigInt(entry.byteLength)) {
-    throw new TensorReadError(name, `tensor '${name}': ${entry.byteLength} bytes do not hold ${dtype} × [${shape.join(', ')}] (${required} bytes)`);
+    throw new TensorReadError(
+      name,
+      `tensor '${name}': ${entry.byteLength} bytes do not hold ${dtype} × [${shape.join(', ')}] (${required} bytes)`,
+    );
   }
   const count = shape.reduce((a, b) => a * b, 1);
   const bytes = readTensorBytes(src, entry);

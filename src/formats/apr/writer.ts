@@ -169,7 +169,14 @@ export type AprEncodableDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'APR_Q8' | 'APR
  * A tensor encoded from f32 the way aprender does it: F16 round to nearest even (its current IEEE
  * encoder), APR_Q8/APR_Q4 as `add_q8_tensor`/`add_q4_tensor` (density check on unless disabled).
  */
-export function aprTensorFromF32(name: string, shape: number[], values: Float32Array, dtype: AprEncodableDType, options: AprQuantOptions = {}): AprTensorIn {
-  const data = dtype === 'APR_Q8' ? quantizeAprQ8(values, options) : dtype === 'APR_Q4' ? quantizeAprQ4(values, options) : quantize(dtype, values);
+export function aprTensorFromF32(
+  name: string,
+  shape: number[],
+  values: Float32Array,
+  dtype: AprEncodableDType,
+  options: AprQuantOptions = {},
+): AprTensorIn {
+  const data =
+    dtype === 'APR_Q8' ? quantizeAprQ8(values, options) : dtype === 'APR_Q4' ? quantizeAprQ4(values, options) : quantize(dtype, values);
   return { name, shape, dtype, data };
 }

@@ -79,7 +79,9 @@ export function quantizeAprQ8(values: Float32Array, options: AprQuantOptions = {
     if (q === 0) zeros++;
   }
   if ((options.checkDensity ?? true) && n >= DENSITY_MIN_ELEMENTS && zeros / n > DENSITY_MAX_ZERO_FRACTION) {
-    throw new RangeError(`APR Q8 density violation: ${((zeros / n) * 100).toFixed(1)}% zeros (threshold 99%), as aprender's add_q8_tensor panics`);
+    throw new RangeError(
+      `APR Q8 density violation: ${((zeros / n) * 100).toFixed(1)}% zeros (threshold 99%), as aprender's add_q8_tensor panics`,
+    );
   }
   return out;
 }
@@ -121,7 +123,9 @@ export function quantizeAprQ4(values: Float32Array, options: AprQuantOptions = {
     }
   }
   if ((options.checkDensity ?? true) && n >= DENSITY_MIN_ELEMENTS && zeros / n > DENSITY_MAX_ZERO_FRACTION) {
-    throw new RangeError(`APR Q4 density violation: ${((zeros / n) * 100).toFixed(1)}% zeros (threshold 99%), as aprender's add_q4_tensor panics`);
+    throw new RangeError(
+      `APR Q4 density violation: ${((zeros / n) * 100).toFixed(1)}% zeros (threshold 99%), as aprender's add_q4_tensor panics`,
+    );
   }
   return out;
 }
@@ -150,8 +154,23 @@ type PlainDType = Exclude<ExtraDType, 'APR_Q8' | 'APR_Q4'>;
 
 /** The extra types that decode to f32 (F4, F6_E2M3, F6_E3M2 and C64 do not). */
 export const DECODABLE_EXTRA_DTYPES: ReadonlySet<ExtraDType> = new Set<ExtraDType>([
-  'F64', 'I8', 'U8', 'I16', 'U16', 'I32', 'U32', 'I64', 'U64', 'BOOL',
-  'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F8_E4M3FNUZ', 'F8_E5M2FNUZ', 'APR_Q8', 'APR_Q4',
+  'F64',
+  'I8',
+  'U8',
+  'I16',
+  'U16',
+  'I32',
+  'U32',
+  'I64',
+  'U64',
+  'BOOL',
+  'F8_E4M3',
+  'F8_E5M2',
+  'F8_E8M0',
+  'F8_E4M3FNUZ',
+  'F8_E5M2FNUZ',
+  'APR_Q8',
+  'APR_Q4',
 ]);
 
 /** One 8-bit float with `e` exponent and `m` mantissa bits, exponent bias `bias`; NaN/Inf handled by the caller. */

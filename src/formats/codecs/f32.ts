@@ -67,7 +67,7 @@ export function fmaF32(a: number, b: number, c: number): number {
   const s = p + c;
   if (!Number.isFinite(s)) return f32(s);
   const bp = s - c;
-  const e = (p - bp) + (c - (s - bp));
+  const e = p - bp + (c - (s - bp));
   const r = f32(s);
   if (e === 0 || r === s || !Number.isFinite(r)) return r;
   const lo = r < s ? r : nextDownF32(r);

@@ -71,11 +71,7 @@ export function dequantizeQ5_0(bytes: Uint8Array, count: number): Float32Array<A
 
 export function readU32(bytes: Uint8Array, o: number): number {
   return (
-    ((bytes[o] as number) |
-      ((bytes[o + 1] as number) << 8) |
-      ((bytes[o + 2] as number) << 16) |
-      ((bytes[o + 3] as number) << 24)) >>>
-    0
+    ((bytes[o] as number) | ((bytes[o + 1] as number) << 8) | ((bytes[o + 2] as number) << 16) | ((bytes[o + 3] as number) << 24)) >>> 0
   );
 }
 

@@ -49,7 +49,7 @@ export function dequantizeQ8_0(bytes: Uint8Array, count: number): Float32Array<A
     const o = i * Q8_0_BYTES;
     const d = t[(bytes[o] as number) | ((bytes[o + 1] as number) << 8)] as number;
     for (let j = 0; j < QK8_0; j++) {
-      out[i * QK8_0 + j] = ((((bytes[o + 2 + j] as number) << 24) >> 24) * d);
+      out[i * QK8_0 + j] = (((bytes[o + 2 + j] as number) << 24) >> 24) * d;
     }
   }
   return out;

@@ -47,7 +47,19 @@ type ValueTypeName = (typeof VALUE_TYPES)[number];
 
 /** Minimum bytes one value of each type occupies (string: its u64 length; array: item type + count). */
 const MIN_VALUE_BYTES: Record<ValueTypeName, number> = {
-  u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, bool: 1, string: 8, array: 12, u64: 8, i64: 8, f64: 8,
+  u8: 1,
+  i8: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  bool: 1,
+  string: 8,
+  array: 12,
+  u64: 8,
+  i64: 8,
+  f64: 8,
 };
 
 /** The GGUF type of one metadata value, kept so a file can be re-written faithfully. */
@@ -136,16 +148,46 @@ class Cursor {
   }
 
   // take() may replace the window, so it must run before `this.view` is read.
-  u8(what: string): number { const i = this.take(1, what); return this.view.getUint8(i); }
-  i8(what: string): number { const i = this.take(1, what); return this.view.getInt8(i); }
-  u16(what: string): number { const i = this.take(2, what); return this.view.getUint16(i, true); }
-  i16(what: string): number { const i = this.take(2, what); return this.view.getInt16(i, true); }
-  u32(what: string): number { const i = this.take(4, what); return this.view.getUint32(i, true); }
-  i32(what: string): number { const i = this.take(4, what); return this.view.getInt32(i, true); }
-  f32(what: string): number { const i = this.take(4, what); return this.view.getFloat32(i, true); }
-  f64(what: string): number { const i = this.take(8, what); return this.view.getFloat64(i, true); }
-  u64(what: string): bigint { const i = this.take(8, what); return this.view.getBigUint64(i, true); }
-  i64(what: string): bigint { const i = this.take(8, what); return this.view.getBigInt64(i, true); }
+  u8(what: string): number {
+    const i = this.take(1, what);
+    return this.view.getUint8(i);
+  }
+  i8(what: string): number {
+    const i = this.take(1, what);
+    return this.view.getInt8(i);
+  }
+  u16(what: string): number {
+    const i = this.take(2, what);
+    return this.view.getUint16(i, true);
+  }
+  i16(what: string): number {
+    const i = this.take(2, what);
+    return this.view.getInt16(i, true);
+  }
+  u32(what: string): number {
+    const i = this.take(4, what);
+    return this.view.getUint32(i, true);
+  }
+  i32(what: string): number {
+    const i = this.take(4, what);
+    return this.view.getInt32(i, true);
+  }
+  f32(what: string): number {
+    const i = this.take(4, what);
+    return this.view.getFloat32(i, true);
+  }
+  f64(what: string): number {
+    const i = this.take(8, what);
+    return this.view.getFloat64(i, true);
+  }
+  u64(what: string): bigint {
+    const i = this.take(8, what);
+    return this.view.getBigUint64(i, true);
+  }
+  i64(what: string): bigint {
+    const i = this.take(8, what);
+    return this.view.getBigInt64(i, true);
+  }
 
   /** A GGUF string: u64 length, then that many bytes (length checked before reading). */
   string(what: string): { text: string; byteLength: number } {
@@ -223,7 +265,8 @@ class GgufParser {
       const key = this.cur.string(`key of metadata entry ${i}`).text;
       const typeId = this.cur.u32(`value type of '${key}'`);
       const type = VALUE_TYPES[typeId];
-      if (type === undefined) this.fatal('F-FILE-001', `metadata '${key}': bad value type ${typeId} at offset ${this.cur.pos - 4}`, { key, typeId });
+      if (type === undefined)
+        this.fatal('F-FILE-001', `metadata '${key}': bad value type ${typeId} at offset ${this.cur.pos - 4}`, { key, typeId });
       const kvType: GgufKvType = { type };
       const value = this.value(type, key, 0, kvType);
       if (this.metadata.has(key)) {
@@ -239,21 +282,36 @@ class GgufParser {
   private value(type: ValueTypeName, key: string, depth: number, kvType?: GgufKvType): MetaValue {
     const c = this.cur;
     switch (type) {
-      case 'u8': return c.u8(key);
-      case 'i8': return c.i8(key);
-      case 'u16': return c.u16(key);
-      case 'i16': return c.i16(key);
-      case 'u32': return c.u32(key);
-      case 'i32': return c.i32(key);
-      case 'f32': return c.f32(key);
-      case 'f64': return c.f64(key);
-      case 'u64': return int64Value(c.u64(key));
-      case 'i64': return int64Value(c.i64(key));
-      case 'string': return c.string(`string value of '${key}'`).text;
+      case 'u8':
+        return c.u8(key);
+      case 'i8':
+        return c.i8(key);
+      case 'u16':
+        return c.u16(key);
+      case 'i16':
+        return c.i16(key);
+      case 'u32':
+        return c.u32(key);
+      case 'i32':
+        return c.i32(key);
+      case 'f32':
+        return c.f32(key);
+      case 'f64':
+        return c.f64(key);
+      case 'u64':
+        return int64Value(c.u64(key));
+      case 'i64':
+        return int64Value(c.i64(key));
+      case 'string':
+        return c.string(`string value of '${key}'`).text;
       case 'bool': {
         const b = c.u8(key);
         if (b > 1) {
-          this.issues.push(issue('F-FILE-001', `metadata '${key}': bool byte is ${b}, must be 0 or 1`, false, { evidence: { key, value: b, offset: c.pos - 1 } }));
+          this.issues.push(
+            issue('F-FILE-001', `metadata '${key}': bool byte is ${b}, must be 0 or 1`, false, {
+              evidence: { key, value: b, offset: c.pos - 1 },
+            }),
+          );
         }
         return b !== 0;
       }
@@ -261,12 +319,16 @@ class GgufParser {
         if (depth >= MAX_ARRAY_DEPTH) this.fatal('F-FILE-001', `metadata '${key}': arrays nested deeper than ${MAX_ARRAY_DEPTH}`, { key });
         const itemId = c.u32(`array item type of '${key}'`);
         const itemType = VALUE_TYPES[itemId];
-        if (itemType === undefined) this.fatal('F-FILE-001', `metadata '${key}': bad array item type ${itemId} at offset ${c.pos - 4}`, { key, itemId });
+        if (itemType === undefined)
+          this.fatal('F-FILE-001', `metadata '${key}': bad array item type ${itemId} at offset ${c.pos - 4}`, { key, itemId });
         if (kvType !== undefined) kvType.itemType = itemType;
         const count = c.u64(`array length of '${key}'`);
         c.requireBytes(count * BigInt(MIN_VALUE_BYTES[itemType]), `array '${key}' of ${itemType}`, count);
         if (count > BigInt(MAX_ARRAY_ITEMS)) {
-          this.fatal('F-FILE-001', `metadata '${key}': array of ${count} items exceeds the limit of ${MAX_ARRAY_ITEMS}`, { key, count: count.toString() });
+          this.fatal('F-FILE-001', `metadata '${key}': array of ${count} items exceeds the limit of ${MAX_ARRAY_ITEMS}`, {
+            key,
+            count: count.toString(),
+          });
         }
         const n = Number(count);
         const out: MetaValue[] = new Array<MetaValue>(n);
@@ -312,12 +374,20 @@ function resolveAlignment(p: GgufParser): number {
   if (v === undefined) return DEFAULT_ALIGNMENT;
   const t = p.kvTypes.get('general.alignment')?.type;
   if (t !== 'u32') {
-    p.issues.push(issue('F-FILE-001', `general.alignment must be of type UINT32, got ${t}; using ${DEFAULT_ALIGNMENT}`, false, { evidence: { type: t } }));
+    p.issues.push(
+      issue('F-FILE-001', `general.alignment must be of type UINT32, got ${t}; using ${DEFAULT_ALIGNMENT}`, false, {
+        evidence: { type: t },
+      }),
+    );
     return DEFAULT_ALIGNMENT;
   }
   const a = v as number; // a UINT32 value is read as a number (t === 'u32' above)
   if (a === 0 || (a & (a - 1)) !== 0) {
-    p.issues.push(issue('F-FILE-001', `general.alignment ${a} is not a power of two; using ${DEFAULT_ALIGNMENT}`, false, { evidence: { alignment: a } }));
+    p.issues.push(
+      issue('F-FILE-001', `general.alignment ${a} is not a power of two; using ${DEFAULT_ALIGNMENT}`, false, {
+        evidence: { alignment: a },
+      }),
+    );
     return DEFAULT_ALIGNMENT;
   }
   return a;
@@ -377,7 +447,10 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
       if (ggml.blockSize !== undefined && ggml.typeSize !== undefined && elements !== undefined) {
         const ne0 = ne[0] ?? 1n;
         if (ne0 % BigInt(ggml.blockSize) !== 0n) {
-          flag('F-FILE-001', `ne[0] = ${ne0} is not a multiple of the ${ggml.name} block size ${ggml.blockSize}`, { ne0: ne0.toString(), blockSize: ggml.blockSize });
+          flag('F-FILE-001', `ne[0] = ${ne0} is not a multiple of the ${ggml.name} block size ${ggml.blockSize}`, {
+            ne0: ne0.toString(),
+            blockSize: ggml.blockSize,
+          });
         } else {
           nbytes = (elements / BigInt(ggml.blockSize)) * BigInt(ggml.typeSize);
         }
@@ -385,7 +458,11 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
     }
 
     if (offset % align !== 0n) {
-      flag('F-FILE-003', `offset ${offset} is not a multiple of the alignment ${alignment}`, { offset: offset.toString(), alignment, expected: expected?.toString() });
+      flag('F-FILE-003', `offset ${offset} is not a multiple of the alignment ${alignment}`, {
+        offset: offset.toString(),
+        alignment,
+        expected: expected?.toString(),
+      });
     } else if (expected !== undefined && offset !== expected) {
       flag('F-FILE-003', `tensor has offset ${offset}, expected ${expected}`, { offset: offset.toString(), expected: expected.toString() });
     }
@@ -399,7 +476,10 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
         fileBytes: p.size,
       });
     } else if (nbytes === undefined && start > size) {
-      flag('F-FILE-002', `data starts at ${start}, past the end of the file (${size} bytes)`, { start: start.toString(), fileBytes: p.size });
+      flag('F-FILE-002', `data starts at ${start}, past the end of the file (${size} bytes)`, {
+        start: start.toString(),
+        fileBytes: p.size,
+      });
     }
 
     if (!usable || dtype === undefined || nbytes === undefined || elements === undefined) continue;
@@ -414,7 +494,14 @@ function buildTensors(p: GgufParser, alignment: number, dataOffset: number): Ten
   budget.close();
 
   // spanBytes: to the next tensor's start in file order (any tensor, usable or not), else to the end of the file.
-  const starts = [...new Set(p.infos.map((i) => data + i.offset).filter((s) => s <= size).map(Number))].sort((a, b) => a - b);
+  const starts = [
+    ...new Set(
+      p.infos
+        .map((i) => data + i.offset)
+        .filter((s) => s <= size)
+        .map(Number),
+    ),
+  ].sort((a, b) => a - b);
   for (const e of entries) {
     // Binary search for the first start after this tensor's: a linear find made a file of N tensors O(N²) to read.
     let lo = 0;
@@ -486,8 +573,17 @@ export class TensorReadError extends HarnessError {
  */
 export function readTensorBytes(src: ByteSource, entry: TensorEntry): Uint8Array {
   const { offset, byteLength } = entry;
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(byteLength) || offset < 0 || byteLength < 0 || offset + byteLength > src.size) {
-    throw new TensorReadError(entry.name, `tensor '${entry.name}': bytes [${offset}, ${offset + byteLength}) are not inside the file (${src.size} bytes)`);
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(byteLength) ||
+    offset < 0 ||
+    byteLength < 0 ||
+    offset + byteLength > src.size
+  ) {
+    throw new TensorReadError(
+      entry.name,
+      `tensor '${entry.name}': bytes [${offset}, ${offset + byteLength}) are not inside the file (${src.size} bytes)`,
+    );
   }
   return src.read(offset, byteLength);
 }

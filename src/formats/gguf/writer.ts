@@ -89,24 +89,62 @@ class Sink {
     return at;
   }
   // room() may replace the buffer, so it must run before `this.view` is read.
-  u8(v: number): void { const at = this.room(1); this.view.setUint8(at, v); }
-  i8(v: number): void { const at = this.room(1); this.view.setInt8(at, v); }
-  u16(v: number): void { const at = this.room(2); this.view.setUint16(at, v, true); }
-  i16(v: number): void { const at = this.room(2); this.view.setInt16(at, v, true); }
-  u32(v: number): void { const at = this.room(4); this.view.setUint32(at, v, true); }
-  i32(v: number): void { const at = this.room(4); this.view.setInt32(at, v, true); }
-  f32(v: number): void { const at = this.room(4); this.view.setFloat32(at, v, true); }
-  f64(v: number): void { const at = this.room(8); this.view.setFloat64(at, v, true); }
-  u64(v: bigint): void { const at = this.room(8); this.view.setBigUint64(at, v, true); }
-  i64(v: bigint): void { const at = this.room(8); this.view.setBigInt64(at, v, true); }
-  bytes(b: Uint8Array): void { const at = this.room(b.length); this.buf.set(b, at); }
-  zeros(n: number): void { const at = this.room(n); this.buf.fill(0, at, this.length); }
+  u8(v: number): void {
+    const at = this.room(1);
+    this.view.setUint8(at, v);
+  }
+  i8(v: number): void {
+    const at = this.room(1);
+    this.view.setInt8(at, v);
+  }
+  u16(v: number): void {
+    const at = this.room(2);
+    this.view.setUint16(at, v, true);
+  }
+  i16(v: number): void {
+    const at = this.room(2);
+    this.view.setInt16(at, v, true);
+  }
+  u32(v: number): void {
+    const at = this.room(4);
+    this.view.setUint32(at, v, true);
+  }
+  i32(v: number): void {
+    const at = this.room(4);
+    this.view.setInt32(at, v, true);
+  }
+  f32(v: number): void {
+    const at = this.room(4);
+    this.view.setFloat32(at, v, true);
+  }
+  f64(v: number): void {
+    const at = this.room(8);
+    this.view.setFloat64(at, v, true);
+  }
+  u64(v: bigint): void {
+    const at = this.room(8);
+    this.view.setBigUint64(at, v, true);
+  }
+  i64(v: bigint): void {
+    const at = this.room(8);
+    this.view.setBigInt64(at, v, true);
+  }
+  bytes(b: Uint8Array): void {
+    const at = this.room(b.length);
+    this.buf.set(b, at);
+  }
+  zeros(n: number): void {
+    const at = this.room(n);
+    this.buf.fill(0, at, this.length);
+  }
   string(s: string): void {
     const b = utf8.encode(s);
     this.u64(BigInt(b.length));
     this.bytes(b);
   }
-  result(): Uint8Array { return this.buf.subarray(0, this.length); }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 const utf8 = new TextEncoder();

@@ -76,7 +76,14 @@ function parseEntry(name: string, value: unknown): RawEntry | string {
  * comment for the codes). Never throws for malformed input.
  */
 export function readSafetensors(src: ByteSource): SafetensorsFile {
-  const out: SafetensorsFile = { format: 'safetensors', metadata: new Map<string, MetaValue>(), tensors: [], issues: [], headerBytes: undefined, dataOffset: undefined };
+  const out: SafetensorsFile = {
+    format: 'safetensors',
+    metadata: new Map<string, MetaValue>(),
+    tensors: [],
+    issues: [],
+    headerBytes: undefined,
+    dataOffset: undefined,
+  };
   const fatal = (code: FileCode, message: string, evidence?: Record<string, unknown>): SafetensorsFile => {
     out.issues.push(issue(code, message, true, evidence === undefined ? {} : { evidence }));
     return out;
@@ -85,14 +92,20 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
     if (src.size < 8) return fatal('F-FILE-001', `file is ${src.size} bytes, shorter than the 8-byte header length (HeaderTooSmall)`);
     const n = new DataView(src.read(0, 8).slice().buffer).getBigUint64(0, true);
     if (n > BigInt(MAX_HEADER_BYTES)) {
-      return fatal('F-FILE-001', `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes (HeaderTooLarge)`, { headerBytes: n.toString() });
+      return fatal('F-FILE-001', `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes (HeaderTooLarge)`, {
+        headerBytes: n.toString(),
+      });
     }
     const headerBytes = Number(n);
     if (8 + headerBytes > src.size) {
-      return fatal('F-FILE-002', `file truncated: header length ${headerBytes} runs past the end of the file (${src.size} bytes; InvalidHeaderLength)`, {
-        headerBytes,
-        fileBytes: src.size,
-      });
+      return fatal(
+        'F-FILE-002',
+        `file truncated: header length ${headerBytes} runs past the end of the file (${src.size} bytes; InvalidHeaderLength)`,
+        {
+          headerBytes,
+          fileBytes: src.size,
+        },
+      );
     }
     out.headerBytes = headerBytes;
     let text: string;
@@ -102,7 +115,10 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
       return fatal('F-FILE-001', 'header is not valid UTF-8 (InvalidHeader)');
     }
     if (exceedsJsonDepth(text)) {
-      return fatal('F-FILE-001', `header is not valid JSON (InvalidHeaderDeserialization): recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`);
+      return fatal(
+        'F-FILE-001',
+        `header is not valid JSON (InvalidHeaderDeserialization): recursion limit exceeded (${SERDE_JSON_RECURSION_LIMIT} levels of nesting)`,
+      );
     }
     let header: unknown;
     try {
@@ -111,7 +127,10 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
       return fatal('F-FILE-001', `header is not valid JSON (InvalidHeaderDeserialization): ${errorMessage(e)}`);
     }
     if (!isJsonObject(header)) {
-      return fatal('F-FILE-001', `header is ${Array.isArray(header) ? 'an array' : show(header)}, not a JSON object (InvalidHeaderDeserialization)`);
+      return fatal(
+        'F-FILE-001',
+        `header is ${Array.isArray(header) ? 'an array' : show(header)}, not a JSON object (InvalidHeaderDeserialization)`,
+      );
     }
     out.dataOffset = 8 + headerBytes;
     buildTensors(src, header, out);
@@ -126,7 +145,9 @@ export function readSafetensors(src: ByteSource): SafetensorsFile {
 
 function buildTensors(src: ByteSource, header: Record<string, unknown>, out: SafetensorsFile): void {
   const flag = (code: FileCode, message: string, tensor?: string, evidence?: Record<string, unknown>): void => {
-    out.issues.push(issue(code, message, false, { ...(tensor === undefined ? {} : { tensor }), ...(evidence === undefined ? {} : { evidence }) }));
+    out.issues.push(
+      issue(code, message, false, { ...(tensor === undefined ? {} : { tensor }), ...(evidence === undefined ? {} : { evidence }) }),
+    );
   };
   const raw: RawEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
@@ -175,10 +196,15 @@ function buildTensors(src: ByteSource, header: Record<string, unknown>, out: Saf
     }
     const span = Math.max(0, end - begin);
     if (end >= begin && BigInt(span) !== required) {
-      flag('F-FILE-001', `data_offsets span ${end - begin} bytes but ${dtype} × [${t.shape.join(', ')}] needs ${required} (TensorInvalidInfo)`, t.name, {
-        spanBytes: end - begin,
-        requiredBytes: Number(required),
-      });
+      flag(
+        'F-FILE-001',
+        `data_offsets span ${end - begin} bytes but ${dtype} × [${t.shape.join(', ')}] needs ${required} (TensorInvalidInfo)`,
+        t.name,
+        {
+          spanBytes: end - begin,
+          requiredBytes: Number(required),
+        },
+      );
     }
     const entry: TensorEntry = {
       name: t.name,
@@ -190,19 +216,32 @@ function buildTensors(src: ByteSource, header: Record<string, unknown>, out: Saf
       spanBytes: span,
     };
     if (entry.offset + Math.max(span, entry.byteLength) > src.size) {
-      flag('F-FILE-002', `tensor data [${entry.offset}, ${entry.offset + Math.max(span, entry.byteLength)}) runs past the end of the file (${src.size} bytes)`, t.name, {
-        start: entry.offset,
-        fileBytes: src.size,
-      });
+      flag(
+        'F-FILE-002',
+        `tensor data [${entry.offset}, ${entry.offset + Math.max(span, entry.byteLength)}) runs past the end of the file (${src.size} bytes)`,
+        t.name,
+        {
+          start: entry.offset,
+          fileBytes: src.size,
+        },
+      );
     }
     out.tensors.push(entry);
   }
   // `8 + N + last_end == file_len` (MetadataIncompleteBuffer), last_end being the end of the last tensor in offset order.
   const bufferBytes = src.size - dataStart;
   if (expected > bufferBytes) {
-    flag('F-FILE-002', `file truncated: tensors cover ${expected} bytes of buffer, the file holds ${bufferBytes} after the header`, undefined, { coveredBytes: expected, bufferBytes });
+    flag(
+      'F-FILE-002',
+      `file truncated: tensors cover ${expected} bytes of buffer, the file holds ${bufferBytes} after the header`,
+      undefined,
+      { coveredBytes: expected, bufferBytes },
+    );
   } else if (expected < bufferBytes) {
-    flag('F-FILE-002', `buffer is ${bufferBytes} bytes but tensors cover ${expected} (MetadataIncompleteBuffer)`, undefined, { coveredBytes: expected, bufferBytes });
+    flag('F-FILE-002', `buffer is ${bufferBytes} bytes but tensors cover ${expected} (MetadataIncompleteBuffer)`, undefined, {
+      coveredBytes: expected,
+      bufferBytes,
+    });
   }
 }
 
@@ -218,5 +257,9 @@ export function readSafetensorsTensorF32(src: ByteSource, entry: TensorEntry): F
   if (typeof required !== 'bigint' || required !== BigInt(entry.byteLength)) {
     throw new TensorReadError(name, `tensor '${name}': ${entry.byteLength} bytes do not hold ${dtype} × [${shape.join(', ')}]`);
   }
-  return dequantize(dtype, readTensorBytes(src, entry), shape.reduce((a, b) => a * b, 1));
+  return dequantize(
+    dtype,
+    readTensorBytes(src, entry),
+    shape.reduce((a, b) => a * b, 1),
+  );
 }
