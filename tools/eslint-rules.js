@@ -5,6 +5,25 @@ import { dirname, join, relative, sep } from 'node:path';
  * Which layers a file under src/<layer>/ may import (besides its own layer). A root-level module (src/errors.ts)
  * is its own layer. Nothing imports cli; report sees only result types; contracts and metrics (pure functions) import nothing.
  */
+/** Every layer but cli itself: what the CLI and the library entry (src/index.ts) may import. */
+const BELOW_CLI = [
+  'contracts',
+  'errors',
+  'metrics',
+  'cache',
+  'config',
+  'config-file',
+  'formats',
+  'zoo',
+  'engine',
+  'checks',
+  'converters',
+  'oracle',
+  'engines',
+  'matrix',
+  'report',
+];
+
 export const LAYERS = {
   contracts: [],
   errors: [],
@@ -21,40 +40,8 @@ export const LAYERS = {
   'config-file': ['contracts', 'errors', 'metrics', 'converters'],
   matrix: ['contracts', 'errors', 'metrics', 'cache', 'config', 'formats', 'zoo', 'engine', 'checks', 'converters', 'oracle', 'engines'],
   report: ['contracts', 'errors'],
-  cli: [
-    'contracts',
-    'errors',
-    'metrics',
-    'cache',
-    'config',
-    'config-file',
-    'formats',
-    'zoo',
-    'engine',
-    'checks',
-    'converters',
-    'oracle',
-    'engines',
-    'matrix',
-    'report',
-  ],
-  index: [
-    'contracts',
-    'errors',
-    'metrics',
-    'cache',
-    'config',
-    'config-file',
-    'formats',
-    'zoo',
-    'engine',
-    'checks',
-    'converters',
-    'oracle',
-    'engines',
-    'matrix',
-    'report',
-  ],
+  cli: BELOW_CLI,
+  index: BELOW_CLI,
 };
 
 function layerOf(srcRoot, file) {

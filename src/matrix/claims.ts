@@ -48,6 +48,12 @@ function promptOf(prompt: PromptRef | undefined): PromptRef {
   return prompt;
 }
 
+/** A prompt's oracle record and the bundled engine's run of it (both teacher-forced on the oracle's ids). */
+async function oracleAndEngine(ctx: CellContext, p: PromptRef | undefined) {
+  const { index, text } = promptOf(p);
+  return { text, o: await ctx.oracle(index), got: await ctx.engine(index) };
+}
+
 const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
   file: {
     level: 'L0 file',
@@ -112,9 +118,7 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
     appliesTo: everyTarget,
     needs: ['readable file', 'oracle', 'bundled engine'],
     run: async (ctx, p) => {
-      const { index, text } = promptOf(p);
-      const o = await ctx.oracle(index);
-      const got = await ctx.engine(index);
+      const { text, o, got } = await oracleAndEngine(ctx, p);
       const layers = got.layerOutputs ? { oracle: o.layerOutputs, candidate: got.layerOutputs } : undefined;
       const tol = TOLERANCES[ctx.inputs.target.id];
       return ctx.judged('logits', text, (baseline) =>
@@ -139,9 +143,7 @@ const ENTRIES: Record<SuiteName, Omit<SuiteEntry, 'name'>> = {
     appliesTo: everyTarget,
     needs: ['readable file', 'oracle', 'bundled engine'],
     run: async (ctx, p) => {
-      const { index, text } = promptOf(p);
-      const o = await ctx.oracle(index);
-      const got = await ctx.engine(index);
+      const { text, o, got } = await oracleAndEngine(ctx, p);
       const steps = greedySteps(o.logits, o.vocabSize, o.promptIds.length, o.greedyIds.length);
       const decode = (ids: number[]) => ctx.inputs.tokenizer.decode(ids);
       const tol = TOLERANCES[ctx.inputs.target.id];

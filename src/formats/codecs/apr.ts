@@ -9,7 +9,7 @@
  *
  * Pure functions over byte arrays; no fs.
  */
-import type { ExtraDType } from '../types.js';
+import { EXTRA_DTYPES, type ExtraDType } from '../types.js';
 import { fp16BitsToFp32, fp32ToFp16Bits } from './f16.js';
 import { f32 } from './f32.js';
 
@@ -153,25 +153,9 @@ export function dequantizeAprQ4(bytes: Uint8Array, count: number): Float32Array<
 type PlainDType = Exclude<ExtraDType, 'APR_Q8' | 'APR_Q4'>;
 
 /** The extra types that decode to f32 (F4, F6_E2M3, F6_E3M2 and C64 do not). */
-export const DECODABLE_EXTRA_DTYPES: ReadonlySet<ExtraDType> = new Set<ExtraDType>([
-  'F64',
-  'I8',
-  'U8',
-  'I16',
-  'U16',
-  'I32',
-  'U32',
-  'I64',
-  'U64',
-  'BOOL',
-  'F8_E4M3',
-  'F8_E5M2',
-  'F8_E8M0',
-  'F8_E4M3FNUZ',
-  'F8_E5M2FNUZ',
-  'APR_Q8',
-  'APR_Q4',
-]);
+export const DECODABLE_EXTRA_DTYPES: ReadonlySet<ExtraDType> = new Set<ExtraDType>(
+  EXTRA_DTYPES.filter((d) => d !== 'F4' && d !== 'F6_E2M3' && d !== 'F6_E3M2' && d !== 'C64'),
+);
 
 /** One 8-bit float with `e` exponent and `m` mantissa bits, exponent bias `bias`; NaN/Inf handled by the caller. */
 function minifloat(byte: number, e: number, m: number, bias: number): number {
