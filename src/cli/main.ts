@@ -228,7 +228,8 @@ async function models(args: string[]): Promise<number> {
   if (sub === 'list') {
     if (names.length > 0) throw new UsageError('models list takes no arguments');
     for (const s of listModelSpecs()) {
-      const kind = s.kind === 'seeded' && s.nightly ? 'shape-faithful (nightly)' : s.kind;
+      const kind =
+        'nightly' in s && s.nightly === true ? (s.kind === 'seeded' ? 'shape-faithful (nightly)' : `${s.kind} (nightly)`) : s.kind;
       process.stdout.write(`${s.name}\t${s.arch}\t${kind}\t${s.description}\n`);
     }
     return EXIT.pass;

@@ -53,13 +53,22 @@ export interface MutantCell {
   model: string;
 }
 
-/** The cells of a kill matrix: each mutant on each of `models` whose architecture it applies to, in catalogue order. */
-export function mutantCells(mutants: readonly Mutant[], models: readonly string[]): MutantCell[] {
-  const withArch = models.map((model) => ({ model, arch: findModelSpec(model).arch }));
-  return mutants.flatMap((mutant) =>
-    withArch.filter(({ arch }) => mutantArchs(mutant).includes(arch)).map(({ model }) => ({ mutant, model })),
-  );
+/**
+ * The cells of a kill matrix, in catalogue order: each mutant on each of `models` it applies to (its `models` when it
+ * names them, else every model of its architectures). With no `models`: the mutant's own models, else the trained zoo.
+ */
+export function mutantCells(mutants: readonly Mutant[], models?: readonly string[]): MutantCell[] {
+  return mutants.flatMap((mutant) => {
+    const own = mutant.models;
+    const candidates = models ?? own ?? TRAINED_MODELS;
+    return candidates
+      .filter((model) => (own ? own.includes(model) : mutantArchs(mutant).includes(findModelSpec(model).arch)))
+      .map((model) => ({ mutant, model }));
+  });
 }
+
+/** Every model the default kill matrix runs on: the trained zoo and the models mutants name. */
+export const MUTANT_MODELS: readonly string[] = [...new Set([...TRAINED_MODELS, ...MUTANTS.flatMap((m) => m.models ?? [])])];
 
 /** Judge one cell's result against the mutant (see the module comment for the rule). */
 export function judgeKill(mutant: Mutant, model: string, r: CellResult): MutantKill {
@@ -182,9 +191,9 @@ export async function mutantsCommand(args: string[]): Promise<number> {
         return m;
       })
     : [...MUTANTS];
-  const models = (list(values.models) ?? [...TRAINED_MODELS]).map((m) => findModelSpec(m).name);
+  const models = list(values.models)?.map((m) => findModelSpec(m).name);
   const cells = mutantCells(mutants, models);
-  if (cells.length === 0) throw new UsageError(`no mutant applies to the models ${models.join(', ')}`);
+  if (cells.length === 0) throw new UsageError(`no mutant applies to the models ${(models ?? MUTANT_MODELS).join(', ')}`);
 
   const workDirFlag = values['work-dir'];
   const ownsWorkDir = workDirFlag === undefined;

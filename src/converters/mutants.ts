@@ -29,6 +29,11 @@ export interface Mutant {
   expected: VerdictCode[];
   /** The architectures the bug applies to (default: all three). */
   archs?: readonly Arch[];
+  /**
+   * The zoo models it runs on, when the bug needs something only they have (a tokenizer family's vocabulary);
+   * default: the trained tiny zoo, every model of its `archs`.
+   */
+  models?: readonly string[];
   /** The target its kill is measured at (where the real bug showed, or where its class needs it). */
   target: TargetId;
   /** Alter the reference plan (any format: tensors are found by their llama.cpp role). */
@@ -672,6 +677,94 @@ export const MUTANTS: readonly Mutant[] = [
       const tokens = Array.from(kv.value as ArrayLike<string>); // tokenizer.ggml.tokens: an array of strings
       tokens[300] = tokens[299] as string; // every zoo vocabulary holds more than 300 tokens
       kv.value = tokens;
+    },
+  },
+
+  // --- M: tokenizer bugs of one vocabulary family (issue 10). SentencePiece-derived (Llama-2) ----------------
+  {
+    id: 'mutant:spm-scores-dropped',
+    description: 'a SentencePiece-derived vocabulary written without tokenizer.ggml.scores (llama.cpp then has no merge priority)',
+    grounding: 'convert_hf_to_gguf.py LlamaModel._set_vocab_sentencepiece writes scores; converters that reuse the BPE path drop them',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    models: ['llama-tiny-llama2'],
+    mutate(plan) {
+      const g = ggufPlan(plan, 'mutant:spm-scores-dropped');
+      kvOf(g, 'tokenizer.ggml.scores');
+      g.kvs = g.kvs.filter((k) => k.key !== 'tokenizer.ggml.scores');
+    },
+  },
+  {
+    id: 'mutant:spm-scores-flat',
+    description: "every score of a SentencePiece-derived vocabulary written as -1000 (LlamaHfVocab's placeholder): merges go left to right",
+    grounding: 'llama.cpp gguf-py vocab.py LlamaHfVocab (placeholder scores for tokenizer.json vocabularies); issue 10 of this project',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    models: ['llama-tiny-llama2'],
+    mutate(plan) {
+      const kv = kvOf(ggufPlan(plan, 'mutant:spm-scores-flat'), 'tokenizer.ggml.scores');
+      kv.value = Array.from(kv.value as ArrayLike<number>, () => -1000); // tokenizer.ggml.scores: an array of numbers
+    },
+  },
+  {
+    id: 'mutant:spm-byte-tokens-normal',
+    description:
+      'the 256 byte-fallback tokens <0x00>…<0xFF> typed NORMAL (1) instead of BYTE (6): emoji and rare text tokenize as literal "<0xF0>"',
+    grounding: 'ggml-org/llama.cpp#3486 (byte tokens typed normal break byte fallback); issue 10 of this project',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    models: ['llama-tiny-llama2'],
+    mutate(plan) {
+      const kv = kvOf(ggufPlan(plan, 'mutant:spm-byte-tokens-normal'), 'tokenizer.ggml.token_type');
+      kv.value = Array.from(kv.value as ArrayLike<number>, (t) => (t === 6 ? 1 : t)); // token types: an array of numbers
+    },
+  },
+  {
+    id: 'mutant:spm-bom-token-lost',
+    description: 'the token "\\ufeff" (U+FEFF) written as "" by a UTF-8 decoder that drops a leading BOM (TextDecoder without ignoreBOM)',
+    grounding: 'issue 10 of this project: Llama-2 id 31759 written as "" where the source has "\\ufeff"',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    models: ['llama-tiny-llama2'],
+    mutate(plan) {
+      const kv = kvOf(ggufPlan(plan, 'mutant:spm-bom-token-lost'), 'tokenizer.ggml.tokens');
+      const tokens = Array.from(kv.value as ArrayLike<string>); // tokenizer.ggml.tokens: an array of strings
+      if (!tokens.includes('\ufeff')) throw new Error('the vocabulary has no U+FEFF token');
+      kv.value = tokens.map((t) => (t === '\ufeff' ? '' : t));
+    },
+  },
+  {
+    id: 'mutant:spm-model-gpt2',
+    description: "a SentencePiece-derived vocabulary declared tokenizer.ggml.model 'gpt2' (byte-level BPE) instead of 'llama'",
+    grounding:
+      'issue 10 of this project (the reference wrote Llama-2 as a BPE vocabulary); llama.cpp llama-vocab.cpp LLAMA_VOCAB_TYPE_SPM vs BPE',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    models: ['llama-tiny-llama2'],
+    mutate(plan) {
+      kvOf(ggufPlan(plan, 'mutant:spm-model-gpt2'), 'tokenizer.ggml.model').value = 'gpt2';
+    },
+  },
+  // --- M: byte-level BPE (GPT-2, Llama-3, Qwen, the zoo's own) ----------------------------------------------------
+  {
+    id: 'mutant:bpe-pre-default',
+    description: "a byte-level BPE vocabulary written with tokenizer.ggml.pre 'default' (the regex llama.cpp falls back to), not its own",
+    grounding: 'issue 10 of this project (Llama-3 written with pre default where llama.cpp expects llama-bpe); paiml/aprender#277',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    mutate(plan) {
+      kvOf(ggufPlan(plan, 'mutant:bpe-pre-default'), 'tokenizer.ggml.pre').value = 'default';
+    },
+  },
+  {
+    id: 'mutant:bpe-merges-split-into-characters',
+    description: 'every merge "a b" re-written from its first two characters ("Ġ t" → "Ġ  "): duplicated and missing merges',
+    grounding: 'issue 10 of this project: merges "▁  " and "Ġ  " at rank 0, 1,017 and 2,743 duplicates',
+    expected: ['F-META-004'],
+    target: 'gguf/f32',
+    mutate(plan) {
+      const kv = kvOf(ggufPlan(plan, 'mutant:bpe-merges-split-into-characters'), 'tokenizer.ggml.merges');
+      kv.value = Array.from(kv.value as ArrayLike<string>, (m) => `${m[0] ?? ''} ${m[1] ?? ''}`); // merges: an array of strings
     },
   },
 

