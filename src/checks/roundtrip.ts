@@ -25,7 +25,7 @@ import { FileByteSource } from '../formats/byte-source.js';
 import { dequantize, quantize } from '../formats/codecs/index.js';
 import { readGguf, readTensorBytes } from '../formats/gguf/reader.js';
 import type { DType } from '../formats/types.js';
-import { loadCheckpoint } from '../zoo/checkpoint.js';
+import { checkpointWeights, loadCheckpoint } from '../zoo/checkpoint.js';
 import { isIgnoredSourceTensor } from '../zoo/gguf-names.js';
 import type { Arch } from '../zoo/types.js';
 import type { CheckResult, Verdict } from './codes.js';
@@ -240,8 +240,14 @@ export async function checkRoundtrip(
     ignoredSourceBuffers: ignored.length,
     reconverted: reconvert === undefined ? 0 : 1,
     reconvertedByteIdentical: bytesIdentical,
-    // Informative: an F32 source written by a safetensors serializer like ours comes back byte for byte.
-    safetensorsByteIdentical:
-      Buffer.compare(readFileSync(join(outDir, 'model.safetensors')), readFileSync(join(sourceDir, 'model.safetensors'))) === 0 ? 1 : 0,
+    // Informative: an F32 source written by a safetensors serializer like ours comes back byte for byte (a sharded
+    // source comes back as one file, so never).
+    safetensorsByteIdentical: sameBytes(join(outDir, 'model.safetensors'), checkpointWeights(sourceDir).files) ? 1 : 0,
   });
+}
+
+/** Whether `path` holds exactly the bytes of the one file in `files`. */
+function sameBytes(path: string, files: readonly string[]): boolean {
+  const [only, ...rest] = files;
+  return only !== undefined && rest.length === 0 && Buffer.compare(readFileSync(path), readFileSync(only)) === 0;
 }

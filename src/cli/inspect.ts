@@ -10,7 +10,9 @@ import { parseArgs } from 'node:util';
 import { terminalSafe } from '../report/parity.js';
 import { textTable } from '../report/table.js';
 import { errorMessage, HarnessError, UsageError } from '../errors.js';
-import { FileByteSource, type ByteSource } from '../formats/byte-source.js';
+import { ConcatByteSource, FileByteSource, type ByteSource } from '../formats/byte-source.js';
+import { readSafetensors } from '../formats/safetensors/reader.js';
+import { checkpointWeights, openCheckpointWeights, WEIGHTS_INDEX_FILE } from '../zoo/checkpoint.js';
 import { readAprTensorF32 } from '../formats/apr/reader.js';
 import { readTensorF32, type GgufFile } from '../formats/gguf/reader.js';
 import { isJsonObject } from '../formats/json-depth.js';
@@ -44,7 +46,10 @@ export function openModelFile(path: string): OpenedModel {
   let filePath = path;
   let src: FileByteSource;
   try {
-    if (statSync(path).isDirectory()) filePath = join(path, 'model.safetensors');
+    if (statSync(path).isDirectory()) {
+      if (checkpointWeights(path).kind === 'sharded') return openShardedCheckpoint(path);
+      filePath = join(path, 'model.safetensors');
+    }
     src = new FileByteSource(filePath);
   } catch (e) {
     throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${errorMessage(e)}`, { cause: e });
@@ -58,6 +63,27 @@ export function openModelFile(path: string): OpenedModel {
     src.close();
     throw new HarnessError('E-INPUT', `cannot read ${filePath}: ${errorMessage(e)}`, { cause: e });
   }
+}
+
+/**
+ * A sharded checkpoint directory as one safetensors file: every shard read through the bounds-checked reader (and
+ * the index held to what the shards hold, `openCheckpointWeights`), the tensors in index order at offsets into the
+ * shards laid end to end. The `__metadata__` is the first shard's; `shards` says how many files there are.
+ */
+function openShardedCheckpoint(dir: string): OpenedModel {
+  const weights = openCheckpointWeights(dir);
+  const parts = [...new Set([...weights.entries.values()].map((e) => e.src))];
+  const src = new ConcatByteSource(parts);
+  const baseOf = new Map(parts.map((p, i) => [p, src.bases[i] as number])); // one base per part
+  const tensors = [...weights.entries.values()].map(({ src: part, entry }) => ({
+    ...entry,
+    offset: entry.offset + (baseOf.get(part) ?? 0),
+  }));
+  const first = parts[0];
+  const metadata = first === undefined ? new Map<string, MetaValue>() : readSafetensors(first).metadata;
+  metadata.set('shards', `${parts.length} files (${WEIGHTS_INDEX_FILE})`);
+  const file: ModelFile = { format: 'safetensors', metadata, tensors, issues: [] };
+  return { path: join(dir, WEIGHTS_INDEX_FILE), src, file, checkpointDir: dir, close: () => src.close() };
 }
 
 /** A metadata value as reported: scalars whole, arrays as type + length + first items. */

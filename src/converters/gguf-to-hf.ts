@@ -13,6 +13,7 @@ import { ggufToHf, isMappedArch, MAPPED_ARCHS, undoGgufLayout } from '../formats
 import { readSafetensors } from '../formats/safetensors/reader.js';
 import { f32Bytes, writeSafetensorsFile } from '../formats/safetensors/writer.js';
 import type { DType } from '../formats/types.js';
+import { checkpointWeights } from '../zoo/checkpoint.js';
 
 export type { HfCheckpointFromGguf };
 
@@ -54,15 +55,18 @@ export function ggufToHfCheckpoint(ggufPath: string, sourceDir: string, outDir: 
       throw new RoundtripError(`general.architecture ${JSON.stringify(arch)} has no HF name map (${MAPPED_ARCHS.join(', ')})`);
     const heads = metaNumber(file, `${arch}.attention.head_count`);
     const kvHeads = metaNumber(file, `${arch}.attention.head_count_kv`) ?? heads;
-    const sourceFile = new FileByteSource(join(sourceDir, 'model.safetensors'));
-    let sourceNames: string[];
-    let sourceMeta: Record<string, string>;
-    try {
-      const st = readSafetensors(sourceFile);
-      sourceNames = st.tensors.map((t) => t.name);
-      sourceMeta = Object.fromEntries([...st.metadata].filter((e): e is [string, string] => typeof e[1] === 'string'));
-    } finally {
-      sourceFile.close();
+    // The source's tensor names and `__metadata__`, from its one file or every shard of its index.
+    const sourceNames: string[] = [];
+    let sourceMeta: Record<string, string> | undefined;
+    for (const path of checkpointWeights(sourceDir).files) {
+      const sourceFile = new FileByteSource(path);
+      try {
+        const st = readSafetensors(sourceFile);
+        sourceNames.push(...st.tensors.map((t) => t.name));
+        sourceMeta ??= Object.fromEntries([...st.metadata].filter((e): e is [string, string] => typeof e[1] === 'string'));
+      } finally {
+        sourceFile.close();
+      }
     }
     const gpt2Prefix = arch === 'gpt2' && sourceNames.some((n) => n.startsWith('transformer.')) ? 'transformer.' : '';
     const tensors = new Map<string, { gguf: string; dtype: DType }>();
@@ -89,7 +93,7 @@ export function ggufToHfCheckpoint(ggufPath: string, sourceDir: string, outDir: 
       out.push({ name, shape: hf.shape, dtype: 'F32', data: f32Bytes(hf.values) });
     }
     mkdirSync(outDir, { recursive: true });
-    writeSafetensorsFile(join(outDir, 'model.safetensors'), out, sourceMeta);
+    writeSafetensorsFile(join(outDir, 'model.safetensors'), out, sourceMeta ?? {});
     const copied = readdirSync(sourceDir).filter((f) => CHECKPOINT_SIDE_FILES.test(f));
     for (const f of copied) copyFileSync(join(sourceDir, f), join(outDir, f));
     return { arch, tensors, copied, fileType: metaNumber(file, 'general.file_type') };

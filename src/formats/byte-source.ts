@@ -48,3 +48,43 @@ export class FileByteSource implements ByteSource {
     this.fd = undefined;
   }
 }
+
+/**
+ * Several sources read as one, end to end (a sharded checkpoint's files, each tensor at its shard's base offset plus
+ * its own). A read may span a boundary. Closing it closes every part.
+ */
+export class ConcatByteSource implements ByteSource {
+  readonly size: number;
+  /** Where each part starts. */
+  readonly bases: readonly number[];
+  constructor(private readonly parts: readonly ByteSource[]) {
+    const bases: number[] = [];
+    let at = 0;
+    for (const p of parts) {
+      bases.push(at);
+      at += p.size;
+    }
+    this.bases = bases;
+    this.size = at;
+  }
+  read(offset: number, length: number): Uint8Array {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`read of ${length} bytes at ${offset} past end ${this.size}`);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    for (let i = 0; i < this.parts.length && done < length; i++) {
+      const part = this.parts[i] as ByteSource; // i < parts.length
+      const base = this.bases[i] as number; // one base per part
+      const from = offset + done;
+      if (from >= base + part.size) continue;
+      const n = Math.min(length - done, base + part.size - from);
+      out.set(part.read(from - base, n), done);
+      done += n;
+    }
+    return out;
+  }
+  close(): void {
+    for (const p of this.parts) p.close();
+  }
+}

@@ -138,4 +138,32 @@ describe('sharded safetensors checkpoints', () => {
     expect(b.summary).toEqual(a.summary);
     expect(b.cells).toEqual(a.cells);
   }, 180_000);
+
+  it('the round trip through the cell’s own converter works from a sharded source (gguf/f16, gguf/bf16)', async () => {
+    const reportDir = mkdtempSync(join(tmpdir(), 'tmgt-sharded-rt-'));
+    const args = ['check', '--models', `sharded=${sharded}`, '--targets', 'gguf/f16,gguf/bf16', '--suites', 'file,roundtrip'];
+    const r = await execa(process.execPath, [BIN, ...args, '--report-dir', reportDir], { reject: false, stdin: 'ignore' });
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const report = JSON.parse(readFileSync(join(reportDir, 'parity.json'), 'utf8')) as ParityReport;
+    const rt = report.cells.flatMap((c) => c.checks.filter((k) => k.suite === 'roundtrip'));
+    expect(rt.map((k) => k.status)).toEqual(['pass', 'pass']);
+    for (const k of rt) expect(k.metrics?.['tensorsMatching']).toBe(20);
+  }, 120_000);
+
+  it('tmgt inspect DIR and tmgt diff DIR FILE read every shard as one checkpoint', async () => {
+    const inspect = await execa(process.execPath, [BIN, 'inspect', '--json', sharded], { reject: false });
+    expect(inspect.exitCode, inspect.stderr).toBe(0);
+    const rep = JSON.parse(inspect.stdout) as { tensorCount: number; parameterCount: number; metadata: Record<string, { value?: string }> };
+    expect(rep.tensorCount).toBe(20);
+    expect(rep.parameterCount).toBe(215520);
+    expect(rep.metadata['shards']?.value).toBe(`2 files (${WEIGHTS_INDEX_FILE})`);
+    const diff = await execa(process.execPath, [BIN, 'diff', sharded, join(single, 'model.safetensors')], { reject: false });
+    expect(diff.exitCode, diff.stderr).toBe(0);
+    expect(diff.stdout).toMatch(/20 matched, 20 identical, 0 shape and 0 dtype differences/);
+    const broken = scratchCopy('inspect-missing-shard');
+    rmSync(join(broken, shardName(1, 2)));
+    const bad = await execa(process.execPath, [BIN, 'inspect', broken], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/shard model-00002-of-00002\.safetensors is missing/);
+  }, 60_000);
 });
