@@ -3,6 +3,7 @@
  * and strict flags; the dispatcher turns harness errors into exit 2.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SUITES, type SuiteName } from '../contracts/verdicts.js';
@@ -12,11 +13,12 @@ import { convertInProcess, resolveConverter } from '../converters/registry.js';
 import { parseTarget } from '../converters/targets.js';
 import { serveEngineRequest } from '../engines/isolated.js';
 import { HarnessError, UsageError } from '../errors.js';
-import { addDriftOrdering, planClaims, runCell, type Cell, type CellResult } from '../matrix/run.js';
+import { addDriftOrdering, planClaims, runCell, type Cell, type CellResult, type RunOptions } from '../matrix/run.js';
 import { estimateCellCost, mergeReports, parseShard, shardCells, sortCells } from '../report/merge.js';
 import { consoleLines, parityReport } from '../report/parity.js';
 import { renderTicket } from '../report/ticket.js';
 import { buildModel } from '../zoo/build.js';
+import { checkpointF32Bytes } from '../zoo/checkpoint.js';
 import { findModelSpec, listModelSpecs, registerCheckpointDir, REPO_ROOT } from '../zoo/specs.js';
 import { diff } from './diff.js';
 import { inspect } from './inspect.js';
@@ -25,6 +27,7 @@ import { oraclesCommand } from './oracles.js';
 import { readReport, requireReport, writeOutputs } from './outputs.js';
 import { Journal } from './journal.js';
 import { Progress } from './progress.js';
+import { CellPool, defaultJobs, serveCells } from './cell-pool.js';
 
 export const EXIT = { pass: 0, fail: 1, harness: 2 } as const;
 
@@ -56,7 +59,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 
 const CHECK_USAGE = `tmgt check [--models a,b,name=HF_DIR] [--targets gguf/f32,gguf/q8_0] [--converter reference|llama.cpp|mutant:<id>|<config id>]
            [--suites ${SUITES.join(',')}] [--report-dir reports] [--config tmgt.config.ts] [--max-new-tokens 32]
-           [--shard i/n] [--previous OLD/parity.json] [--resume] [--ppl-text FILE]
+           [--shard i/n] [--previous OLD/parity.json] [--resume] [--ppl-text FILE] [--jobs auto|N]
 
 Converts every model × target with the converter, judges every planned claim, prints one error: line per failing
 verdict and 'parity: N/M checks passing', and writes <report-dir>/parity.json, index.html (the dashboard, with the
@@ -64,22 +67,41 @@ trend against the previous parity.json) and junit.xml. --shard i/n runs a determ
 (tmgt report merge puts the slices back together). Every finished cell is kept on disk as it completes: after a crash,
 --resume (same flags, same report dir) runs only the unfinished cells. ^C stops after the current cell: exit 2.
 --ppl-text: held-out text for the perplexity suite (documents separated by blank lines; default models/heldout.txt).
+--jobs: cells run at once, each in its own worker process with cores/N engine threads (default auto: one per core, fewer
+when the models are big — a cell peaks near 9× its model's f32 weights — and 1 for a single cell).
 Exit codes: 0 all checks pass, 1 a check failed, 2 the harness could not run (bad flag, nothing planned, an internal error).`;
 
-async function check(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    models: { type: 'string' },
-    targets: { type: 'string' },
-    converter: { type: 'string' },
-    suites: { type: 'string' },
-    'report-dir': { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    config: { type: 'string' },
-    shard: { type: 'string' },
-    previous: { type: 'string' },
-    resume: { type: 'boolean', default: false },
-    'ppl-text': { type: 'string' },
-  });
+/** Everything a `tmgt check` run derives from its flags: the parent and its `__cells` workers derive the same. */
+interface CheckPlan {
+  cells: Cell[];
+  runOptions: RunOptions;
+  reportDir: string;
+  suites: SuiteName[];
+  shard: { index: number; count: number } | undefined;
+  shardFlag: string | undefined;
+  previousFlag: string | undefined;
+  resume: boolean;
+  jobs: number | 'auto';
+  journalPlan: Record<string, unknown>;
+}
+
+const CHECK_FLAGS = {
+  models: { type: 'string' },
+  targets: { type: 'string' },
+  converter: { type: 'string' },
+  suites: { type: 'string' },
+  'report-dir': { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  config: { type: 'string' },
+  shard: { type: 'string' },
+  previous: { type: 'string' },
+  resume: { type: 'boolean', default: false },
+  'ppl-text': { type: 'string' },
+  jobs: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+async function planCheck(args: string[]): Promise<CheckPlan> {
+  const { values } = parse(args, CHECK_FLAGS);
   const config = await loadConfig(values.config);
   // `name=DIR` registers a local HF checkpoint directory under that name (bring your own checkpoint).
   const models = list(values.models, config.matrix?.models ?? DEFAULT_MATRIX.models).map((m) => {
@@ -98,6 +120,10 @@ async function check(args: string[]): Promise<number> {
   const maxNewTokens = values['max-new-tokens'] === undefined ? DEFAULT_MATRIX.maxNewTokens : Number(values['max-new-tokens']);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1 || maxNewTokens > 256)
     throw new UsageError(`--max-new-tokens must be an integer in 1..256`);
+  const jobsFlag = values.jobs ?? 'auto';
+  const jobs = jobsFlag === 'auto' ? 'auto' : Number(jobsFlag);
+  if (jobs !== 'auto' && (!Number.isInteger(jobs) || jobs < 1 || jobs > 64))
+    throw new UsageError(`--jobs must be 'auto' or an integer in 1..64`);
   const reportDir = resolve(values['report-dir'] ?? 'reports');
   const pplText = values['ppl-text'] === undefined ? undefined : resolve(values['ppl-text']);
   if (pplText !== undefined && !existsSync(pplText)) throw new UsageError(`--ppl-text: ${pplText} does not exist`);
@@ -115,68 +141,107 @@ async function check(args: string[]): Promise<number> {
     throw new UsageError(
       `nothing to check: the suites ${suites.join(', ')} apply to none of the targets ${targets.map((t) => t.id).join(', ')}${shard ? ` in shard ${values.shard}` : ''}`,
     );
+  return {
+    cells,
+    runOptions: {
+      workDir: reportDir,
+      prompts: DEFAULT_PROMPTS,
+      maxNewTokens,
+      converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
+      suites,
+      commandConverters,
+      ...(pplText === undefined ? {} : { perplexityTextPath: pplText }),
+    },
+    reportDir,
+    suites,
+    shard,
+    shardFlag: values.shard,
+    previousFlag: values.previous,
+    resume: values.resume,
+    jobs,
+    journalPlan: {
+      version: VERSION,
+      converter,
+      cells: cells.map((c) => [c.model, c.target.id]),
+      suites,
+      maxNewTokens,
+      prompts: DEFAULT_PROMPTS,
+      pplText,
+    },
+  };
+}
+
+/** The f32 bytes of the largest model a run holds (config.json's sizes), for the default --jobs. */
+async function largestWeightsBytes(cells: readonly Cell[]): Promise<number> {
+  let largest = 0;
+  for (const model of new Set(cells.map((c) => c.model))) {
+    const spec = findModelSpec(model);
+    const dir = spec.kind === 'checkpoint' ? spec.dir : await buildModel(spec);
+    largest = Math.max(largest, checkpointF32Bytes(dir));
+  }
+  return largest;
+}
+
+async function check(args: string[]): Promise<number> {
+  const p = await planCheck(args);
+  const { cells, reportDir } = p;
   mkdirSync(reportDir, { recursive: true });
   // The trend baseline: the previous run's report in the same directory (or --previous FILE), read before it is replaced.
-  const previous = readReport(values.previous === undefined ? join(reportDir, 'parity.json') : resolve(values.previous));
+  const previous = readReport(p.previousFlag === undefined ? join(reportDir, 'parity.json') : resolve(p.previousFlag));
 
-  const plan = {
-    version: VERSION,
-    converter,
-    cells: cells.map((c) => [c.model, c.target.id]),
-    suites,
-    maxNewTokens,
-    prompts: DEFAULT_PROMPTS,
-    pplText,
-  };
-  const journal = new Journal(reportDir, plan, values.resume);
+  const journal = new Journal(reportDir, p.journalPlan, p.resume);
   const done = journal.finished();
-  const results: CellResult[] = [];
-  const progress = new Progress(cells.length);
-  // ^C stops cleanly after the cell in progress: the partial report is written, marked incomplete, exit 2. A second ^C
+  const todo = cells.map((_, i) => i).filter((i) => !done.has(i));
+  const jobs =
+    p.jobs === 'auto' ? defaultJobs(todo.length, await largestWeightsBytes(cells), totalmem()) : Math.min(p.jobs, Math.max(1, todo.length));
+  const results = new Map<number, CellResult>(done);
+  const progress = new Progress(cells.length, jobs);
+  const ordered = (): CellResult[] => [...results].sort(([a], [b]) => a - b).map(([, r]) => r);
+  // ^C stops cleanly after the cells in progress: the partial report is written, marked incomplete, exit 2. A second ^C
   // stops at once (the journal still holds every finished cell for --resume).
   let interrupted = false;
   const onSigint = () => {
     if (interrupted) process.exit(EXIT.harness);
     interrupted = true;
-    process.stderr.write('\ntmgt: interrupted: stopping after this cell (^C again to stop now; tmgt check --resume goes on)\n');
+    process.stderr.write('\ntmgt: interrupted: stopping after the cells in progress (^C again to stop now; tmgt check --resume goes on)\n');
   };
   process.on('SIGINT', onSigint);
+  const pool = jobs > 1 ? new CellPool(jobs, args) : undefined;
   try {
-    for (const [i, cell] of cells.entries()) {
-      // Let signals in: a cell may finish without ever yielding to the event loop (its awaits resolve as microtasks).
-      await new Promise((resolve) => setImmediate(resolve));
-      if (interrupted) break;
-      const before = done.get(i);
-      progress.start(i, `${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine})${before ? ' — finished earlier' : ''}`);
-      const r =
-        before ??
-        (await runCell(cell, {
-          workDir: reportDir,
-          prompts: DEFAULT_PROMPTS,
-          maxNewTokens,
-          converterTimeoutMs: DEFAULT_MATRIX.converterTimeoutMs,
-          suites,
-          commandConverters,
-          ...(pplText === undefined ? {} : { perplexityTextPath: pplText }),
-        }));
-      if (before === undefined) journal.record(i, r);
-      progress.done(r);
-      results.push(r);
-      writeOutputs(reportDir, parityReport(results, VERSION, { incomplete: true }), { final: false }); // completed cells are on disk even if the run is killed
-    }
+    for (const i of done.keys()) progress.finishedEarlier(i, label(cells[i] as Cell)); // a journal index is a cell index
+    // The costliest cells first, so the last ones to finish are short.
+    const queue = [...todo].sort((a, b) => cost(cells[b] as Cell) - cost(cells[a] as Cell) || a - b); // indices of cells
+    const lane = async (): Promise<void> => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        // Let signals in: a cell may finish without ever yielding to the event loop (its awaits resolve as microtasks).
+        await new Promise((resolve) => setImmediate(resolve));
+        if (interrupted) return;
+        const cell = cells[i] as Cell; // queue holds cell indices
+        progress.start(i, label(cell));
+        const r = pool ? await pool.run(i) : await runCell(cell, p.runOptions);
+        journal.record(i, r);
+        progress.done(i, r);
+        results.set(i, r);
+        // Completed cells are on disk even if the run is killed.
+        writeOutputs(reportDir, parityReport(ordered(), VERSION, { incomplete: true }), { final: false });
+      }
+    };
+    await Promise.all(Array.from({ length: jobs }, lane));
   } finally {
+    pool?.close();
     process.off('SIGINT', onSigint);
     progress.end();
   }
   if (interrupted) {
-    for (const line of consoleLines(parityReport(results, VERSION, { incomplete: true }))) process.stdout.write(line + '\n');
-    process.stderr.write(`tmgt: interrupted after ${results.length}/${cells.length} cells; the partial report is marked incomplete\n`);
+    for (const line of consoleLines(parityReport(ordered(), VERSION, { incomplete: true }))) process.stdout.write(line + '\n');
+    process.stderr.write(`tmgt: interrupted after ${results.size}/${cells.length} cells; the partial report is marked incomplete\n`);
     return EXIT.harness;
   }
+  const final = ordered();
   // Drift ordering compares the cells of one model with each other: a shard holds only some of them, so the claim is
   // made where the shards come together (tmgt report merge).
-  if (shard === undefined) addDriftOrdering(results);
-  const report = parityReport(results, VERSION);
+  if (p.shard === undefined) addDriftOrdering(final);
+  const report = parityReport(final, VERSION);
   writeOutputs(reportDir, report, { final: true, previous });
   journal.close();
   for (const line of consoleLines(report)) process.stdout.write(line + '\n');
@@ -186,6 +251,19 @@ async function check(args: string[]): Promise<number> {
   if (report.summary.checks > 0) return EXIT.pass;
   process.stderr.write('tmgt: no check ran: every cell was skipped (see the skipped: lines)\n');
   return EXIT.harness;
+}
+
+const label = (cell: Cell): string => `${cell.model} × ${cell.target.id} (${cell.converter}, ${cell.engine})`;
+const cost = (cell: Cell): number => estimateCellCost({ model: cell.model, target: cell.target.id });
+
+/** `tmgt __cells <check flags>`: a `--jobs` worker (src/cli/cell-pool.ts). */
+async function cellsWorker(args: string[]): Promise<number> {
+  const p = await planCheck(args);
+  return serveCells(async (index) => {
+    const cell = p.cells[index];
+    if (cell === undefined) throw new HarnessError('E-WORKER', `no cell ${index + 1} in a plan of ${p.cells.length}`);
+    return runCell(cell, p.runOptions);
+  });
 }
 
 const CONVERT_USAGE = `tmgt convert --model DIR --target gguf/q8_0 --out FILE [--converter reference|mutant:<id>]
@@ -320,6 +398,12 @@ const COMMANDS: Record<string, Command> = {
     summary: 'per-tensor SQNR / cosine / max diff of two model files (GGUF ↔ HF names)',
     usage: 'tmgt diff A B [--json]',
     run: (args) => diff(args),
+  },
+  __cells: {
+    summary: 'internal: a tmgt check --jobs worker (src/cli/cell-pool.ts)',
+    usage: 'tmgt __cells <tmgt check flags>',
+    hidden: true,
+    run: cellsWorker,
   },
   __engine: {
     summary: 'internal: one engine run in a child process (src/engines/isolated.ts)',

@@ -6,8 +6,9 @@
  * - `ts`: the plain TypeScript reference (weights.ts `matvec`), which the WASM path is tested against.
  *
  * Both compute the same values: each weight decodes to the same f32 (codecs in src/formats/codecs), and
- * Q8_0/Q4_0 weights meet Q8_0-quantized activations (activations.ts) on both paths; only the summation order
- * (f32 SIMD lanes vs f64) differs.
+ * block-quantized weights meet activations quantized to llama.cpp's `vec_dot_type` for them (activations.ts:
+ * Q8_0 for Q8_0/Q4_0/Q5_0, Q8_1 for Q4_1/Q5_1, Q8_K for Q4_K/Q6_K) on both paths, with exact integer dots per
+ * block; only the summation order of the float terms (f32 SIMD lanes vs f64) differs.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,7 +16,13 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage, HarnessError } from '../errors.js';
 import { fp16Table } from '../formats/codecs/f16.js';
 import type { DType } from '../formats/types.js';
-import { Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
+import {
+  Q8_1_ACTIVATION_TYPES,
+  Q8_ACTIVATION_TYPES,
+  Q8K_ACTIVATION_TYPES,
+  quantizeActivationsQ8,
+  quantizeActivationsQ8K,
+} from './activations.js';
 import { defaultThreads, kernelPool, type JobPart, type KernelPool, type ThreadedFn } from './threads.js';
 import { matvec as tsMatvec, type Weight } from './weights.js';
 
@@ -66,11 +73,11 @@ export interface KernelExports {
   mv_bf16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_q8_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
   mv_q4_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
-  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
-  mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
-  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
-  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, xs: number, out: number): void;
-  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, as: number, out: number): void;
+  mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
+  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, as: number, out: number): void;
+  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, ks: number, out: number): void;
+  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, out: number): void;
   mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   dq_row(type: number, w: number, stride: number, r: number, n: number, y: number): void;
@@ -168,6 +175,9 @@ export class KernelArena {
   i16(ptr: number, n: number): Int16Array {
     return new Int16Array(this.memory.buffer, ptr, n);
   }
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.memory.buffer, ptr, n);
+  }
 
   /** Bytes in use (weights, scratch, table). */
   get usedBytes(): number {
@@ -212,14 +222,19 @@ export interface Placed {
   type: number;
 }
 
-/** The WASM SIMD kernels over weights laid into one arena. */
-/** A kernel call over rows [0, rows): its function, arguments, and where r0, r1 and a per-thread scratch sit in them. */
+/** A kernel call over rows [0, rows): its function, arguments, and where r0 (then r1) sits in them. */
 interface KernelCall {
   fn: ThreadedFn;
   args: number[];
   r0At: number;
-  /** Index of the per-32 input sums pointer (Q4_1, Q5_1, Q4_K): each thread gets its own region. */
-  xsAt?: number;
+}
+
+/** Where one input's quantized activations sit in the arena (pointers), for the integer-dot kernels. */
+interface QuantizedInput {
+  /** Q8_0/Q8_1: codes widened to i16, fp16-rounded d per 32, Q8_1's s per 32. */
+  q8?: { aq: number; ad: number; as: number };
+  /** Q8_K: codes widened to i16, f32 d per 256, Σq per 32 (i32; bsums in pairs). */
+  q8k?: { kq: number; kd: number; ks: number };
 }
 
 /** Fewest weights (rows × cols) a product needs before it is split over threads: below, a wake-up costs more than it saves. */
@@ -237,7 +252,10 @@ export class WasmMatVec implements MatVec {
   private scratch = { ptr: 0, n: 0 };
   private aq = { ptr: 0, n: 0 };
   private ad = { ptr: 0, n: 0 };
-  private xs = { ptr: 0, n: 0 };
+  private as = { ptr: 0, n: 0 };
+  private kq = { ptr: 0, n: 0 };
+  private kd = { ptr: 0, n: 0 };
+  private ks = { ptr: 0, n: 0 };
   private pool: { pool: KernelPool; arena: number } | undefined;
   /** Products split over threads so far (tests check that the threaded path really ran). */
   parallelRuns = 0;
@@ -270,7 +288,8 @@ export class WasmMatVec implements MatVec {
   run(x: Float32Array, jobs: readonly MatVecJob[]): void {
     const a = this.arena;
     let xPtr = -1;
-    let quantized = false;
+    // Each input is quantized at most once per type family, however many products share it.
+    const quantized: QuantizedInput = {};
     for (const job of jobs) {
       const { w, out, bias } = job;
       const p = this.placed.get(w);
@@ -288,21 +307,7 @@ export class WasmMatVec implements MatVec {
         const scratch = this.ensure(this.scratch, w.storedCols, 4);
         a.k.mvt(p.type, p.ptr, w.rowBytes, 0, w.storedRows, w.storedCols, xPtr, outPtr, scratch);
       } else {
-        let call: KernelCall;
-        if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
-          const aq = this.ensure(this.aq, x.length, 2);
-          const ad = this.ensure(this.ad, x.length / 32, 4);
-          if (!quantized) {
-            const q = quantizeActivationsQ8(x);
-            a.i16(aq, x.length).set(q.q);
-            a.f32(ad, q.d.length).set(q.d);
-            quantized = true;
-          }
-          call = { fn: w.dtype === 'Q8_0' ? 'mv_q8_0' : 'mv_q4_0', args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, aq, ad, outPtr], r0At: 2 };
-        } else {
-          call = this.rowCall(p, w, xPtr, outPtr);
-        }
-        this.dispatch(call, w);
+        this.dispatch(this.rowCall(p, w, x, xPtr, outPtr, quantized), w);
       }
       out.set(a.f32(outPtr, w.rows));
       if (bias) for (let r = 0; r < w.rows; r++) out[r] = (out[r] as number) + (bias[r] as number);
@@ -317,8 +322,6 @@ export class WasmMatVec implements MatVec {
   /** Run a call over all rows: on this thread, or split into contiguous row ranges over the pool. */
   private dispatch(call: KernelCall, w: Weight): void {
     const parts = this.threads > 1 && w.rows * w.cols >= PARALLEL_MIN_ELEMENTS ? Math.min(this.threads, w.rows) : 1;
-    const xsWords = Math.ceil(w.cols / 32);
-    if (call.xsAt !== undefined) call.args[call.xsAt] = this.ensure(this.xs, xsWords * parts, 4);
     if (parts === 1) return this.callLocal(call);
     if (this.pool === undefined) {
       const pool = kernelPool(kernelModule(), this.threads - 1);
@@ -331,7 +334,6 @@ export class WasmMatVec implements MatVec {
       const args = [...call.args];
       args[call.r0At] = Math.floor((w.rows * t) / parts);
       args[call.r0At + 1] = Math.floor((w.rows * (t + 1)) / parts);
-      if (call.xsAt !== undefined) args[call.xsAt] = (call.args[call.xsAt] as number) + t * xsWords * 4;
       jobParts.push({ fn: call.fn, args });
     }
     this.pool.pool.run(this.pool.arena, jobParts, (part) => this.callLocal(part));
@@ -353,16 +355,47 @@ export class WasmMatVec implements MatVec {
     return this.arena.f32(y, w.storedCols).slice();
   }
 
-  /** The row-product kernel of a stored type that takes f32 activations. */
-  private rowCall(p: Placed, w: Weight, xPtr: number, outPtr: number): KernelCall {
-    const plain = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, outPtr], r0At: 2 });
-    // Q4_1, Q5_1, Q4_K take the input's per-32 sums (their min/offset term) in a scratch region (set by dispatch).
-    const withSums = (fn: ThreadedFn): KernelCall => ({
-      fn,
-      args: [p.ptr, w.rowBytes, 0, w.rows, w.cols, xPtr, 0, outPtr],
-      r0At: 2,
-      xsAt: 6,
-    });
+  /** x quantized to Q8_0/Q8_1 in the arena (once per input): i16 codes, d and s per 32. */
+  private q8Input(x: Float32Array, quantized: QuantizedInput): { aq: number; ad: number; as: number } {
+    if (quantized.q8 !== undefined) return quantized.q8;
+    const a = this.arena;
+    const nb = x.length / 32;
+    const ptrs = { aq: this.ensure(this.aq, x.length, 2), ad: this.ensure(this.ad, nb, 4), as: this.ensure(this.as, nb, 4) };
+    const q = quantizeActivationsQ8(x);
+    a.i16(ptrs.aq, x.length).set(q.q);
+    a.f32(ptrs.ad, nb).set(q.d);
+    a.f32(ptrs.as, nb).set(q.s);
+    quantized.q8 = ptrs;
+    return ptrs;
+  }
+
+  /** x quantized to Q8_K in the arena (once per input): i16 codes, d per 256, Σq per 32. */
+  private q8kInput(x: Float32Array, quantized: QuantizedInput): { kq: number; kd: number; ks: number } {
+    if (quantized.q8k !== undefined) return quantized.q8k;
+    const a = this.arena;
+    const ng = x.length / 32;
+    const ptrs = { kq: this.ensure(this.kq, x.length, 2), kd: this.ensure(this.kd, x.length / 256, 4), ks: this.ensure(this.ks, ng, 4) };
+    const q = quantizeActivationsQ8K(x);
+    a.i16(ptrs.kq, x.length).set(q.q);
+    a.f32(ptrs.kd, q.d.length).set(q.d);
+    const sums = a.i32(ptrs.ks, ng);
+    for (let g = 0; g < ng; g++) sums[g] = (q.bsums[2 * g] as number) + (q.bsums[2 * g + 1] as number);
+    quantized.q8k = ptrs;
+    return ptrs;
+  }
+
+  /** The row-product kernel of a stored type, with its input: f32 x, or x quantized to the type's vec_dot_type. */
+  private rowCall(p: Placed, w: Weight, x: Float32Array, xPtr: number, outPtr: number, quantized: QuantizedInput): KernelCall {
+    const head = [p.ptr, w.rowBytes, 0, w.rows, w.cols];
+    const plain = (fn: ThreadedFn): KernelCall => ({ fn, args: [...head, xPtr, outPtr], r0At: 2 });
+    const q8 = (fn: ThreadedFn): KernelCall => {
+      const { aq, ad, as } = this.q8Input(x, quantized);
+      return { fn, args: Q8_1_ACTIVATION_TYPES.has(w.dtype) ? [...head, aq, ad, as, outPtr] : [...head, aq, ad, outPtr], r0At: 2 };
+    };
+    const q8k = (fn: ThreadedFn): KernelCall => {
+      const { kq, kd, ks } = this.q8kInput(x, quantized);
+      return { fn, args: w.dtype === 'Q4_K' ? [...head, kq, kd, ks, outPtr] : [...head, kq, kd, outPtr], r0At: 2 };
+    };
     const apr = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 });
     switch (p.type) {
       case WASM_TYPE.F32:
@@ -371,16 +404,20 @@ export class WasmMatVec implements MatVec {
         return plain('mv_f16');
       case WASM_TYPE.BF16:
         return plain('mv_bf16');
+      case WASM_TYPE.Q8_0:
+        return q8('mv_q8_0');
+      case WASM_TYPE.Q4_0:
+        return q8('mv_q4_0');
       case WASM_TYPE.Q4_1:
-        return withSums('mv_q4_1');
+        return q8('mv_q4_1');
       case WASM_TYPE.Q5_0:
-        return plain('mv_q5_0');
+        return q8('mv_q5_0');
       case WASM_TYPE.Q5_1:
-        return withSums('mv_q5_1');
+        return q8('mv_q5_1');
       case WASM_TYPE.Q4_K:
-        return withSums('mv_q4_k');
+        return q8k('mv_q4_k');
       case WASM_TYPE.Q6_K:
-        return plain('mv_q6_k');
+        return q8k('mv_q6_k');
       case WASM_TYPE.APR_Q8:
         return apr('mv_apr_q8');
       case WASM_TYPE.APR_Q4:

@@ -3,7 +3,15 @@
  * (kept as stored blocks, never a whole-model f32 copy) under either naming (llama.cpp's GGUF names, or
  * HF names in APR and safetensors), reading hyperparameters, and the matrix-vector product.
  */
-import { dotQ8Activations, Q8_ACTIVATION_TYPES, quantizeActivationsQ8 } from './activations.js';
+import {
+  dotQ8Activations,
+  dotQ8KActivations,
+  Q8_1_ACTIVATION_TYPES,
+  Q8_ACTIVATION_TYPES,
+  Q8K_ACTIVATION_TYPES,
+  quantizeActivationsQ8,
+  quantizeActivationsQ8K,
+} from './activations.js';
 import type { ByteSource } from '../formats/byte-source.js';
 import { dequantize, dotRow, TYPE_INFO } from '../formats/codecs/index.js';
 import { APR_Q4_BLOCK_BYTES, F16_MIN_NORMAL } from '../formats/codecs/apr.js';
@@ -213,8 +221,8 @@ export function weightRow(w: Weight, r: number): Float32Array {
 }
 
 /**
- * out = W·x (+ bias). For GGUF Q8_0/Q4_0 weights the activation row is first quantized to Q8_0, as
- * llama.cpp's CPU matmul does (see activations.ts); the bias is added in f32 afterwards (ggml_add).
+ * out = W·x (+ bias). For GGUF block-quantized weights the activation row is first quantized to the weight
+ * type's `vec_dot_type` (Q8_0, Q8_1 or Q8_K), as llama.cpp's CPU matmul does (see activations.ts); the bias is added in f32 afterwards (ggml_add).
  * APR's whole-tensor quants decode one row at a time. A transposed (Conv1D [in, out]) weight is
  * accumulated stored row by stored row — Σ_i x[i]·W[i, :] — in f64.
  */
@@ -227,9 +235,12 @@ export function matvec(w: Weight, x: Float32Array, out: Float32Array, bias?: Flo
       for (let j = 0; j < w.rows; j++) acc[j] = (acc[j] as number) + xi * (row[j] as number);
     }
     for (let j = 0; j < w.rows; j++) out[j] = acc[j] as number;
-  } else if (Q8_ACTIVATION_TYPES.has(w.dtype)) {
+  } else if (Q8_ACTIVATION_TYPES.has(w.dtype) || Q8_1_ACTIVATION_TYPES.has(w.dtype)) {
     const a = quantizeActivationsQ8(x);
     for (let r = 0; r < w.rows; r++) out[r] = dotQ8Activations(w.dtype, w.bytes, r * w.rowBytes, a, w.cols);
+  } else if (Q8K_ACTIVATION_TYPES.has(w.dtype)) {
+    const a = quantizeActivationsQ8K(x);
+    for (let r = 0; r < w.rows; r++) out[r] = dotQ8KActivations(w.dtype, w.bytes, r * w.rowBytes, a, w.cols);
   } else if (w.rowBytes === 0) {
     for (let r = 0; r < w.rows; r++) {
       const row = storedRow(w, r);

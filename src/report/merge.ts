@@ -57,7 +57,7 @@ export function sortCells<T extends CellKey>(cells: readonly T[], targetOrder?: 
  * quantized targets add the codec's work on top of f32/f16 copies. Only the ratios matter.
  */
 export function estimateCellCost(cell: { model: string; target: string }): number {
-  const modelCost = cell.model.endsWith('-tiny') ? 1 : 100;
+  const modelCost = cell.model.includes('-tiny') ? 1 : 100; // the tiny zoo and its derived members (-tiny-heavy, -tiny-llama2)
   const type = cell.target.split('/')[1] ?? '';
   const targetCost = type.includes('_k') ? 1.6 : /^(q|int)/.test(type) ? 1.3 : 1;
   return modelCost * targetCost;

@@ -338,3 +338,17 @@ export function writeShardedWeights(dir: string, ckpt: Checkpoint, nShards: numb
   writeFileSync(join(dir, WEIGHTS_INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
   return files;
 }
+
+/** The bytes a checkpoint's weights take as f32 (Σ elements × 4 over every tensor of every shard, from the headers). */
+export function checkpointF32Bytes(dir: string): number {
+  let elements = 0;
+  for (const path of checkpointWeights(dir).files) {
+    const src = new FileByteSource(path);
+    try {
+      for (const t of readSafetensors(src).tensors) elements += t.shape.reduce((a, b) => a * b, 1);
+    } finally {
+      src.close();
+    }
+  }
+  return elements * 4;
+}

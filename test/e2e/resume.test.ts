@@ -55,7 +55,16 @@ describe('tmgt check: crash-safe and resumable', () => {
     // Progress names the cells taken from the journal; only the others were run.
     expect(resumed.stderr.match(/finished earlier/g)?.length).toBe(kept);
     expect(strip(report(dir))).toEqual(strip(report(whole)));
-  }, 240_000);
+
+    // Cells in parallel (--jobs 2, the default on two cores) and one at a time give the same report.
+    const serial = mkdtempSync(join(tmpdir(), 'tmgt-serial-'));
+    const one = await run(serial, ['--jobs', '1']);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(strip(report(serial))).toEqual(strip(report(whole)));
+    const two = await run(mkdtempSync(join(tmpdir(), 'tmgt-two-')), ['--jobs', '2']);
+    expect(two.exitCode, two.stderr).toBe(0);
+    expect(two.stderr.match(/checks passing in/g)?.length).toBe(5);
+  }, 300_000);
 
   it('^C stops after the cell in progress: partial report marked incomplete, exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tmgt-sigint-'));

@@ -5,8 +5,10 @@
  *
  * Every value a kernel forms is the value the TypeScript codecs (src/formats/codecs) decode, bit for bit
  * (q·d is exact in f32 for every type; the one rounding of `q·d + m` or `f32(d·sc)·q` is the one the codec
- * makes when it stores to a Float32Array); only the order of the f32 sums differs. Q8_0 and Q4_0 multiply
- * by Q8_0-quantized activations (widened to i16 by the caller) as llama.cpp's CPU matmul does.
+ * makes when it stores to a Float32Array); only the order of the f32 sums differs. Block-quantized weights
+ * multiply activations quantized to their llama.cpp `vec_dot_type` (Q8_0 for Q8_0/Q4_0/Q5_0, Q8_1 for
+ * Q4_1/Q5_1, Q8_K for Q4_K/Q6_K; codes widened to i16 by the caller) with integer dots, as llama.cpp's CPU
+ * matmul does; the f32 paths (dequantize, transposed product) serve the rest.
  *
  * Calling convention: pointers are byte offsets into memory; a matrix is `rows` stored rows of `stride`
  * bytes from `w`; `mv_*` writes out[r] for r in [r0, r1) so that threads can split the rows.
@@ -45,26 +47,6 @@ export function init(table: usize): void {
   acc = f32x4.add(acc, f32x4.mul(w1, v128.load(x, 16)));
   acc = f32x4.add(acc, f32x4.mul(w2, v128.load(x, 32)));
   return f32x4.add(acc, f32x4.mul(w3, v128.load(x, 48)));
-}
-
-/** acc + Σ_k f32(q[k])·x[k] over 16 signed bytes q: the block scale is applied once per block, not per element. */
-@inline function qdot16(q: v128, x: usize, acc: v128): v128 {
-  const lo = i16x8.extend_low_i8x16_s(q);
-  const hi = i16x8.extend_high_i8x16_s(q);
-  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), v128.load(x)));
-  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), v128.load(x, 16)));
-  acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), v128.load(x, 32)));
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), v128.load(x, 48)));
-}
-
-/** Σ x over each 32-element group of x[0..n) → xs (n/32 f32): the min/offset terms of Q4_1, Q5_1 and Q4_K. */
-function groupSums(x: usize, n: i32, xs: usize): void {
-  for (let g = 0; g < (n >> 5); g++) {
-    const p = x + (<usize>g << 7);
-    let a = f32x4.add(f32x4.add(v128.load(p), v128.load(p, 16)), f32x4.add(v128.load(p, 32), v128.load(p, 48)));
-    a = f32x4.add(a, f32x4.add(f32x4.add(v128.load(p, 64), v128.load(p, 80)), f32x4.add(v128.load(p, 96), v128.load(p, 112))));
-    store<f32>(xs + (<usize>g << 2), hsum(a));
-  }
 }
 
 /** The f32 values of 16 signed bytes, f32(q)·d + m, stored at y. */
@@ -220,31 +202,30 @@ export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
   deq16(i8x16.sub(i8x16.shr_u(v, 4), eight), d, z, y + 64);
 }
 
-// ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 × f32
+// ---------------------------------------------------------------- Q4_1, Q5_1 × Q8_1 and Q5_0 × Q8_0 activations
 
 /**
- * Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): y = q·d + m, so Σ y·x = d·Σ q·x + m·Σ x, with Σ x per
- * block from `xs` (groupSums). Factoring changes only the f32 rounding, far inside NMSE 1e-10.
+ * Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes; low nibbles are elements 0–15) × Q8_1 activations:
+ * Σ_b f32(d_w·d_x)·Σ q·a + f32(m_w·s_x), as ggml_vec_dot_q4_1_q8_1; `xs` holds s_x per block (fp16-rounded d·Σa).
  */
-@inline function dotQ4_1(w: usize, x: usize, xs: usize, nb: i32): f32 {
+@inline function dotQ4_1(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
   const mask = i8x16.splat(0x0f);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 20;
+    const a = aq + (<usize>b << 6);
     const v = v128.load(p + 4);
-    const xb = x + (<usize>b << 7);
-    const s = qdot16(i8x16.shr_u(v, 4), xb + 64, qdot16(v128.and(v, mask), xb, f32x4.splat(0)));
-    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
+    const s = i32x4.add(idot16(v128.and(v, mask), a), idot16(i8x16.shr_u(v, 4), a + 32));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
     off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
   return hsum(acc) + off;
 }
 
-export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
+export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  groupSums(x, n, xs);
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, x, xs, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, aq, ad, xs, nb));
 }
 
 @inline function q4_1Block(p: usize, y: usize): void {
@@ -274,24 +255,24 @@ const BIT_MASKS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 
   return v128.or(i8x16.shr_u(v, 4), highBits(qh, true));
 }
 
-/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes): y = (q − 16)·d, d applied once per block. */
-@inline function dotQ5_0(w: usize, x: usize, nb: i32): f32 {
+/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes; q − 16) × Q8_0 activations, as ggml_vec_dot_q5_0_q8_0. */
+@inline function dotQ5_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   const sixteen = i8x16.splat(16);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 22;
+    const a = aq + (<usize>b << 6);
     const qh = load<u32>(p + 2);
     const v = v128.load(p + 6);
-    const xb = x + (<usize>b << 7);
-    const s = qdot16(i8x16.sub(q5Hi(v, qh), sixteen), xb + 64, qdot16(i8x16.sub(q5Lo(v, qh), sixteen), xb, f32x4.splat(0)));
-    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
+    const s = i32x4.add(idot16(i8x16.sub(q5Lo(v, qh), sixteen), a), idot16(i8x16.sub(q5Hi(v, qh), sixteen), a + 32));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
   }
   return hsum(acc);
 }
 
-export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
   const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_0(w + <usize>r * stride, x, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_0(w + <usize>r * stride, aq, ad, nb));
 }
 
 @inline function q5_0Block(p: usize, y: usize): void {
@@ -303,26 +284,25 @@ export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
   deq16(i8x16.sub(q5Hi(v, qh), sixteen), d, f32x4.splat(-0.0), y + 64);
 }
 
-/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes): y = q·d + m, factored as Q4_1. */
-@inline function dotQ5_1(w: usize, x: usize, xs: usize, nb: i32): f32 {
+/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes; unsigned q) × Q8_1 activations, as Q4_1. */
+@inline function dotQ5_1(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 24;
+    const a = aq + (<usize>b << 6);
     const qh = load<u32>(p + 4);
     const v = v128.load(p + 8);
-    const xb = x + (<usize>b << 7);
-    const s = qdot16(q5Hi(v, qh), xb + 64, qdot16(q5Lo(v, qh), xb, f32x4.splat(0)));
-    acc = f32x4.add(acc, f32x4.mul(s, f32x4.splat(h2f(p))));
+    const s = i32x4.add(idot16(q5Lo(v, qh), a), idot16(q5Hi(v, qh), a + 32));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
     off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
   return hsum(acc) + off;
 }
 
-export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
+export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  groupSums(x, n, xs);
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, x, xs, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, aq, ad, xs, nb));
 }
 
 @inline function q5_1Block(p: usize, y: usize): void {
@@ -334,7 +314,7 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
   deq16(q5Hi(v, qh), d, m, y + 64);
 }
 
-// ---------------------------------------------------------------- Q4_K, Q6_K × f32
+// ---------------------------------------------------------------- Q4_K, Q6_K × Q8_K activations
 
 /** ggml `get_scale_min_k4`: the j-th 6-bit scale (min when `isMin`) of a Q4_K block's 12 scale bytes at s. */
 @inline function scaleK4(s: usize, j: i32, isMin: bool): f32 {
@@ -346,39 +326,55 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
 }
 
 /**
- * Q4_K (144 bytes: fp16 d, fp16 dmin, 12 scale bytes, 128 nibble bytes), per 64-element chunk c:
- * y = f32(d·sc)·q − f32(dmin·m), low nibbles first (scale 2c), then high (scale 2c+1); computed as
- * Σ_sub f32(d·sc)·Σ q·x − f32(dmin·m)·Σ x, with Σ x per 32-group from `xs` (groupSums).
+ * Q4_K (144 bytes: fp16 d, fp16 dmin, 12 scale bytes, 128 nibble bytes) × Q8_K activations, as
+ * ggml_vec_dot_q4_K_q8_K: per 64-element chunk c, low nibbles are elements 64c…64c+31 (scale/min pair 2c),
+ * high nibbles 64c+32…64c+63 (pair 2c+1). Per 256-block the integer Σ_sub sc·Σ q·a stays in i32 lanes and
+ * Σ_sub m·Σa (Σa per 32 from `xs`, i32) in a scalar; two float multiply-adds per block:
+ * f32(d_w·d_x)·Σ − f32(dmin_w·d_x)·Σm.
  */
-@inline function dotQ4_K(w: usize, x: usize, xs: usize, nb: i32): f32 {
+@inline function dotQ4_K(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
   const mask = i8x16.splat(0x0f);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 144;
-    const d = h2f(p);
-    const dmin = h2f(p + 2);
-    const xsb = xs + (<usize>b << 5);
+    // ggml's unpacking of the 12 scale bytes into 8 six-bit scales (sc) and 8 mins (mn), four per u32.
+    const u0 = load<u32>(p + 4);
+    const u1 = load<u32>(p + 8);
+    const u2 = load<u32>(p + 12);
+    const sc0 = u0 & 0x3f3f3f3f;
+    const sc1 = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
+    const mn0 = u1 & 0x3f3f3f3f;
+    const mn1 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
+    const ab = aq + (<usize>b << 9);
+    const sb = xs + (<usize>b << 5);
+    let isum = i32x4.splat(0);
+    let msum: i32 = 0;
     for (let c = 0; c < 4; c++) {
       const q = p + 16 + (<usize>c << 5);
-      const xc = x + (<usize>b << 10) + (<usize>c << 8);
+      const a = ab + (<usize>c << 7);
       const v0 = v128.load(q);
       const v1 = v128.load(q, 16);
-      const s1 = qdot16(v128.and(v1, mask), xc + 64, qdot16(v128.and(v0, mask), xc, f32x4.splat(0)));
-      const s2 = qdot16(i8x16.shr_u(v1, 4), xc + 192, qdot16(i8x16.shr_u(v0, 4), xc + 128, f32x4.splat(0)));
-      acc = f32x4.add(acc, f32x4.mul(s1, f32x4.splat(d * scaleK4(p + 4, 2 * c, false))));
-      acc = f32x4.add(acc, f32x4.mul(s2, f32x4.splat(d * scaleK4(p + 4, 2 * c + 1, false))));
-      off += dmin * scaleK4(p + 4, 2 * c, true) * load<f32>(xsb + (<usize>c << 3));
-      off += dmin * scaleK4(p + 4, 2 * c + 1, true) * load<f32>(xsb + (<usize>c << 3) + 4);
+      const lo = i32x4.add(idot16(v128.and(v0, mask), a), idot16(v128.and(v1, mask), a + 32));
+      const hi = i32x4.add(idot16(i8x16.shr_u(v0, 4), a + 64), idot16(i8x16.shr_u(v1, 4), a + 96));
+      const scw = c < 2 ? sc0 : sc1;
+      const mnw = c < 2 ? mn0 : mn1;
+      const sh = <u32>(c & 1) << 4;
+      isum = i32x4.add(isum, i32x4.mul(lo, i32x4.splat((scw >> sh) & 0xff)));
+      isum = i32x4.add(isum, i32x4.mul(hi, i32x4.splat((scw >> (sh + 8)) & 0xff)));
+      const sc = sb + (<usize>c << 3);
+      msum += <i32>((mnw >> sh) & 0xff) * load<i32>(sc) + <i32>((mnw >> (sh + 8)) & 0xff) * load<i32>(sc, 4);
     }
+    const dx = load<f32>(ad + (<usize>b << 2));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(p) * dx)));
+    off += (h2f(p + 2) * dx) * <f32>msum;
   }
   return hsum(acc) - off;
 }
 
-export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, xs: usize, out: usize): void {
+export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 8;
-  groupSums(x, n, xs);
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, x, xs, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, aq, ad, xs, nb));
 }
 
 function q4_KBlock(p: usize, y: usize): void {
@@ -402,23 +398,24 @@ function q4_KBlock(p: usize, y: usize): void {
 }
 
 /**
- * Q6_K (210 bytes: ql[128], qh[64], i8 scales[16], fp16 d), per 128-element half and 16-element group
- * l ∈ {0, 16}: four 16-element runs at l, l+32, l+64, l+96 with scales sc[is], sc[is+2], sc[is+4],
- * sc[is+6] (is = l/16); q = (ql nibble | 2 qh bits << 4) − 32, y = f32(d·sc)·q.
+ * Q6_K (210 bytes: ql[128], qh[64], i8 scales[16], fp16 d) × Q8_K activations, as ggml_vec_dot_q6_K_q8_K:
+ * per 128-element half and 16-element group l ∈ {0, 16}, four 16-element runs at l, l+32, l+64, l+96 with
+ * scales sc[is], sc[is+2], sc[is+4], sc[is+6] (is = l/16); q = (ql nibble | 2 qh bits << 4) − 32. Σ sc·Σ q·a
+ * stays in i32 lanes over the 256-block; one float multiply-add per block, f32(d_w·d_x)·Σ.
  */
-@inline function dotQ6_K(w: usize, x: usize, nb: i32): f32 {
+@inline function dotQ6_K(w: usize, aq: usize, ad: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   const mask = i8x16.splat(0x0f);
   const three = i8x16.splat(3);
   const off = i8x16.splat(32);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 210;
-    const d = h2f(p + 208);
+    let isum = i32x4.splat(0);
     for (let half = 0; half < 2; half++) {
       const ql = p + (<usize>half << 6);
       const qh = p + 128 + (<usize>half << 5);
       const sc = p + 192 + (<usize>half << 3);
-      const xh = x + (<usize>b << 10) + (<usize>half << 9);
+      const ah = aq + (<usize>b << 9) + (<usize>half << 8);
       for (let g = 0; g < 2; g++) {
         const l = <usize>g << 4;
         const a = v128.load(ql + l);
@@ -428,21 +425,22 @@ function q4_KBlock(p: usize, y: usize): void {
         const q2 = i8x16.sub(v128.or(v128.and(bb, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off);
         const q3 = i8x16.sub(v128.or(i8x16.shr_u(a, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
         const q4 = i8x16.sub(v128.or(i8x16.shr_u(bb, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
-        const xl = xh + (l << 2);
-        // The 16-element run's scale f32(d·sc) applied once to Σ q·x.
-        acc = f32x4.add(acc, f32x4.mul(qdot16(q1, xl, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g))));
-        acc = f32x4.add(acc, f32x4.mul(qdot16(q2, xl + 128, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 2))));
-        acc = f32x4.add(acc, f32x4.mul(qdot16(q3, xl + 256, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 4))));
-        acc = f32x4.add(acc, f32x4.mul(qdot16(q4, xl + 384, f32x4.splat(0)), f32x4.splat(d * <f32>load<i8>(sc + <usize>g + 6))));
+        const al = ah + (l << 1);
+        isum = i32x4.add(isum, i32x4.mul(idot16(q1, al), i32x4.splat(<i32>load<i8>(sc + <usize>g))));
+        isum = i32x4.add(isum, i32x4.mul(idot16(q2, al + 64), i32x4.splat(<i32>load<i8>(sc + <usize>g + 2))));
+        isum = i32x4.add(isum, i32x4.mul(idot16(q3, al + 128), i32x4.splat(<i32>load<i8>(sc + <usize>g + 4))));
+        isum = i32x4.add(isum, i32x4.mul(idot16(q4, al + 192), i32x4.splat(<i32>load<i8>(sc + <usize>g + 6))));
       }
     }
+    const scale = h2f(p + 208) * load<f32>(ad + (<usize>b << 2));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(scale)));
   }
   return hsum(acc);
 }
 
-export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usize, out: usize): void {
+export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
   const nb = n >> 8;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ6_K(w + <usize>r * stride, x, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ6_K(w + <usize>r * stride, aq, ad, nb));
 }
 
 function q6_KBlock(p: usize, y: usize): void {
