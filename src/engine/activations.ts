@@ -105,7 +105,9 @@ function i8(v: number): number {
 }
 
 function u32At(bytes: Uint8Array, o: number): number {
-  return ((bytes[o] as number) | ((bytes[o + 1] as number) << 8) | ((bytes[o + 2] as number) << 16) | ((bytes[o + 3] as number) << 24)) >>> 0;
+  return (
+    ((bytes[o] as number) | ((bytes[o + 1] as number) << 8) | ((bytes[o + 2] as number) << 16) | ((bytes[o + 3] as number) << 24)) >>> 0
+  );
 }
 
 /**

@@ -77,7 +77,7 @@ export interface KernelExports {
   mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
   mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, as: number, out: number): void;
   mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, ks: number, out: number): void;
-  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, out: number): void;
+  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, ks: number, out: number): void;
   mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   dq_row(type: number, w: number, stride: number, r: number, n: number, y: number): void;
@@ -384,49 +384,42 @@ export class WasmMatVec implements MatVec {
     return ptrs;
   }
 
-  /** The row-product kernel of a stored type, with its input: f32 x, or x quantized to the type's vec_dot_type. */
+  /**
+   * The row-product kernel of a stored type, with its input: x quantized to the type's vec_dot_type (the same
+   * sets the TS path in weights.ts goes by), or f32 x for the float and APR types.
+   */
   private rowCall(p: Placed, w: Weight, x: Float32Array, xPtr: number, outPtr: number, quantized: QuantizedInput): KernelCall {
+    if (!isWasmDType(w.dtype)) throw new KernelLoadError(`no WASM row product for ${w.dtype}`);
+    const fn = ROW_KERNEL[w.dtype];
+    if (w.dtype === 'APR_Q8' || w.dtype === 'APR_Q4') return { fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 };
     const head = [p.ptr, w.rowBytes, 0, w.rows, w.cols];
-    const plain = (fn: ThreadedFn): KernelCall => ({ fn, args: [...head, xPtr, outPtr], r0At: 2 });
-    const q8 = (fn: ThreadedFn): KernelCall => {
+    if (Q8_ACTIVATION_TYPES.has(w.dtype) || Q8_1_ACTIVATION_TYPES.has(w.dtype)) {
       const { aq, ad, as } = this.q8Input(x, quantized);
       return { fn, args: Q8_1_ACTIVATION_TYPES.has(w.dtype) ? [...head, aq, ad, as, outPtr] : [...head, aq, ad, outPtr], r0At: 2 };
-    };
-    const q8k = (fn: ThreadedFn): KernelCall => {
-      const { kq, kd, ks } = this.q8kInput(x, quantized);
-      return { fn, args: w.dtype === 'Q4_K' ? [...head, kq, kd, ks, outPtr] : [...head, kq, kd, outPtr], r0At: 2 };
-    };
-    const apr = (fn: ThreadedFn): KernelCall => ({ fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 });
-    switch (p.type) {
-      case WASM_TYPE.F32:
-        return plain('mv_f32');
-      case WASM_TYPE.F16:
-        return plain('mv_f16');
-      case WASM_TYPE.BF16:
-        return plain('mv_bf16');
-      case WASM_TYPE.Q8_0:
-        return q8('mv_q8_0');
-      case WASM_TYPE.Q4_0:
-        return q8('mv_q4_0');
-      case WASM_TYPE.Q4_1:
-        return q8('mv_q4_1');
-      case WASM_TYPE.Q5_0:
-        return q8('mv_q5_0');
-      case WASM_TYPE.Q5_1:
-        return q8('mv_q5_1');
-      case WASM_TYPE.Q4_K:
-        return q8k('mv_q4_k');
-      case WASM_TYPE.Q6_K:
-        return q8k('mv_q6_k');
-      case WASM_TYPE.APR_Q8:
-        return apr('mv_apr_q8');
-      case WASM_TYPE.APR_Q4:
-        return apr('mv_apr_q4');
-      default:
-        throw new KernelLoadError(`no WASM row product for type id ${p.type} (${w.dtype})`);
     }
+    if (Q8K_ACTIVATION_TYPES.has(w.dtype)) {
+      const { kq, kd, ks } = this.q8kInput(x, quantized);
+      return { fn, args: [...head, kq, kd, ks, outPtr], r0At: 2 };
+    }
+    return { fn, args: [...head, xPtr, outPtr], r0At: 2 };
   }
 }
+
+/** Each WASM type's row-product kernel. */
+const ROW_KERNEL = {
+  F32: 'mv_f32',
+  F16: 'mv_f16',
+  BF16: 'mv_bf16',
+  Q8_0: 'mv_q8_0',
+  Q4_0: 'mv_q4_0',
+  Q4_1: 'mv_q4_1',
+  Q5_0: 'mv_q5_0',
+  Q5_1: 'mv_q5_1',
+  Q4_K: 'mv_q4_k',
+  Q6_K: 'mv_q6_k',
+  APR_Q8: 'mv_apr_q8',
+  APR_Q4: 'mv_apr_q4',
+} as const satisfies Record<WasmDType, ThreadedFn>;
 
 /** The matrix-vector implementation of a choice (default: WASM on `threads` threads, default the core count). */
 export function createMatVec(choice: KernelChoice = 'wasm', threads: number = defaultThreads()): MatVec {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { nmse } from '../../src/checks/metrics.js';
-import { quantizeActivationsQ8, Q8_ACTIVATION_TYPES } from '../../src/engine/activations.js';
+import {
+  Q8_1_ACTIVATION_TYPES,
+  Q8_ACTIVATION_TYPES,
+  Q8K_ACTIVATION_TYPES,
+  quantizeActivationsQ8,
+  quantizeActivationsQ8K,
+} from '../../src/engine/activations.js';
 import { TsMatVec, WASM_TYPE, WasmMatVec, type WasmDType } from '../../src/engine/kernels.js';
 import type { Weight } from '../../src/engine/weights.js';
 import { bf16BitsToFp32, dequantize, quantize, TYPE_INFO } from '../../src/formats/codecs/index.js';
@@ -41,16 +47,39 @@ function weight(dtype: WasmDType, rows: number, cols: number, isTransposed: bool
   return { w, dense: dequantize(dtype, bytes, storedRows * storedCols) };
 }
 
-/** The plain reference: dequantize the whole tensor, multiply in f64 — with the Q8_0 activations llama.cpp uses for Q8_0/Q4_0. */
+/**
+ * The plain reference: dequantize the whole tensor, multiply in f64 — by the activations llama.cpp quantizes x
+ * to for the weight type (Q8_0, Q8_1 or Q8_K codes times their scale). Q8_1's min term uses the block's stored
+ * s = fp16(d·Σq) in place of d·Σq, as ggml does: Σ_b m_b·(s_b − d_b·Σq_b) is added to the dense product.
+ */
 function reference(w: Weight, dense: Float32Array, x: Float32Array): Float32Array {
   let xe = x;
-  if (!w.isTransposed && Q8_ACTIVATION_TYPES.has(w.dtype)) {
+  let minTerm = (_r: number): number => 0;
+  if (!w.isTransposed && (Q8_ACTIVATION_TYPES.has(w.dtype) || Q8_1_ACTIVATION_TYPES.has(w.dtype))) {
     const a = quantizeActivationsQ8(x);
     xe = Float32Array.from(a.q, (q, i) => q * (a.d[i >> 5] as number));
+    if (Q8_1_ACTIVATION_TYPES.has(w.dtype)) {
+      const t = fp16Table();
+      const blockBytes = TYPE_INFO[w.dtype].typeSize;
+      minTerm = (r) => {
+        let s = 0;
+        for (let b = 0; b < w.cols / 32; b++) {
+          const o = r * w.rowBytes + b * blockBytes + 2;
+          const m = t[(w.bytes[o] as number) | ((w.bytes[o + 1] as number) << 8)] as number;
+          let sq = 0;
+          for (let j = 0; j < 32; j++) sq += a.q[b * 32 + j] as number;
+          s += m * ((a.s[b] as number) - (a.d[b] as number) * sq);
+        }
+        return s;
+      };
+    }
+  } else if (!w.isTransposed && Q8K_ACTIVATION_TYPES.has(w.dtype)) {
+    const a = quantizeActivationsQ8K(x);
+    xe = Float32Array.from(a.q, (q, i) => q * (a.d[i >> 8] as number));
   }
   const out = new Float32Array(w.rows);
   for (let r = 0; r < w.rows; r++) {
-    let s = 0;
+    let s = minTerm(r);
     for (let c = 0; c < w.cols; c++)
       s += (w.isTransposed ? (dense[c * w.rows + r] as number) : (dense[r * w.cols + c] as number)) * (xe[c] as number);
     out[r] = s;

@@ -438,7 +438,8 @@ function q4_KBlock(p: usize, y: usize): void {
   return hsum(acc);
 }
 
-export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
+/** `xs` (the Q8_K Σq per 32 that Q4_K's mins need) is unused: Q6_K has no min term; it keeps the K kernels' one signature. */
+export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 8;
   for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ6_K(w + <usize>r * stride, aq, ad, nb));
 }
