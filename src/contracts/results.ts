@@ -50,6 +50,12 @@ interface CellBase {
   target: string;
   engine: string;
   durationMs: number;
+  /**
+   * Where the cell's time went, in ms: each real part it ran (conversion, oracle, engine, llama.cpp, roundtrip,
+   * reference — the reference converter's metrics for relative bounds) and `other`: loading the source, reading the
+   * artifact, the judging itself.
+   */
+  timingsMs?: Record<string, number>;
 }
 
 /** A cell either ran (and holds exactly its planned claims) or could not run here at all (not a verdict). */

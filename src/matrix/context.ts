@@ -7,6 +7,7 @@
  * every claim that needed it, so a planned claim never disappears.
  */
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { CheckResult } from '../contracts/results.js';
 import type { Verdict } from '../contracts/verdicts.js';
 import type { Target } from '../contracts/targets.js';
@@ -100,11 +101,41 @@ export interface ReadArtifact {
   format: ModelFormat;
 }
 
+/** The names `CellResult.timingsMs` gives each provider's time. */
+const TIMED: Record<keyof CellProviders, string> = {
+  convert: 'conversion',
+  oracle: 'oracle',
+  engine: 'engine',
+  llamaCpp: 'llama.cpp',
+  roundtrip: 'roundtrip',
+  referenceMetrics: 'reference',
+};
+
 export class CellContext {
   private readonly memo = new Map<string, Promise<unknown>>();
   private source: ByteSource | undefined;
+  /** Milliseconds spent in each provider (summed over its calls), by `TIMED` name. */
+  readonly timingsMs: Record<string, number> = {};
+  readonly inputs: CellInputs;
 
-  constructor(readonly inputs: CellInputs) {}
+  constructor(inputs: CellInputs) {
+    const providers = { ...inputs.providers };
+    // TIMED's keys are exactly CellProviders' keys (its type says so)
+    for (const key of Object.keys(TIMED) as (keyof CellProviders)[]) {
+      // each provider is an async function of its own arguments; the wrapper passes them through unchanged
+      const call = inputs.providers[key] as (...args: unknown[]) => Promise<unknown>;
+      const timed = async (...args: unknown[]): Promise<unknown> => {
+        const t0 = performance.now();
+        try {
+          return await call(...args);
+        } finally {
+          this.timingsMs[TIMED[key]] = (this.timingsMs[TIMED[key]] ?? 0) + (performance.now() - t0);
+        }
+      };
+      Object.assign(providers, { [key]: timed });
+    }
+    this.inputs = { ...inputs, providers };
+  }
 
   private once<T>(key: string, build: () => Promise<T>): Promise<T> {
     let p = this.memo.get(key) as Promise<T> | undefined; // the map holds, under each key, what `build` of that key returned

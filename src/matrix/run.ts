@@ -198,13 +198,17 @@ export async function runCell(cell: Cell, opts: RunOptions): Promise<CellResult>
       return { ...base, status: 'skipped', reason: conversion.reason, durationMs: performance.now() - start, checks: [] };
     const checks: CheckResult[] = [];
     for (const claim of claims) checks.push(await runClaim(ctx, claim));
-    const result: CellResult = { ...base, status: 'done', durationMs: 0, checks };
+    const result: CellResult = { ...base, status: 'done', durationMs: 0, checks, timingsMs: ctx.timingsMs };
     if (conversion.status === 'ok') {
       result.artifact = conversion.artifact;
       const read = await ctx.file().catch(() => undefined);
       if (read !== undefined) result.tensors = tensorRows(read, cell.target, checks, checkpoint.config.model_type);
     }
     result.durationMs = performance.now() - start;
+    // The rest: loading the source, reading the artifact, the checks' own arithmetic.
+    const parts = Object.values(ctx.timingsMs).reduce((a, b) => a + b, 0);
+    ctx.timingsMs['other'] = Math.max(0, result.durationMs - parts);
+    for (const [k, v] of Object.entries(ctx.timingsMs)) ctx.timingsMs[k] = Math.round(v);
     return result;
   } finally {
     ctx.close();

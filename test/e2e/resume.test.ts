@@ -24,7 +24,7 @@ const run = (dir: string, extra: string[] = []) =>
   execa(process.execPath, [BIN, ...ARGS, '--report-dir', dir, ...extra], { reject: false, stdin: 'ignore' });
 const report = (dir: string) => JSON.parse(readFileSync(join(dir, 'parity.json'), 'utf8')) as { incomplete?: boolean; cells: unknown[] };
 const strip = (value: unknown): unknown =>
-  JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'durationMs' || k === 'artifact' ? undefined : v)));
+  JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'durationMs' || k === 'timingsMs' || k === 'artifact' ? undefined : v)));
 const journalCells = (dir: string) =>
   existsSync(join(dir, '.tmgt-run')) ? readdirSync(join(dir, '.tmgt-run')).filter((f) => /^cell-\d+\.json$/.test(f)).length : 0;
 
