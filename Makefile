@@ -45,6 +45,7 @@ models: $(NODE_STAMP)
 # with reports/calibration.md (reference value, llama.cpp's value, bound, worst mutant value per target and metric).
 nightly: $(NODE_STAMP) $(WASM)
 	TMGT_NIGHTLY=1 npx vitest run test/nightly
+	$(TMGT) check --models llama-tiny-llama3,qwen2-tiny-qwen --report-dir reports/nightly-vocab
 	npx tsx nightly/calibrate.ts
 
 $(WASM): src/engine/wasm/assembly/kernels.ts src/engine/wasm/build.mjs $(NODE_STAMP)

@@ -9,7 +9,8 @@
  *
  * Environment: TMGT_BENCH_MODELS (comma list, default llama-tiny,smollm-135m-shape), TMGT_BENCH_ROUNDS (default 1:
  * with more rounds on smollm-135m-shape, llama.cpp through node-llama-cpp refused a batch after a cleared sequence —
- * "inconsistent sequence positions" — and aborted the run; see bench/engines.ts LlamaCppBench.reset).
+ * "inconsistent sequence positions" — and aborted the run; see bench/engines.ts LlamaCppBench.reset), TMGT_BENCH_RUNS=0
+ * skips the whole-run figures (bench/cell.ts: one smollm cell, and tmgt check on the tiny zoo cold and warm).
  */
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -21,6 +22,7 @@ import { buildModel } from '../src/zoo/build.js';
 import { findModelSpec } from '../src/zoo/specs.js';
 import { BundledBench, LlamaCppBench, OnnxBench, type BenchEngine } from './engines.js';
 import { dequantizeThroughput, type DequantizeResult } from './dequantize.js';
+import { benchCell, benchMakeCheck, type CellBench, type MakeCheckBench } from './cell.js';
 
 const TARGETS = ['gguf/f32', 'gguf/q8_0', 'gguf/q4_0', 'gguf/q4_k'] as const;
 type BenchTarget = (typeof TARGETS)[number];
@@ -60,10 +62,10 @@ export interface BenchReport {
   results: BenchResult[];
   ratios: BenchRatio[];
   dequantize: DequantizeResult[];
-  /** A smollm cell's wall time and peak RSS: not measured by this script (null). */
-  cell: null;
-  /** `make check` wall time: not measured by this script (null). */
-  makeCheckSeconds: { cold: number; warm: number } | null;
+  /** A smollm cell's wall time, peak RSS and where its time went (null with TMGT_BENCH_RUNS=0). */
+  cell: CellBench | null;
+  /** `tmgt check` on the trained tiny zoo, cold cache and warm (null with TMGT_BENCH_RUNS=0). */
+  makeCheckSeconds: MakeCheckBench | null;
   machine: { cores: number; loadAverage: number[]; node: string };
   rounds: number;
 }
@@ -189,12 +191,15 @@ async function main(): Promise<void> {
   for (const model of models) results.push(...(await benchModel(model, rounds)));
   const ratios = ratiosOf(results);
   const dequantize = await dequantizeThroughput();
+  const runs = process.env['TMGT_BENCH_RUNS'] !== '0';
+  const cell = runs ? await benchCell() : null;
+  const makeCheckSeconds = runs ? await benchMakeCheck() : null;
   const report: BenchReport = {
     results,
     ratios,
     dequantize,
-    cell: null,
-    makeCheckSeconds: null,
+    cell,
+    makeCheckSeconds,
     machine: { cores: cpus().length, loadAverage: loadavg(), node: process.version },
     rounds,
   };
@@ -215,6 +220,16 @@ async function main(): Promise<void> {
   console.table(
     dequantize.map((d) => ({ type: d.type, 'stored GB/s': Number(d.storedGBps.toFixed(2)), 'f32 GB/s': Number(d.f32GBps.toFixed(2)) })),
   );
+  if (cell)
+    console.log(
+      `\none ${cell.model} × ${cell.target} cell, all suites, warm: ${cell.wallSeconds.toFixed(1)} s wall, peak RSS ` +
+        `${cell.peakRssMiB.toFixed(0)} MiB, ${cell.passed}/${cell.checks} checks; time in ${JSON.stringify(cell.timingsMs)}`,
+    );
+  if (makeCheckSeconds)
+    console.log(
+      `tmgt check on ${makeCheckSeconds.models.join(', ')} × every target: cold ${makeCheckSeconds.cold.toFixed(1)} s, ` +
+        `warm ${makeCheckSeconds.warm.toFixed(1)} s`,
+    );
   console.log(
     `load average ${loadavg()
       .map((l) => l.toFixed(1))

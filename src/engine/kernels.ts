@@ -71,13 +71,13 @@ export interface KernelExports {
   mv_f32(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_f16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_bf16(w: number, stride: number, r0: number, r1: number, n: number, x: number, out: number): void;
-  mv_q8_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
-  mv_q4_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
-  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, as: number, out: number): void;
-  mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, out: number): void;
-  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, aq: number, ad: number, as: number, out: number): void;
-  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, ks: number, out: number): void;
-  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kd: number, ks: number, out: number): void;
+  mv_q8_0(w: number, stride: number, r0: number, r1: number, n: number, ap: number, ad: number, qs: number, xs: number, out: number): void;
+  mv_q4_0(w: number, stride: number, r0: number, r1: number, n: number, ap: number, ad: number, qs: number, xs: number, out: number): void;
+  mv_q4_1(w: number, stride: number, r0: number, r1: number, n: number, ap: number, ad: number, qs: number, xs: number, out: number): void;
+  mv_q5_0(w: number, stride: number, r0: number, r1: number, n: number, ap: number, ad: number, qs: number, xs: number, out: number): void;
+  mv_q5_1(w: number, stride: number, r0: number, r1: number, n: number, ap: number, ad: number, qs: number, xs: number, out: number): void;
+  mv_q4_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kp: number, kd: number, ks: number, out: number): void;
+  mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kp: number, kd: number, ks: number, out: number): void;
   mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   dq_row(type: number, w: number, stride: number, r: number, n: number, y: number): void;
@@ -229,12 +229,26 @@ interface KernelCall {
   r0At: number;
 }
 
-/** Where one input's quantized activations sit in the arena (pointers), for the integer-dot kernels. */
+/**
+ * Where one input's quantized activations sit in the arena (pointers), for the integer-dot kernels. Codes are
+ * widened to i16; `ap`/`kp` hold them permuted — within every 16 elements the 8 even-indexed first, then the 8
+ * odd-indexed — the order in which the kernels unpack 16 bytes of weight codes as i16 lanes.
+ */
 interface QuantizedInput {
-  /** Q8_0/Q8_1: codes widened to i16, fp16-rounded d per 32, Q8_1's s per 32. */
-  q8?: { aq: number; ad: number; as: number };
-  /** Q8_K: codes widened to i16, f32 d per 256, Σq per 32 (i32; bsums in pairs). */
-  q8k?: { kq: number; kd: number; ks: number };
+  /** Q8_0/Q8_1: permuted codes, fp16-rounded d per 32, Σq per 32 (i32), Q8_1's s per 32. */
+  q8?: { ap: number; ad: number; qs: number; xs: number };
+  /** Q8_K: codes in element order (Q6_K) and permuted (Q4_K), f32 d per 256, Σq per 32 (i32; bsums in pairs). */
+  q8k?: { kq: number; kp: number; kd: number; ks: number };
+}
+
+/** `dst` = the codes q widened and permuted: per 16 elements, the even-indexed ones, then the odd-indexed. */
+function permuteCodes(q: Int8Array, dst: Int16Array): void {
+  for (let g = 0; g < q.length; g += 16) {
+    for (let k = 0; k < 8; k++) {
+      dst[g + k] = q[g + 2 * k] as number;
+      dst[g + 8 + k] = q[g + 2 * k + 1] as number;
+    }
+  }
 }
 
 /** Fewest weights (rows × cols) a product needs before it is split over threads: below, a wake-up costs more than it saves. */
@@ -250,10 +264,12 @@ export class WasmMatVec implements MatVec {
   private x = { ptr: 0, n: 0 };
   private out = { ptr: 0, n: 0 };
   private scratch = { ptr: 0, n: 0 };
-  private aq = { ptr: 0, n: 0 };
+  private ap = { ptr: 0, n: 0 };
   private ad = { ptr: 0, n: 0 };
-  private as = { ptr: 0, n: 0 };
+  private qs = { ptr: 0, n: 0 };
+  private xs = { ptr: 0, n: 0 };
   private kq = { ptr: 0, n: 0 };
+  private kp = { ptr: 0, n: 0 };
   private kd = { ptr: 0, n: 0 };
   private ks = { ptr: 0, n: 0 };
   private pool: { pool: KernelPool; arena: number } | undefined;
@@ -355,28 +371,45 @@ export class WasmMatVec implements MatVec {
     return this.arena.f32(y, w.storedCols).slice();
   }
 
-  /** x quantized to Q8_0/Q8_1 in the arena (once per input): i16 codes, d and s per 32. */
-  private q8Input(x: Float32Array, quantized: QuantizedInput): { aq: number; ad: number; as: number } {
+  /** x quantized to Q8_0/Q8_1 in the arena (once per input). */
+  private q8Input(x: Float32Array, quantized: QuantizedInput): NonNullable<QuantizedInput['q8']> {
     if (quantized.q8 !== undefined) return quantized.q8;
     const a = this.arena;
     const nb = x.length / 32;
-    const ptrs = { aq: this.ensure(this.aq, x.length, 2), ad: this.ensure(this.ad, nb, 4), as: this.ensure(this.as, nb, 4) };
+    const ptrs = {
+      ap: this.ensure(this.ap, x.length, 2),
+      ad: this.ensure(this.ad, nb, 4),
+      qs: this.ensure(this.qs, nb, 4),
+      xs: this.ensure(this.xs, nb, 4),
+    };
     const q = quantizeActivationsQ8(x);
-    a.i16(ptrs.aq, x.length).set(q.q);
+    permuteCodes(q.q, a.i16(ptrs.ap, x.length));
     a.f32(ptrs.ad, nb).set(q.d);
-    a.f32(ptrs.as, nb).set(q.s);
+    a.f32(ptrs.xs, nb).set(q.s);
+    const sums = a.i32(ptrs.qs, nb);
+    for (let b = 0; b < nb; b++) {
+      let sum = 0;
+      for (let j = 0; j < 32; j++) sum += q.q[b * 32 + j] as number;
+      sums[b] = sum;
+    }
     quantized.q8 = ptrs;
     return ptrs;
   }
 
-  /** x quantized to Q8_K in the arena (once per input): i16 codes, d per 256, Σq per 32. */
-  private q8kInput(x: Float32Array, quantized: QuantizedInput): { kq: number; kd: number; ks: number } {
+  /** x quantized to Q8_K in the arena (once per input). */
+  private q8kInput(x: Float32Array, quantized: QuantizedInput): NonNullable<QuantizedInput['q8k']> {
     if (quantized.q8k !== undefined) return quantized.q8k;
     const a = this.arena;
     const ng = x.length / 32;
-    const ptrs = { kq: this.ensure(this.kq, x.length, 2), kd: this.ensure(this.kd, x.length / 256, 4), ks: this.ensure(this.ks, ng, 4) };
+    const ptrs = {
+      kq: this.ensure(this.kq, x.length, 2),
+      kp: this.ensure(this.kp, x.length, 2),
+      kd: this.ensure(this.kd, x.length / 256, 4),
+      ks: this.ensure(this.ks, ng, 4),
+    };
     const q = quantizeActivationsQ8K(x);
     a.i16(ptrs.kq, x.length).set(q.q);
+    permuteCodes(q.q, a.i16(ptrs.kp, x.length));
     a.f32(ptrs.kd, q.d.length).set(q.d);
     const sums = a.i32(ptrs.ks, ng);
     for (let g = 0; g < ng; g++) sums[g] = (q.bsums[2 * g] as number) + (q.bsums[2 * g + 1] as number);
@@ -393,13 +426,14 @@ export class WasmMatVec implements MatVec {
     const fn = ROW_KERNEL[w.dtype];
     if (w.dtype === 'APR_Q8' || w.dtype === 'APR_Q4') return { fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 };
     const head = [p.ptr, w.rowBytes, 0, w.rows, w.cols];
+    // Each family's kernels share one signature (a kernel ignores the pointers its type does not need).
     if (Q8_ACTIVATION_TYPES.has(w.dtype) || Q8_1_ACTIVATION_TYPES.has(w.dtype)) {
-      const { aq, ad, as } = this.q8Input(x, quantized);
-      return { fn, args: Q8_1_ACTIVATION_TYPES.has(w.dtype) ? [...head, aq, ad, as, outPtr] : [...head, aq, ad, outPtr], r0At: 2 };
+      const { ap, ad, qs, xs } = this.q8Input(x, quantized);
+      return { fn, args: [...head, ap, ad, qs, xs, outPtr], r0At: 2 };
     }
     if (Q8K_ACTIVATION_TYPES.has(w.dtype)) {
-      const { kq, kd, ks } = this.q8kInput(x, quantized);
-      return { fn, args: [...head, kq, kd, ks, outPtr], r0At: 2 };
+      const { kq, kp, kd, ks } = this.q8kInput(x, quantized);
+      return { fn, args: [...head, kq, kp, kd, ks, outPtr], r0At: 2 };
     }
     return { fn, args: [...head, xPtr, outPtr], r0At: 2 };
   }

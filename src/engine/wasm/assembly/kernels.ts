@@ -138,50 +138,229 @@ export function mv_bf16(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
   for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotBf16(w + <usize>r * stride, x, n));
 }
 
-// ---------------------------------------------------------------- Q8_0, Q4_0 × Q8_0 activations
+// ---------------------------------------------------------------- integer block dots: shared pieces
 
-/**
- * Σ_b fp16(d_w)·d_x[b] · Σ_j q_w·q_x over 34-byte Q8_0 blocks. `aq` holds the activation codes widened to
- * i16 (32 per block), `ad` the activation block scales (already fp16-rounded, as block_q8_0 stores them).
+/*
+ * The integer kernels read activations in the permuted layout `ap`: codes widened to i16 and, within every
+ * 16 elements, the 8 even-indexed ones first, then the 8 odd-indexed. Read as i16 lanes, 16 bytes of weight
+ * codes then give their elements without byte widening: lane k of (v & 0xf) is the low nibble of byte 2k
+ * (element 2k of its run), of (v >> 8 & 0xf) that of byte 2k+1, the high nibbles likewise; signed bytes widen
+ * in place as (v << 8) >> 8 (even) and v >> 8 (odd). Each 16-element run costs two i32x4.dot_i16x8_s.
  */
-@inline function dotQ8_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+
+/** i32 lanes of Σ e·a[0..8) + o·a[8..16) over one 16-element run of permuted activations at a. */
+@inline function pdot(e: v128, o: v128, a: usize): v128 {
+  return i32x4.add(i32x4.dot_i16x8_s(e, v128.load(a)), i32x4.dot_i16x8_s(o, v128.load(a, 16)));
+}
+
+/** Σ q·a over the 16 low nibbles of v (one 16-element run). */
+@inline function nibLo(v: v128, a: usize): v128 {
+  const m = i16x8.splat(0x0f);
+  return pdot(v128.and(v, m), v128.and(i16x8.shr_u(v, 8), m), a);
+}
+
+/** Σ q·a over the 16 high nibbles of v. */
+@inline function nibHi(v: v128, a: usize): v128 {
+  return pdot(v128.and(i16x8.shr_u(v, 4), i16x8.splat(0x0f)), i16x8.shr_u(v, 12), a);
+}
+
+/** Σ q·a over 16 signed bytes. */
+@inline function sbytes(v: v128, a: usize): v128 {
+  return pdot(i16x8.shr_s(i16x8.shl(v, 8), 8), i16x8.shr_s(v, 8), a);
+}
+
+/** [Σ lanes of s0, Σ lanes of s1, Σ lanes of s2, Σ lanes of s3]: four blocks' sums, to scale in one multiply. */
+@inline function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  const t01 = i32x4.add(i32x4.shuffle(s0, s1, 0, 2, 4, 6), i32x4.shuffle(s0, s1, 1, 3, 5, 7));
+  const t23 = i32x4.add(i32x4.shuffle(s2, s3, 0, 2, 4, 6), i32x4.shuffle(s2, s3, 1, 3, 5, 7));
+  return i32x4.add(i32x4.shuffle(t01, t23, 0, 2, 4, 6), i32x4.shuffle(t01, t23, 1, 3, 5, 7));
+}
+
+@inline function hsumi(s: v128): i32 {
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+
+/** The fp16 scalars at p, p + st, p + 2st, p + 3st (four consecutive blocks' scales) as f32 lanes. */
+@inline function h2f4(p: usize, st: usize): v128 {
+  let v = f32x4.splat(h2f(p));
+  v = f32x4.replace_lane(v, 1, h2f(p + st));
+  v = f32x4.replace_lane(v, 2, h2f(p + 2 * st));
+  return f32x4.replace_lane(v, 3, h2f(p + 3 * st));
+}
+
+/** Σ q·a over a 32-element block of nibbles (16 bytes: low nibbles elements 0–15, high 16–31). */
+@inline function blkQ4(v: v128, a: usize): v128 {
+  return i32x4.add(nibLo(v, a), nibHi(v, a + 32));
+}
+
+/** Σ q·a over a 32-element block of signed bytes at p. */
+@inline function blkQ8(p: usize, a: usize): v128 {
+  return i32x4.add(sbytes(v128.load(p), a), sbytes(v128.load(p, 16), a + 32));
+}
+
+/** qh bit masks of the even / odd elements of a run, one per i16 lane (bit 2k / 2k+1 of 16 qh bits). */
+const EVEN_BITS: v128 = i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384);
+const ODD_BITS: v128 = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
+
+/** 0x10 in each i16 lane whose `bits` bit is set in h (16 qh bits splatted). */
+@inline function hib(h: v128, bits: v128): v128 {
+  return v128.andnot(i16x8.splat(0x10), i16x8.eq(v128.and(h, bits), i16x8.splat(0)));
+}
+
+/** Σ q·a over a Q5 block's 32 unsigned 5-bit codes: nibbles v, fifth bits qh (bit j → element j). */
+@inline function blkQ5(v: v128, qh: u32, a: usize): v128 {
+  const m = i16x8.splat(0x0f);
+  const lo = i16x8.splat(<i16>(qh & 0xffff));
+  const hi = i16x8.splat(<i16>(qh >> 16));
+  const e0 = v128.or(v128.and(v, m), hib(lo, EVEN_BITS));
+  const o0 = v128.or(v128.and(i16x8.shr_u(v, 8), m), hib(lo, ODD_BITS));
+  const e1 = v128.or(v128.and(i16x8.shr_u(v, 4), m), hib(hi, EVEN_BITS));
+  const o1 = v128.or(i16x8.shr_u(v, 12), hib(hi, ODD_BITS));
+  return i32x4.add(pdot(e0, o0, a), pdot(e1, o1, a + 32));
+}
+
+// ---------------------------------------------------------------- Q8_0, Q4_0, Q5_0 × Q8_0; Q4_1, Q5_1 × Q8_1
+
+/*
+ * Arguments: `ap` the permuted i16 activation codes (32 per block), `ad` their block scales (f32, already
+ * fp16-rounded as block_q8_0 stores them), `qs` Σ codes per block (i32: the offset of Q4_0's q − 8 and Q5_0's
+ * q − 16 is subtracted exactly, as −8·Σa), `xs` Q8_1's s per block (f32). Four blocks at a time: their integer
+ * sums meet their scales f32(d_w·d_x) in one multiply, as ggml's (d_w·d_x)·sumi; a row's last nb mod 4 blocks
+ * one by one.
+ */
+
+@inline function dotQ8_0(w: usize, ap: usize, ad: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
     const p = w + <usize>b * 34;
-    const a = aq + (<usize>b << 6);
-    const s = i32x4.add(idot16(v128.load(p + 2), a), idot16(v128.load(p + 18), a + 32));
-    const scale = h2f(p) * load<f32>(ad + (<usize>b << 2));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)));
+    const a = ap + (<usize>b << 6);
+    const s = hsum4(blkQ8(p + 2, a), blkQ8(p + 36, a + 64), blkQ8(p + 70, a + 128), blkQ8(p + 104, a + 192));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 34), v128.load(ad + (<usize>b << 2)))));
   }
-  return hsum(acc);
+  let t = hsum(acc);
+  for (; b < nb; b++) {
+    const p = w + <usize>b * 34;
+    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ8(p + 2, ap + (<usize>b << 6)));
+  }
+  return t;
 }
 
-export function mv_q8_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
+export function mv_q8_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ8_0(w + <usize>r * stride, aq, ad, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ8_0(w + <usize>r * stride, ap, ad, nb));
 }
 
-/** Q4_0 (18-byte blocks: fp16 d, 16 bytes; low nibbles are elements 0–15, high 16–31; q − 8) × Q8_0 activations. */
-@inline function dotQ4_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
+/** Q4_0 (18-byte blocks: fp16 d, 16 bytes; low nibbles are elements 0–15, high 16–31; q − 8). */
+@inline function dotQ4_0(w: usize, ap: usize, ad: usize, qs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
-  const mask = i8x16.splat(0x0f);
-  const eight = i8x16.splat(8);
-  for (let b = 0; b < nb; b++) {
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
     const p = w + <usize>b * 18;
-    const a = aq + (<usize>b << 6);
-    const v = v128.load(p + 2);
-    const lo = i8x16.sub(v128.and(v, mask), eight);
-    const hi = i8x16.sub(i8x16.shr_u(v, 4), eight);
-    const s = i32x4.add(idot16(lo, a), idot16(hi, a + 32));
-    const scale = h2f(p) * load<f32>(ad + (<usize>b << 2));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)));
+    const a = ap + (<usize>b << 6);
+    let s = hsum4(blkQ4(v128.load(p + 2), a), blkQ4(v128.load(p + 20), a + 64), blkQ4(v128.load(p + 38), a + 128), blkQ4(v128.load(p + 56), a + 192));
+    s = i32x4.sub(s, i32x4.shl(v128.load(qs + (<usize>b << 2)), 3));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 18), v128.load(ad + (<usize>b << 2)))));
   }
-  return hsum(acc);
+  let t = hsum(acc);
+  for (; b < nb; b++) {
+    const p = w + <usize>b * 18;
+    const s = hsumi(blkQ4(v128.load(p + 2), ap + (<usize>b << 6))) - (load<i32>(qs + (<usize>b << 2)) << 3);
+    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>s;
+  }
+  return t;
 }
 
-export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
+export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
   const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_0(w + <usize>r * stride, aq, ad, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_0(w + <usize>r * stride, ap, ad, qs, nb));
+}
+
+/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes; q − 16), as ggml_vec_dot_q5_0_q8_0. */
+@inline function dotQ5_0(w: usize, ap: usize, ad: usize, qs: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const p = w + <usize>b * 22;
+    const a = ap + (<usize>b << 6);
+    let s = hsum4(
+      blkQ5(v128.load(p + 6), load<u32>(p + 2), a),
+      blkQ5(v128.load(p + 28), load<u32>(p + 24), a + 64),
+      blkQ5(v128.load(p + 50), load<u32>(p + 46), a + 128),
+      blkQ5(v128.load(p + 72), load<u32>(p + 68), a + 192),
+    );
+    s = i32x4.sub(s, i32x4.shl(v128.load(qs + (<usize>b << 2)), 4));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 22), v128.load(ad + (<usize>b << 2)))));
+  }
+  let t = hsum(acc);
+  for (; b < nb; b++) {
+    const p = w + <usize>b * 22;
+    const s = hsumi(blkQ5(v128.load(p + 6), load<u32>(p + 2), ap + (<usize>b << 6))) - (load<i32>(qs + (<usize>b << 2)) << 4);
+    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>s;
+  }
+  return t;
+}
+
+export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_0(w + <usize>r * stride, ap, ad, qs, nb));
+}
+
+/** Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): Σ_b f32(d_w·d_x)·Σ q·a + f32(m_w·s_x), as ggml_vec_dot_q4_1_q8_1. */
+@inline function dotQ4_1(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  let off = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const p = w + <usize>b * 20;
+    const a = ap + (<usize>b << 6);
+    const s = hsum4(blkQ4(v128.load(p + 4), a), blkQ4(v128.load(p + 24), a + 64), blkQ4(v128.load(p + 44), a + 128), blkQ4(v128.load(p + 64), a + 192));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 20), v128.load(ad + (<usize>b << 2)))));
+    off = f32x4.add(off, f32x4.mul(h2f4(p + 2, 20), v128.load(xs + (<usize>b << 2))));
+  }
+  let t = hsum(acc) + hsum(off);
+  for (; b < nb; b++) {
+    const p = w + <usize>b * 20;
+    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ4(v128.load(p + 4), ap + (<usize>b << 6)));
+    t += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
+  }
+  return t;
+}
+
+export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, ap, ad, xs, nb));
+}
+
+/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes; unsigned q), as Q4_1. */
+@inline function dotQ5_1(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
+  let acc = f32x4.splat(0);
+  let off = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const p = w + <usize>b * 24;
+    const a = ap + (<usize>b << 6);
+    const s = hsum4(
+      blkQ5(v128.load(p + 8), load<u32>(p + 4), a),
+      blkQ5(v128.load(p + 32), load<u32>(p + 28), a + 64),
+      blkQ5(v128.load(p + 56), load<u32>(p + 52), a + 128),
+      blkQ5(v128.load(p + 80), load<u32>(p + 76), a + 192),
+    );
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 24), v128.load(ad + (<usize>b << 2)))));
+    off = f32x4.add(off, f32x4.mul(h2f4(p + 2, 24), v128.load(xs + (<usize>b << 2))));
+  }
+  let t = hsum(acc) + hsum(off);
+  for (; b < nb; b++) {
+    const p = w + <usize>b * 24;
+    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ5(v128.load(p + 8), load<u32>(p + 4), ap + (<usize>b << 6)));
+    t += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
+  }
+  return t;
+}
+
+export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
+  const nb = n >> 5;
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, ap, ad, xs, nb));
 }
 
 // ---------------------------------------------------------------- Q8_0, Q4_0 × f32 (dequantize and transposed paths)
@@ -202,31 +381,7 @@ export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
   deq16(i8x16.sub(i8x16.shr_u(v, 4), eight), d, z, y + 64);
 }
 
-// ---------------------------------------------------------------- Q4_1, Q5_1 × Q8_1 and Q5_0 × Q8_0 activations
-
-/**
- * Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes; low nibbles are elements 0–15) × Q8_1 activations:
- * Σ_b f32(d_w·d_x)·Σ q·a + f32(m_w·s_x), as ggml_vec_dot_q4_1_q8_1; `xs` holds s_x per block (fp16-rounded d·Σa).
- */
-@inline function dotQ4_1(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  let off: f32 = 0;
-  const mask = i8x16.splat(0x0f);
-  for (let b = 0; b < nb; b++) {
-    const p = w + <usize>b * 20;
-    const a = aq + (<usize>b << 6);
-    const v = v128.load(p + 4);
-    const s = i32x4.add(idot16(v128.and(v, mask), a), idot16(i8x16.shr_u(v, 4), a + 32));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
-    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
-  }
-  return hsum(acc) + off;
-}
-
-export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
-  const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_1(w + <usize>r * stride, aq, ad, xs, nb));
-}
+// ---------------------------------------------------------------- Q4_1, Q5_0, Q5_1 dequantizers
 
 @inline function q4_1Block(p: usize, y: usize): void {
   const d = f32x4.splat(h2f(p));
@@ -255,26 +410,6 @@ const BIT_MASKS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 
   return v128.or(i8x16.shr_u(v, 4), highBits(qh, true));
 }
 
-/** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes; q − 16) × Q8_0 activations, as ggml_vec_dot_q5_0_q8_0. */
-@inline function dotQ5_0(w: usize, aq: usize, ad: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  const sixteen = i8x16.splat(16);
-  for (let b = 0; b < nb; b++) {
-    const p = w + <usize>b * 22;
-    const a = aq + (<usize>b << 6);
-    const qh = load<u32>(p + 2);
-    const v = v128.load(p + 6);
-    const s = i32x4.add(idot16(i8x16.sub(q5Lo(v, qh), sixteen), a), idot16(i8x16.sub(q5Hi(v, qh), sixteen), a + 32));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
-  }
-  return hsum(acc);
-}
-
-export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, out: usize): void {
-  const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_0(w + <usize>r * stride, aq, ad, nb));
-}
-
 @inline function q5_0Block(p: usize, y: usize): void {
   const d = f32x4.splat(h2f(p));
   const qh = load<u32>(p + 2);
@@ -282,27 +417,6 @@ export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
   const sixteen = i8x16.splat(16);
   deq16(i8x16.sub(q5Lo(v, qh), sixteen), d, f32x4.splat(-0.0), y);
   deq16(i8x16.sub(q5Hi(v, qh), sixteen), d, f32x4.splat(-0.0), y + 64);
-}
-
-/** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes; unsigned q) × Q8_1 activations, as Q4_1. */
-@inline function dotQ5_1(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  let off: f32 = 0;
-  for (let b = 0; b < nb; b++) {
-    const p = w + <usize>b * 24;
-    const a = aq + (<usize>b << 6);
-    const qh = load<u32>(p + 4);
-    const v = v128.load(p + 8);
-    const s = i32x4.add(idot16(q5Lo(v, qh), a), idot16(q5Hi(v, qh), a + 32));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(p) * load<f32>(ad + (<usize>b << 2)))));
-    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
-  }
-  return hsum(acc) + off;
-}
-
-export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
-  const nb = n >> 5;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ5_1(w + <usize>r * stride, aq, ad, xs, nb));
 }
 
 @inline function q5_1Block(p: usize, y: usize): void {
@@ -332,7 +446,7 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
  * Σ_sub m·Σa (Σa per 32 from `xs`, i32) in a scalar; two float multiply-adds per block:
  * f32(d_w·d_x)·Σ − f32(dmin_w·d_x)·Σm.
  */
-@inline function dotQ4_K(w: usize, aq: usize, ad: usize, xs: usize, nb: i32): f32 {
+@inline function dotQ4_K(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
   const mask = i8x16.splat(0x0f);
@@ -346,7 +460,7 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
     const sc1 = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
     const mn0 = u1 & 0x3f3f3f3f;
     const mn1 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
-    const ab = aq + (<usize>b << 9);
+    const ab = ap + (<usize>b << 9);
     const sb = xs + (<usize>b << 5);
     let isum = i32x4.splat(0);
     let msum: i32 = 0;
@@ -355,8 +469,8 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
       const a = ab + (<usize>c << 7);
       const v0 = v128.load(q);
       const v1 = v128.load(q, 16);
-      const lo = i32x4.add(idot16(v128.and(v0, mask), a), idot16(v128.and(v1, mask), a + 32));
-      const hi = i32x4.add(idot16(i8x16.shr_u(v0, 4), a + 64), idot16(i8x16.shr_u(v1, 4), a + 96));
+      const lo = i32x4.add(nibLo(v0, a), nibLo(v1, a + 32));
+      const hi = i32x4.add(nibHi(v0, a + 64), nibHi(v1, a + 96));
       const scw = c < 2 ? sc0 : sc1;
       const mnw = c < 2 ? mn0 : mn1;
       const sh = <u32>(c & 1) << 4;
@@ -372,9 +486,9 @@ export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usi
   return hsum(acc) - off;
 }
 
-export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
+export function mv_q4_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ap: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 8;
-  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, aq, ad, xs, nb));
+  for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ4_K(w + <usize>r * stride, ap, ad, xs, nb));
 }
 
 function q4_KBlock(p: usize, y: usize): void {
@@ -438,8 +552,8 @@ function q4_KBlock(p: usize, y: usize): void {
   return hsum(acc);
 }
 
-/** `xs` (the Q8_K Σq per 32 that Q4_K's mins need) is unused: Q6_K has no min term; it keeps the K kernels' one signature. */
-export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ad: usize, xs: usize, out: usize): void {
+/** Q6_K reads the natural-order codes `aq`; `ap` and `xs` (Q4_K's permuted codes and Σq per 32) keep the K kernels' one signature. */
+export function mv_q6_k(w: usize, stride: i32, r0: i32, r1: i32, n: i32, aq: usize, ap: usize, ad: usize, xs: usize, out: usize): void {
   const nb = n >> 8;
   for (let r = r0; r < r1; r++) store<f32>(out + (<usize>r << 2), dotQ6_K(w + <usize>r * stride, aq, ad, nb));
 }
