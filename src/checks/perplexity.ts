@@ -12,16 +12,27 @@ export function negativeLogLikelihood(logits: Float32Array, ids: readonly number
   let nll = 0;
   let tokens = 0;
   for (let t = 0; t + 1 < ids.length && (t + 1) * vocab <= logits.length; t++) {
-    const row = logits.subarray(t * vocab, (t + 1) * vocab);
+    const at = t * vocab;
     let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
+    for (let i = at; i < at + vocab; i++) if ((logits[i] as number) > max) max = logits[i] as number; // i < (t + 1) * vocab ≤ length
     let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
+    for (let i = at; i < at + vocab; i++) sum += Math.exp((logits[i] as number) - max); // as above
     const next = ids[t + 1] as number; // t + 1 < ids.length
-    nll += max + Math.log(sum) - (row[next] ?? NaN);
+    nll += max + Math.log(sum) - (next >= 0 && next < vocab ? (logits[at + next] as number) : NaN); // a row element
     tokens++;
   }
   return { nll, tokens };
+}
+
+/** The oracle's side, once per records object (every cell of a model scores the same oracle logits). */
+const oracleNll = new WeakMap<Float32Array, { ids: readonly number[]; vocab: number; nll: number; tokens: number }>();
+function oracleNegativeLogLikelihood(logits: Float32Array, ids: readonly number[], vocab: number): { nll: number; tokens: number } {
+  const known = oracleNll.get(logits);
+  if (known !== undefined && known.vocab === vocab && known.ids.length === ids.length && known.ids.every((v, i) => v === ids[i]))
+    return known;
+  const r = { ids, vocab, ...negativeLogLikelihood(logits, ids, vocab) };
+  oracleNll.set(logits, r);
+  return r;
 }
 
 /** One sequence's logits from each side, on the same ids. */
@@ -41,7 +52,7 @@ export function checkPerplexity(
   let nllC = 0;
   let tokens = 0;
   for (const p of pairs) {
-    const o = negativeLogLikelihood(p.oracle, p.ids, vocab);
+    const o = oracleNegativeLogLikelihood(p.oracle, p.ids, vocab);
     const c = negativeLogLikelihood(p.candidate, p.ids, vocab);
     nllO += o.nll;
     nllC += c.nll;

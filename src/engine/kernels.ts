@@ -237,7 +237,7 @@ interface KernelCall {
 interface QuantizedInput {
   /** Q8_0/Q8_1: permuted codes, fp16-rounded d per 32, Σq per 32 (i32), Q8_1's s per 32. */
   q8?: { ap: number; ad: number; qs: number; xs: number };
-  /** Q8_K: codes in element order (Q6_K) and permuted (Q4_K), f32 d per 256, Σq per 32 (i32; bsums in pairs). */
+  /** Q8_K: codes in element order (Q6_K) and permuted (Q4_K), f32 d per 256, Σq per 32 (i16; bsums in pairs). */
   q8k?: { kq: number; kp: number; kd: number; ks: number };
 }
 
@@ -405,13 +405,14 @@ export class WasmMatVec implements MatVec {
       kq: this.ensure(this.kq, x.length, 2),
       kp: this.ensure(this.kp, x.length, 2),
       kd: this.ensure(this.kd, x.length / 256, 4),
-      ks: this.ensure(this.ks, ng, 4),
+      ks: this.ensure(this.ks, ng, 2),
     };
     const q = quantizeActivationsQ8K(x);
     a.i16(ptrs.kq, x.length).set(q.q);
     permuteCodes(q.q, a.i16(ptrs.kp, x.length));
     a.f32(ptrs.kd, q.d.length).set(q.d);
-    const sums = a.i32(ptrs.ks, ng);
+    // |Σq| over 32 codes ≤ 32·127: i16, so the kernel dots the eight mins with them in one i32x4.dot_i16x8_s.
+    const sums = a.i16(ptrs.ks, ng);
     for (let g = 0; g < ng; g++) sums[g] = (q.bsums[2 * g] as number) + (q.bsums[2 * g + 1] as number);
     quantized.q8k = ptrs;
     return ptrs;

@@ -29,7 +29,26 @@ const bytes = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOf
  * The oracle records of a checkpoint for these prompts, from the content-addressed cache: keyed by the
  * checkpoint's bytes, the onnxruntime version and the prompts, so a warm run never recomputes them.
  */
-export async function oracleRecords(sourceDir: string, prompts: number[][], maxNewTokens: number): Promise<OracleRecord[]> {
+export function oracleRecords(sourceDir: string, prompts: number[][], maxNewTokens: number): Promise<OracleRecord[]> {
+  const memoKey = JSON.stringify([sourceDir, checkpointWeightsSha256(sourceDir), prompts, maxNewTokens]);
+  const hit = recent.get(memoKey);
+  if (hit !== undefined) return hit;
+  const p = readOrBuild(sourceDir, prompts, maxNewTokens);
+  recent.set(memoKey, p);
+  // A failed build is not remembered; the oldest entries go first (records are read-only to every caller).
+  p.catch(() => recent.delete(memoKey));
+  while (recent.size > RECENT_RECORDS) recent.delete(recent.keys().next().value ?? memoKey);
+  return p;
+}
+
+/**
+ * The records a run used last, in memory: every cell of a model reads the same records (tens of MB of logits for a
+ * real vocabulary), and a run goes through a model's cells one after another.
+ */
+const recent = new Map<string, Promise<OracleRecord[]>>();
+const RECENT_RECORDS = 4;
+
+async function readOrBuild(sourceDir: string, prompts: number[][], maxNewTokens: number): Promise<OracleRecord[]> {
   const key = sha256(
     JSON.stringify({
       ORACLE_VERSION,

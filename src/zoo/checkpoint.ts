@@ -151,9 +151,25 @@ export function checkpointWeights(dir: string, weightsFile = WEIGHTS_FILE): Chec
  */
 export function checkpointWeightsSha256(dir: string, weightsFile = WEIGHTS_FILE): string {
   const w = checkpointWeights(dir, weightsFile);
-  if (w.kind === 'single') return sha256File(w.files[0]);
-  return sha256([sha256File(w.index), ...w.files.map((f) => `${basename(f)}:${sha256File(f)}`)].join('\n'));
+  const files = w.kind === 'single' ? w.files : [w.index, ...w.files];
+  // Hashed once per process while no file's size or mtime changes (a 0.5B checkpoint is 2 GB; cells ask per oracle read).
+  const stamp = files
+    .map((f) => {
+      const s = statSync(f);
+      return `${f}:${s.size}:${s.mtimeMs}`;
+    })
+    .join('|');
+  const known = weightHashes.get(stamp);
+  if (known !== undefined) return known;
+  const digest =
+    w.kind === 'single'
+      ? sha256File(w.files[0])
+      : sha256([sha256File(w.index), ...w.files.map((f) => `${basename(f)}:${sha256File(f)}`)].join('\n'));
+  weightHashes.set(stamp, digest);
+  return digest;
 }
+
+const weightHashes = new Map<string, string>();
 
 /** One tensor of a checkpoint's weights, where it lives. */
 export interface WeightEntry {

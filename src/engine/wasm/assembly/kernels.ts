@@ -169,25 +169,6 @@ export function mv_bf16(w: usize, stride: i32, r0: i32, r1: i32, n: i32, x: usiz
   return pdot(i16x8.shr_s(i16x8.shl(v, 8), 8), i16x8.shr_s(v, 8), a);
 }
 
-/** [Σ lanes of s0, Σ lanes of s1, Σ lanes of s2, Σ lanes of s3]: four blocks' sums, to scale in one multiply. */
-@inline function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
-  const t01 = i32x4.add(i32x4.shuffle(s0, s1, 0, 2, 4, 6), i32x4.shuffle(s0, s1, 1, 3, 5, 7));
-  const t23 = i32x4.add(i32x4.shuffle(s2, s3, 0, 2, 4, 6), i32x4.shuffle(s2, s3, 1, 3, 5, 7));
-  return i32x4.add(i32x4.shuffle(t01, t23, 0, 2, 4, 6), i32x4.shuffle(t01, t23, 1, 3, 5, 7));
-}
-
-@inline function hsumi(s: v128): i32 {
-  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
-}
-
-/** The fp16 scalars at p, p + st, p + 2st, p + 3st (four consecutive blocks' scales) as f32 lanes. */
-@inline function h2f4(p: usize, st: usize): v128 {
-  let v = f32x4.splat(h2f(p));
-  v = f32x4.replace_lane(v, 1, h2f(p + st));
-  v = f32x4.replace_lane(v, 2, h2f(p + 2 * st));
-  return f32x4.replace_lane(v, 3, h2f(p + 3 * st));
-}
-
 /** Σ q·a over a 32-element block of nibbles (16 bytes: low nibbles elements 0–15, high 16–31). */
 @inline function blkQ4(v: v128, a: usize): v128 {
   return i32x4.add(nibLo(v, a), nibHi(v, a + 32));
@@ -223,27 +204,39 @@ const ODD_BITS: v128 = i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
 
 /*
  * Arguments: `ap` the permuted i16 activation codes (32 per block), `ad` their block scales (f32, already
- * fp16-rounded as block_q8_0 stores them), `qs` Σ codes per block (i32: the offset of Q4_0's q − 8 and Q5_0's
- * q − 16 is subtracted exactly, as −8·Σa), `xs` Q8_1's s per block (f32). Four blocks at a time: their integer
- * sums meet their scales f32(d_w·d_x) in one multiply, as ggml's (d_w·d_x)·sumi; a row's last nb mod 4 blocks
- * one by one.
+ * fp16-rounded as block_q8_0 stores them), `qs` Σ codes per block (i32: Q4_0's q − 8 and Q5_0's q − 16 are
+ * applied exactly, as −8·Σa in lane 0 of the block's i32 sums), `xs` Q8_1's s per block (f32); each kernel
+ * ignores the ones its type does not need. Per block the integer sum meets f32(d_w·d_x) in one multiply, as
+ * ggml's (d_w·d_x)·sumi. Two blocks per iteration into two accumulators: measured faster than one block, and
+ * than four blocks scaled by one vector multiply (V8 then runs out of xmm registers and spills).
  */
 
+/** acc + f32(s)·f32(d_w·d_x), lane-wise (the lanes are summed at the end of the row). */
+@inline function fma4(acc: v128, s: v128, dw: usize, ad: usize): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(dw) * load<f32>(ad))));
+}
+
+/** Lane 0 = 2^shift·Σa of block b (8·Σa for Q4_0, 16·Σa for Q5_0), other lanes 0. */
+@inline function offset(qs: usize, b: i32, shift: i32): v128 {
+  return i32x4.shl(v128.load32_zero(qs + (<usize>b << 2)), shift);
+}
+
 @inline function dotQ8_0(w: usize, ap: usize, ad: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   let b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; b + 2 <= nb; b += 2) {
     const p = w + <usize>b * 34;
     const a = ap + (<usize>b << 6);
-    const s = hsum4(blkQ8(p + 2, a), blkQ8(p + 36, a + 64), blkQ8(p + 70, a + 128), blkQ8(p + 104, a + 192));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 34), v128.load(ad + (<usize>b << 2)))));
+    const d = ad + (<usize>b << 2);
+    acc0 = fma4(acc0, blkQ8(p + 2, a), p, d);
+    acc1 = fma4(acc1, blkQ8(p + 36, a + 64), p + 34, d + 4);
   }
-  let t = hsum(acc);
-  for (; b < nb; b++) {
+  if (b < nb) {
     const p = w + <usize>b * 34;
-    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ8(p + 2, ap + (<usize>b << 6)));
+    acc0 = fma4(acc0, blkQ8(p + 2, ap + (<usize>b << 6)), p, ad + (<usize>b << 2));
   }
-  return t;
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 export function mv_q8_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
@@ -253,22 +246,21 @@ export function mv_q8_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usi
 
 /** Q4_0 (18-byte blocks: fp16 d, 16 bytes; low nibbles are elements 0–15, high 16–31; q − 8). */
 @inline function dotQ4_0(w: usize, ap: usize, ad: usize, qs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   let b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; b + 2 <= nb; b += 2) {
     const p = w + <usize>b * 18;
     const a = ap + (<usize>b << 6);
-    let s = hsum4(blkQ4(v128.load(p + 2), a), blkQ4(v128.load(p + 20), a + 64), blkQ4(v128.load(p + 38), a + 128), blkQ4(v128.load(p + 56), a + 192));
-    s = i32x4.sub(s, i32x4.shl(v128.load(qs + (<usize>b << 2)), 3));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 18), v128.load(ad + (<usize>b << 2)))));
+    const d = ad + (<usize>b << 2);
+    acc0 = fma4(acc0, i32x4.sub(blkQ4(v128.load(p + 2), a), offset(qs, b, 3)), p, d);
+    acc1 = fma4(acc1, i32x4.sub(blkQ4(v128.load(p + 20), a + 64), offset(qs, b + 1, 3)), p + 18, d + 4);
   }
-  let t = hsum(acc);
-  for (; b < nb; b++) {
+  if (b < nb) {
     const p = w + <usize>b * 18;
-    const s = hsumi(blkQ4(v128.load(p + 2), ap + (<usize>b << 6))) - (load<i32>(qs + (<usize>b << 2)) << 3);
-    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>s;
+    acc0 = fma4(acc0, i32x4.sub(blkQ4(v128.load(p + 2), ap + (<usize>b << 6)), offset(qs, b, 3)), p, ad + (<usize>b << 2));
   }
-  return t;
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
@@ -278,27 +270,21 @@ export function mv_q4_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usi
 
 /** Q5_0 (22 bytes: fp16 d, u32 qh, 16 nibble bytes; q − 16), as ggml_vec_dot_q5_0_q8_0. */
 @inline function dotQ5_0(w: usize, ap: usize, ad: usize, qs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   let b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; b + 2 <= nb; b += 2) {
     const p = w + <usize>b * 22;
     const a = ap + (<usize>b << 6);
-    let s = hsum4(
-      blkQ5(v128.load(p + 6), load<u32>(p + 2), a),
-      blkQ5(v128.load(p + 28), load<u32>(p + 24), a + 64),
-      blkQ5(v128.load(p + 50), load<u32>(p + 46), a + 128),
-      blkQ5(v128.load(p + 72), load<u32>(p + 68), a + 192),
-    );
-    s = i32x4.sub(s, i32x4.shl(v128.load(qs + (<usize>b << 2)), 4));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 22), v128.load(ad + (<usize>b << 2)))));
+    const d = ad + (<usize>b << 2);
+    acc0 = fma4(acc0, i32x4.sub(blkQ5(v128.load(p + 6), load<u32>(p + 2), a), offset(qs, b, 4)), p, d);
+    acc1 = fma4(acc1, i32x4.sub(blkQ5(v128.load(p + 28), load<u32>(p + 24), a + 64), offset(qs, b + 1, 4)), p + 22, d + 4);
   }
-  let t = hsum(acc);
-  for (; b < nb; b++) {
+  if (b < nb) {
     const p = w + <usize>b * 22;
-    const s = hsumi(blkQ5(v128.load(p + 6), load<u32>(p + 2), ap + (<usize>b << 6))) - (load<i32>(qs + (<usize>b << 2)) << 4);
-    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>s;
+    acc0 = fma4(acc0, i32x4.sub(blkQ5(v128.load(p + 6), load<u32>(p + 2), ap + (<usize>b << 6)), offset(qs, b, 4)), p, ad + (<usize>b << 2));
   }
-  return t;
+  return hsum(f32x4.add(acc0, acc1));
 }
 
 export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
@@ -308,23 +294,24 @@ export function mv_q5_0(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usi
 
 /** Q4_1 (20 bytes: fp16 d, fp16 m, 16 nibble bytes): Σ_b f32(d_w·d_x)·Σ q·a + f32(m_w·s_x), as ggml_vec_dot_q4_1_q8_1. */
 @inline function dotQ4_1(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  let off = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let off: f32 = 0;
   let b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; b + 2 <= nb; b += 2) {
     const p = w + <usize>b * 20;
     const a = ap + (<usize>b << 6);
-    const s = hsum4(blkQ4(v128.load(p + 4), a), blkQ4(v128.load(p + 24), a + 64), blkQ4(v128.load(p + 44), a + 128), blkQ4(v128.load(p + 64), a + 192));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 20), v128.load(ad + (<usize>b << 2)))));
-    off = f32x4.add(off, f32x4.mul(h2f4(p + 2, 20), v128.load(xs + (<usize>b << 2))));
+    const d = ad + (<usize>b << 2);
+    acc0 = fma4(acc0, blkQ4(v128.load(p + 4), a), p, d);
+    acc1 = fma4(acc1, blkQ4(v128.load(p + 24), a + 64), p + 20, d + 4);
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2)) + h2f(p + 22) * load<f32>(xs + (<usize>b << 2), 4);
   }
-  let t = hsum(acc) + hsum(off);
-  for (; b < nb; b++) {
+  if (b < nb) {
     const p = w + <usize>b * 20;
-    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ4(v128.load(p + 4), ap + (<usize>b << 6)));
-    t += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
+    acc0 = fma4(acc0, blkQ4(v128.load(p + 4), ap + (<usize>b << 6)), p, ad + (<usize>b << 2));
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
-  return t;
+  return hsum(f32x4.add(acc0, acc1)) + off;
 }
 
 export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
@@ -334,28 +321,24 @@ export function mv_q4_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usi
 
 /** Q5_1 (24 bytes: fp16 d, fp16 m, u32 qh, 16 nibble bytes; unsigned q), as Q4_1. */
 @inline function dotQ5_1(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
-  let acc = f32x4.splat(0);
-  let off = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let off: f32 = 0;
   let b = 0;
-  for (; b + 4 <= nb; b += 4) {
+  for (; b + 2 <= nb; b += 2) {
     const p = w + <usize>b * 24;
     const a = ap + (<usize>b << 6);
-    const s = hsum4(
-      blkQ5(v128.load(p + 8), load<u32>(p + 4), a),
-      blkQ5(v128.load(p + 32), load<u32>(p + 28), a + 64),
-      blkQ5(v128.load(p + 56), load<u32>(p + 52), a + 128),
-      blkQ5(v128.load(p + 80), load<u32>(p + 76), a + 192),
-    );
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.mul(h2f4(p, 24), v128.load(ad + (<usize>b << 2)))));
-    off = f32x4.add(off, f32x4.mul(h2f4(p + 2, 24), v128.load(xs + (<usize>b << 2))));
+    const d = ad + (<usize>b << 2);
+    acc0 = fma4(acc0, blkQ5(v128.load(p + 8), load<u32>(p + 4), a), p, d);
+    acc1 = fma4(acc1, blkQ5(v128.load(p + 32), load<u32>(p + 28), a + 64), p + 24, d + 4);
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2)) + h2f(p + 26) * load<f32>(xs + (<usize>b << 2), 4);
   }
-  let t = hsum(acc) + hsum(off);
-  for (; b < nb; b++) {
+  if (b < nb) {
     const p = w + <usize>b * 24;
-    t += h2f(p) * load<f32>(ad + (<usize>b << 2)) * <f32>hsumi(blkQ5(v128.load(p + 8), load<u32>(p + 4), ap + (<usize>b << 6)));
-    t += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
+    acc0 = fma4(acc0, blkQ5(v128.load(p + 8), load<u32>(p + 4), ap + (<usize>b << 6)), p, ad + (<usize>b << 2));
+    off += h2f(p + 2) * load<f32>(xs + (<usize>b << 2));
   }
-  return t;
+  return hsum(f32x4.add(acc0, acc1)) + off;
 }
 
 export function mv_q5_1(w: usize, stride: i32, r0: i32, r1: i32, n: i32, ap: usize, ad: usize, qs: usize, xs: usize, out: usize): void {
@@ -442,46 +425,39 @@ const BIT_MASKS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 
 /**
  * Q4_K (144 bytes: fp16 d, fp16 dmin, 12 scale bytes, 128 nibble bytes) × Q8_K activations, as
  * ggml_vec_dot_q4_K_q8_K: per 64-element chunk c, low nibbles are elements 64c…64c+31 (scale/min pair 2c),
- * high nibbles 64c+32…64c+63 (pair 2c+1). Per 256-block the integer Σ_sub sc·Σ q·a stays in i32 lanes and
- * Σ_sub m·Σa (Σa per 32 from `xs`, i32) in a scalar; two float multiply-adds per block:
- * f32(d_w·d_x)·Σ − f32(dmin_w·d_x)·Σm.
+ * high nibbles 64c+32…64c+63 (pair 2c+1). Per 256-block Σ_sub sc·Σ q·a stays in i32 lanes and Σ_sub m·Σa
+ * (`xs`: Σa per 32, i16) is one i16 dot; two float multiply-adds per block: f32(d_w·d_x)·Σ − f32(dmin_w·d_x)·Σm.
+ * `ap` is the permuted i16 layout. One chunk per loop iteration: a straight-line block of all four made V8
+ * hoist every load and spill (measured slower).
  */
 @inline function dotQ4_K(w: usize, ap: usize, ad: usize, xs: usize, nb: i32): f32 {
   let acc = f32x4.splat(0);
   let off: f32 = 0;
-  const mask = i8x16.splat(0x0f);
   for (let b = 0; b < nb; b++) {
     const p = w + <usize>b * 144;
-    // ggml's unpacking of the 12 scale bytes into 8 six-bit scales (sc) and 8 mins (mn), four per u32.
     const u0 = load<u32>(p + 4);
     const u1 = load<u32>(p + 8);
     const u2 = load<u32>(p + 12);
-    const sc0 = u0 & 0x3f3f3f3f;
-    const sc1 = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
-    const mn0 = u1 & 0x3f3f3f3f;
-    const mn1 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
-    const ab = ap + (<usize>b << 9);
-    const sb = xs + (<usize>b << 5);
+    // ggml's unpacking of the 12 scale bytes: eight 6-bit scales (one byte each, element order) and eight mins.
+    let sc: u64 = (<u64>(u0 & 0x3f3f3f3f)) | ((<u64>((u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4))) << 32);
+    let mins = i32x4.splat(u1 & 0x3f3f3f3f);
+    mins = i32x4.replace_lane(mins, 1, ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4));
+    const msum = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(mins), v128.load(xs + (<usize>b << 4)));
     let isum = i32x4.splat(0);
-    let msum: i32 = 0;
+    let q = p + 16;
+    let a = ap + (<usize>b << 9);
     for (let c = 0; c < 4; c++) {
-      const q = p + 16 + (<usize>c << 5);
-      const a = ab + (<usize>c << 7);
       const v0 = v128.load(q);
       const v1 = v128.load(q, 16);
-      const lo = i32x4.add(nibLo(v0, a), nibLo(v1, a + 32));
-      const hi = i32x4.add(nibHi(v0, a + 64), nibHi(v1, a + 96));
-      const scw = c < 2 ? sc0 : sc1;
-      const mnw = c < 2 ? mn0 : mn1;
-      const sh = <u32>(c & 1) << 4;
-      isum = i32x4.add(isum, i32x4.mul(lo, i32x4.splat((scw >> sh) & 0xff)));
-      isum = i32x4.add(isum, i32x4.mul(hi, i32x4.splat((scw >> (sh + 8)) & 0xff)));
-      const sc = sb + (<usize>c << 3);
-      msum += <i32>((mnw >> sh) & 0xff) * load<i32>(sc) + <i32>((mnw >> (sh + 8)) & 0xff) * load<i32>(sc, 4);
+      isum = i32x4.add(isum, i32x4.mul(i32x4.add(nibLo(v0, a), nibLo(v1, a + 32)), i32x4.splat(<i32>(sc & 0xff))));
+      isum = i32x4.add(isum, i32x4.mul(i32x4.add(nibHi(v0, a + 64), nibHi(v1, a + 96)), i32x4.splat(<i32>((sc >> 8) & 0xff))));
+      sc >>= 16;
+      q += 32;
+      a += 128;
     }
     const dx = load<f32>(ad + (<usize>b << 2));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(p) * dx)));
-    off += (h2f(p + 2) * dx) * <f32>msum;
+    off += (h2f(p + 2) * dx) * <f32>(i32x4.extract_lane(msum, 0) + i32x4.extract_lane(msum, 1) + i32x4.extract_lane(msum, 2) + i32x4.extract_lane(msum, 3));
   }
   return hsum(acc) - off;
 }
