@@ -6,8 +6,13 @@
  * check or a mutant survives.
  *
  *   npx tsx nightly/calibrate.ts [--models smollm-135m-shape,qwen2-0.5b-shape,gpt2-124m-shape] [--out reports]
+ *                                [--from A/parity.json,B/parity.json] [--mutants mutant:a,mutant:b|none]
+ *
+ * --from: take the reference and llama.cpp cells from `tmgt check` reports already made (e.g. the nightly shards, or
+ * `tmgt check --models smollm-135m-shape [--converter llama.cpp]`) instead of running them again; --mutants: which
+ * mutants to run at shape scale (default: the seed mutants and one of each class).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,7 +27,13 @@ import { textTable } from '../src/report/table.js';
 import { findModelSpec } from '../src/zoo/specs.js';
 
 const { values } = parseArgs({
-  options: { models: { type: 'string' }, out: { type: 'string' }, converters: { type: 'string' } },
+  options: {
+    models: { type: 'string' },
+    out: { type: 'string' },
+    converters: { type: 'string' },
+    from: { type: 'string' },
+    mutants: { type: 'string' },
+  },
   strict: true,
 });
 const models = (values.models ?? 'smollm-135m-shape,qwen2-0.5b-shape,gpt2-124m-shape').split(',');
@@ -56,7 +67,18 @@ function worst(cells: readonly CellResult[], name: MetricName): number | undefin
 
 const results: { converter: string; cell: CellResult }[] = [];
 const failures: string[] = [];
-for (const converter of converters) {
+for (const path of values.from?.split(',') ?? []) {
+  // a report tmgt check wrote (validated against reports/parity.schema.json when it was written)
+  const report = JSON.parse(readFileSync(resolve(path), 'utf8')) as { cells: CellResult[] };
+  for (const cell of report.cells.filter((c) => models.includes(c.model))) {
+    results.push({ converter: cell.converter, cell });
+    for (const c of cell.checks.filter((k) => k.status === 'fail'))
+      failures.push(
+        `${cell.converter} ${cell.model} ${cell.target} ${c.suite} ${c.prompt ?? ''}: ${c.verdicts.map((v) => v.code).join(', ')}`,
+      );
+  }
+}
+for (const converter of values.from === undefined ? converters : []) {
   for (const model of models) {
     for (const target of TARGET_IDS) {
       const t0 = Date.now();
@@ -97,7 +119,8 @@ const AT_SHAPE_SCALE = [
   'mutant:qk-permuted-twice',
   'mutant:drop-last-layer',
 ];
-const mutants = MUTANTS.filter((m) => AT_SHAPE_SCALE.includes(m.id));
+const chosen = values.mutants === undefined ? AT_SHAPE_SCALE : values.mutants === 'none' ? [] : values.mutants.split(',');
+const mutants = MUTANTS.filter((m) => chosen.includes(m.id));
 const kills: { mutant: string; model: string; target: TargetId; killed: boolean; cell: CellResult }[] = [];
 for (const m of mutants) {
   for (const model of models.filter((x) => mutantArchs(m).includes(findModelSpec(x).arch))) {
