@@ -1,27 +1,28 @@
 /**
- * llama.cpp (node-llama-cpp 3.21.1, CPU, prebuilt binary) as a second engine adapter, for the cross-runtime
+ * llama.cpp (node-llama-cpp 3.21.1's prebuilt CPU libllama) as a second engine adapter, for the cross-runtime
  * claim (F-CROSS-RUNTIME-001): the same GGUF artifact through the bundled engine and through llama.cpp.
  * This is the only module in src that imports node-llama-cpp.
  *
- * llama.cpp does not hand its logits out through node-llama-cpp; it hands out the next-token distribution
- * (the addon's softmax of the logits in f32, `AddonContext.cpp` SampleToken, with the greedy sampler that
- * temperature 0 selects, which leaves every candidate in place). The adapter returns log p as the row's
- * "logits": log-softmax is invariant to a per-row constant, so softmax(log p) = p and every KL/top-1 metric
- * reads them as it reads real logits. A probability that underflowed to 0 in f32 becomes log(1e-45) (the
- * smallest f32 subnormal), never −Infinity; such a token carries no weight in KL(bundled ‖ llama.cpp) unless
- * the bundled engine gives it mass, and then it should count.
+ * Two paths to the same llama.cpp computation:
+ * - 'ffi' (the default): llama.cpp's raw logits through its C API (llama-cpp-ffi.ts, koffi on the libllama
+ *   node-llama-cpp ships). One decode per sequence and one copy of `vocab` floats per position, whatever the
+ *   vocabulary size.
+ * - 'node-llama-cpp' (the fallback, when that library is missing or its structs do not read back as the release
+ *   they were copied from; or forced with TMGT_LLAMA_CPP_API=node-llama-cpp): node-llama-cpp does not hand out
+ *   logits, only the next-token distribution (the addon's softmax of the logits in f32, `AddonContext.cpp`
+ *   SampleToken, with the greedy sampler that temperature 0 selects, which leaves every candidate in place), as a JS
+ *   array of `vocab` pairs per position (~100 ms per position at 32,000 ids). The adapter returns log p as the row's
+ *   "logits". A probability that underflowed to 0 in f32 becomes log(1e-45) (the smallest f32 subnormal), never
+ *   −Infinity; such a token carries no weight in KL(bundled ‖ llama.cpp) unless the bundled engine gives it mass,
+ *   and then it should count.
+ * log-softmax is invariant to a per-row constant, so the two paths' rows are the same distribution
+ * (test/engines/llama-cpp-logits.test.ts: KL ≤ 1e-9 per position, identical greedy ids) and every KL/top-1 metric
+ * reads either as it reads real logits.
  */
 import { performance } from 'node:perf_hooks';
-import {
-  getLlama,
-  LlamaLogLevel,
-  type ControlledEvaluateInputItem,
-  type Llama,
-  type LlamaContext,
-  type LlamaModel,
-  type Token,
-} from 'node-llama-cpp';
+import type { ControlledEvaluateInputItem, Llama, LlamaContext, LlamaModel, Token } from 'node-llama-cpp';
 import { errorMessage } from '../errors.js';
+import { loadLlamaFfi, runLlamaFfi } from './llama-cpp-ffi.js';
 import type { EngineRequest, EngineResult, EngineSequenceResult } from './types.js';
 
 /** Engine name in results and verdicts. */
@@ -38,51 +39,91 @@ function asToken(id: number): Token {
   return id as Token; // Token is a branded number (a compile-time tag only): any vocabulary id is one
 }
 
-/**
- * Run the request through llama.cpp: load the artifact once, one context of one sequence on one thread,
- * then for each sequence (1) teacher-force it in one batch, asking for the full next-token distribution at
- * every position (`controlledEvaluate` with `generateNext.probabilities`, which is `evaluateWithMetadata`'s
- * per-token form: one decode, every position, instead of one decode per prefix), and (2) when
- * `maxNewTokens` > 0, decode greedily from its first `promptLengths[i]` tokens with llama.cpp's own greedy
- * sampler (temperature 0, no penalties), through end-of-generation tokens as the oracle does.
- *
- * Never throws for llama.cpp's failures: a file it refuses is `{status: 'failed'}` whose message carries
- * llama.cpp's own log lines (loadModel itself only says "Failed to load model"; a header node-llama-cpp's
- * own GGUF parser rejects, or a missing file, fails before llama.cpp with that parser's error). Everything it allocates
- * (context, model, the Llama instance) is disposed before returning. `captureLayers` is not supported
- * (llama.cpp's hidden states are not reachable through node-llama-cpp); results carry no layerOutputs.
- */
-/** Where llama.cpp's log lines go: the log of the request in progress. */
+/** The two ways to llama.cpp (see the module comment). */
+export type LlamaCppPath = 'ffi' | 'node-llama-cpp';
+
+/** Which path a request takes without `path`, and why when it is not 'ffi'. */
+export function defaultLlamaCppPath(): { path: LlamaCppPath; reason?: string } {
+  if (process.env['TMGT_LLAMA_CPP_API'] === 'node-llama-cpp')
+    return { path: 'node-llama-cpp', reason: 'TMGT_LLAMA_CPP_API=node-llama-cpp' };
+  const ffi = loadLlamaFfi();
+  return ffi.available ? { path: 'ffi' } : { path: 'node-llama-cpp', reason: ffi.reason };
+}
+
+/** Where llama.cpp's log lines go on the node-llama-cpp path: the log of the request in progress. */
 let currentLog: string[] = [];
 let shared: Promise<Llama> | undefined;
 
 /**
  * One Llama (the native backend) per process. llama.cpp's log callback is process-wide: a second instance
  * after the first is disposed leaves it unbound, and llama.cpp then prints to stdout, into tmgt's output.
+ * node-llama-cpp is imported only here: the raw-logits path never pays for loading it.
  */
 function sharedLlama(): Promise<Llama> {
-  shared ??= getLlama({
-    gpu: false,
-    build: 'never',
-    // No progress output, no other console noise: the adapter is quiet and keeps llama.cpp's words.
-    progressLogs: false,
-    logLevel: LlamaLogLevel.warn,
-    logger: (_level, message) => currentLog.push(message.trim()),
-    maxThreads: 1,
-  });
+  shared ??= import('node-llama-cpp').then(({ getLlama, LlamaLogLevel }) =>
+    getLlama({
+      gpu: false,
+      build: 'never',
+      // No progress output, no other console noise: the adapter is quiet and keeps llama.cpp's words.
+      progressLogs: false,
+      logLevel: LlamaLogLevel.warn,
+      logger: (_level, message) => currentLog.push(message.trim()),
+      maxThreads: 1,
+    }),
+  );
   return shared;
 }
 
-export async function runLlamaCppEngine(req: EngineRequest): Promise<EngineResult> {
+/**
+ * Run the request through llama.cpp: load the artifact once, one context of one sequence on one thread,
+ * then for each sequence (1) teacher-force it in one decode with every position's next-token row, and (2) when
+ * `maxNewTokens` > 0, decode greedily from its first `promptLengths[i]` tokens as llama.cpp's greedy sampler does
+ * (temperature 0, no penalties, ties to the lowest id), through end-of-generation tokens as the oracle does.
+ * `path` picks the way in (default: `defaultLlamaCppPath()`; asking for 'ffi' when it is unavailable is a failure).
+ *
+ * Never throws for llama.cpp's failures: a file it refuses is `{status: 'failed'}` whose message carries
+ * llama.cpp's own log lines (WARN and ERROR). Everything it allocates (context, model, batch) is freed before
+ * returning. `captureLayers` is not supported (llama.cpp's hidden states are not reachable through either path);
+ * results carry no layerOutputs.
+ */
+export async function runLlamaCppEngine(req: EngineRequest, path?: LlamaCppPath): Promise<EngineResult> {
   const start = performance.now();
   const engine = LLAMA_CPP_ENGINE;
   const log: string[] = [];
   const failed = (e: unknown): EngineResult => {
-    const own = log.filter((l) => l.length > 0).slice(-LOG_TAIL_LINES);
+    const own = log
+      .map((l) => l.trim())
+      .filter((l) => l.length > 0)
+      .slice(-LOG_TAIL_LINES);
     const message = [errorMessage(e), ...own].join(' | ');
     return { status: 'failed', engine, message, durationMs: performance.now() - start };
   };
   if (req.format !== 'gguf') return failed(new Error(`llama.cpp runs GGUF files only, not ${req.format}`));
+  if ((path ?? defaultLlamaCppPath().path) === 'ffi') {
+    const ffi = loadLlamaFfi();
+    if (!ffi.available) return failed(new Error(`llama.cpp's C API is unavailable: ${ffi.reason}`));
+    try {
+      const sequences = runLlamaFfi(ffi.ffi, req, log);
+      return { status: 'ok', engine, sequences, durationMs: performance.now() - start };
+    } catch (e) {
+      return failed(e);
+    }
+  }
+  return runNodeLlamaCpp(req, start, log, failed);
+}
+
+/**
+ * The node-llama-cpp path: `controlledEvaluate` with `generateNext.probabilities` (`evaluateWithMetadata`'s per-token
+ * form: one decode, every position), log p as the rows; greedy by node-llama-cpp's sampler at temperature 0. A missing
+ * file or a header node-llama-cpp's own GGUF parser rejects fails before llama.cpp, with that parser's error.
+ */
+async function runNodeLlamaCpp(
+  req: EngineRequest,
+  start: number,
+  log: string[],
+  failed: (e: unknown) => EngineResult,
+): Promise<EngineResult> {
+  const engine = LLAMA_CPP_ENGINE;
   let llama: Llama | undefined;
   let model: LlamaModel | undefined;
   let context: LlamaContext | undefined;
