@@ -16,13 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { errorMessage, HarnessError } from '../errors.js';
 import { fp16Table } from '../formats/codecs/f16.js';
 import type { DType } from '../formats/types.js';
-import {
-  Q8_1_ACTIVATION_TYPES,
-  Q8_ACTIVATION_TYPES,
-  Q8K_ACTIVATION_TYPES,
-  quantizeActivationsQ8,
-  quantizeActivationsQ8K,
-} from './activations.js';
+import { Q8_1_ACTIVATION_TYPES, Q8_ACTIVATION_TYPES, Q8K_ACTIVATION_TYPES } from './activations.js';
 import { defaultThreads, kernelPool, type JobPart, type KernelPool, type ThreadedFn } from './threads.js';
 import { matvec as tsMatvec, type Weight } from './weights.js';
 
@@ -80,6 +74,8 @@ export interface KernelExports {
   mv_q6_k(w: number, stride: number, r0: number, r1: number, n: number, kq: number, kp: number, kd: number, ks: number, out: number): void;
   mv_apr_q8(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
   mv_apr_q4(base: number, r0: number, r1: number, n: number, x: number, out: number): void;
+  quant_q8(x: number, n: number, ap: number, ad: number, qs: number, xs: number): void;
+  quant_q8k(x: number, n: number, aq: number, ap: number, ad: number, xs: number): void;
   dq_row(type: number, w: number, stride: number, r: number, n: number, y: number): void;
   mvt(type: number, w: number, stride: number, i0: number, i1: number, nOut: number, x: number, out: number, scratch: number): void;
 }
@@ -241,16 +237,6 @@ interface QuantizedInput {
   q8k?: { kq: number; kp: number; kd: number; ks: number };
 }
 
-/** `dst` = the codes q widened and permuted: per 16 elements, the even-indexed ones, then the odd-indexed. */
-function permuteCodes(q: Int8Array, dst: Int16Array): void {
-  for (let g = 0; g < q.length; g += 16) {
-    for (let k = 0; k < 8; k++) {
-      dst[g + k] = q[g + 2 * k] as number;
-      dst[g + 8 + k] = q[g + 2 * k + 1] as number;
-    }
-  }
-}
-
 /** Fewest weights (rows × cols) a product needs before it is split over threads: below, a wake-up costs more than it saves. */
 const PARALLEL_MIN_ELEMENTS = 1 << 16;
 
@@ -323,7 +309,7 @@ export class WasmMatVec implements MatVec {
         const scratch = this.ensure(this.scratch, w.storedCols, 4);
         a.k.mvt(p.type, p.ptr, w.rowBytes, 0, w.storedRows, w.storedCols, xPtr, outPtr, scratch);
       } else {
-        this.dispatch(this.rowCall(p, w, x, xPtr, outPtr, quantized), w);
+        this.dispatch(this.rowCall(p, w, xPtr, outPtr, quantized), w);
       }
       out.set(a.f32(outPtr, w.rows));
       if (bias) for (let r = 0; r < w.rows; r++) out[r] = (out[r] as number) + (bias[r] as number);
@@ -371,49 +357,31 @@ export class WasmMatVec implements MatVec {
     return this.arena.f32(y, w.storedCols).slice();
   }
 
-  /** x quantized to Q8_0/Q8_1 in the arena (once per input). */
-  private q8Input(x: Float32Array, quantized: QuantizedInput): NonNullable<QuantizedInput['q8']> {
+  /** x (at xPtr in the arena) quantized to Q8_0/Q8_1 by the kernels, once per input. */
+  private q8Input(xPtr: number, n: number, quantized: QuantizedInput): NonNullable<QuantizedInput['q8']> {
     if (quantized.q8 !== undefined) return quantized.q8;
-    const a = this.arena;
-    const nb = x.length / 32;
+    const nb = n / 32;
     const ptrs = {
-      ap: this.ensure(this.ap, x.length, 2),
+      ap: this.ensure(this.ap, n, 2),
       ad: this.ensure(this.ad, nb, 4),
       qs: this.ensure(this.qs, nb, 4),
       xs: this.ensure(this.xs, nb, 4),
     };
-    const q = quantizeActivationsQ8(x);
-    permuteCodes(q.q, a.i16(ptrs.ap, x.length));
-    a.f32(ptrs.ad, nb).set(q.d);
-    a.f32(ptrs.xs, nb).set(q.s);
-    const sums = a.i32(ptrs.qs, nb);
-    for (let b = 0; b < nb; b++) {
-      let sum = 0;
-      for (let j = 0; j < 32; j++) sum += q.q[b * 32 + j] as number;
-      sums[b] = sum;
-    }
+    this.arena.k.quant_q8(xPtr, n, ptrs.ap, ptrs.ad, ptrs.qs, ptrs.xs);
     quantized.q8 = ptrs;
     return ptrs;
   }
 
-  /** x quantized to Q8_K in the arena (once per input). */
-  private q8kInput(x: Float32Array, quantized: QuantizedInput): NonNullable<QuantizedInput['q8k']> {
+  /** x (at xPtr in the arena) quantized to Q8_K by the kernels, once per input. */
+  private q8kInput(xPtr: number, n: number, quantized: QuantizedInput): NonNullable<QuantizedInput['q8k']> {
     if (quantized.q8k !== undefined) return quantized.q8k;
-    const a = this.arena;
-    const ng = x.length / 32;
     const ptrs = {
-      kq: this.ensure(this.kq, x.length, 2),
-      kp: this.ensure(this.kp, x.length, 2),
-      kd: this.ensure(this.kd, x.length / 256, 4),
-      ks: this.ensure(this.ks, ng, 2),
+      kq: this.ensure(this.kq, n, 2),
+      kp: this.ensure(this.kp, n, 2),
+      kd: this.ensure(this.kd, n / 256, 4),
+      ks: this.ensure(this.ks, n / 32, 2),
     };
-    const q = quantizeActivationsQ8K(x);
-    a.i16(ptrs.kq, x.length).set(q.q);
-    permuteCodes(q.q, a.i16(ptrs.kp, x.length));
-    a.f32(ptrs.kd, q.d.length).set(q.d);
-    // |Σq| over 32 codes ≤ 32·127: i16, so the kernel dots the eight mins with them in one i32x4.dot_i16x8_s.
-    const sums = a.i16(ptrs.ks, ng);
-    for (let g = 0; g < ng; g++) sums[g] = (q.bsums[2 * g] as number) + (q.bsums[2 * g + 1] as number);
+    this.arena.k.quant_q8k(xPtr, n, ptrs.kq, ptrs.kp, ptrs.kd, ptrs.ks);
     quantized.q8k = ptrs;
     return ptrs;
   }
@@ -422,18 +390,18 @@ export class WasmMatVec implements MatVec {
    * The row-product kernel of a stored type, with its input: x quantized to the type's vec_dot_type (the same
    * sets the TS path in weights.ts goes by), or f32 x for the float and APR types.
    */
-  private rowCall(p: Placed, w: Weight, x: Float32Array, xPtr: number, outPtr: number, quantized: QuantizedInput): KernelCall {
+  private rowCall(p: Placed, w: Weight, xPtr: number, outPtr: number, quantized: QuantizedInput): KernelCall {
     if (!isWasmDType(w.dtype)) throw new KernelLoadError(`no WASM row product for ${w.dtype}`);
     const fn = ROW_KERNEL[w.dtype];
     if (w.dtype === 'APR_Q8' || w.dtype === 'APR_Q4') return { fn, args: [p.ptr, 0, w.rows, w.cols, xPtr, outPtr], r0At: 1 };
     const head = [p.ptr, w.rowBytes, 0, w.rows, w.cols];
     // Each family's kernels share one signature (a kernel ignores the pointers its type does not need).
     if (Q8_ACTIVATION_TYPES.has(w.dtype) || Q8_1_ACTIVATION_TYPES.has(w.dtype)) {
-      const { ap, ad, qs, xs } = this.q8Input(x, quantized);
+      const { ap, ad, qs, xs } = this.q8Input(xPtr, w.cols, quantized);
       return { fn, args: [...head, ap, ad, qs, xs, outPtr], r0At: 2 };
     }
     if (Q8K_ACTIVATION_TYPES.has(w.dtype)) {
-      const { kq, kp, kd, ks } = this.q8kInput(x, quantized);
+      const { kq, kp, kd, ks } = this.q8kInput(xPtr, w.cols, quantized);
       return { fn, args: [...head, kq, kp, kd, ks, outPtr], r0At: 2 };
     }
     return { fn, args: [...head, xPtr, outPtr], r0At: 2 };

@@ -145,6 +145,60 @@ describe('WASM SIMD mat-vec vs the TypeScript dequantize-then-f32 path, every st
   });
 });
 
+/** Codes widened and permuted as the kernels read them: per 16 elements, the even-indexed ones, then the odd-indexed. */
+function permuted(q: Int8Array): number[] {
+  const out: number[] = [];
+  for (let g = 0; g < q.length; g += 16) {
+    for (let k = 0; k < 8; k++) out.push(q[g + 2 * k] as number);
+    for (let k = 0; k < 8; k++) out.push(q[g + 2 * k + 1] as number);
+  }
+  return out;
+}
+
+describe('WASM activation quantizers equal the TS ones (themselves bit for bit with ggml: activations-ggml.test.ts)', () => {
+  /** Model-like activations, an all-zero block, rounding ties, a negative largest |x| and repeated maxima of both signs. */
+  function activations(n: number, seed: number): Float32Array {
+    const x = values(n, seed).map((v, i) => v * (1 + (i % 7)));
+    x.fill(0, 256, 512);
+    for (let j = 512; j < 768; j++) x[j] = ((j % 17) - 8) * 0.5;
+    x[515] = -4;
+    x[773] = -9;
+    x[777] = 9;
+    x[779] = -9;
+    return x;
+  }
+  const n = 1024;
+  const mv = new WasmMatVec();
+  const a = mv.arena;
+  const xPtr = a.alloc(n * 4);
+  const [p1, p2, p3, p4] = [a.alloc(n * 2), a.alloc(n * 2), a.alloc(n * 4), a.alloc(n * 4)];
+  for (const seed of [1, 2, 3]) {
+    it(`Q8_0/Q8_1 (seed ${seed}): d, permuted codes, Σq and s bit for bit`, () => {
+      const x = activations(n, seed);
+      a.f32(xPtr, n).set(x);
+      a.k.quant_q8(xPtr, n, p1, p2, p3, p4);
+      const want = quantizeActivationsQ8(x);
+      expect(Array.from(a.i16(p1, n))).toEqual(permuted(want.q));
+      expect(Array.from(a.f32(p2, n / 32))).toEqual(Array.from(want.d));
+      const sums = Array.from({ length: n / 32 }, (_, b) => want.q.subarray(b * 32, b * 32 + 32).reduce((s, v) => s + v, 0));
+      expect(Array.from(a.i32(p3, n / 32))).toEqual(sums);
+      expect(Array.from(a.f32(p4, n / 32))).toEqual(Array.from(want.s));
+    });
+    it(`Q8_K (seed ${seed}): codes in both orders, d and Σq per 32 bit for bit`, () => {
+      const x = activations(n, seed);
+      a.f32(xPtr, n).set(x);
+      a.i16(p1, n).fill(-1);
+      a.k.quant_q8k(xPtr, n, p1, p2, p3, p4);
+      const want = quantizeActivationsQ8K(x);
+      expect(Array.from(a.i16(p1, n))).toEqual(Array.from(want.q));
+      expect(Array.from(a.i16(p2, n))).toEqual(permuted(want.q));
+      expect(Array.from(a.f32(p3, n / 256))).toEqual(Array.from(want.d));
+      const sums = Array.from({ length: n / 32 }, (_, g) => (want.bsums[2 * g] as number) + (want.bsums[2 * g + 1] as number));
+      expect(Array.from(a.i16(p4, n / 32))).toEqual(sums);
+    });
+  }
+});
+
 describe('WASM decoders, bit for bit', () => {
   const mv = new WasmMatVec();
   it('F16: all 65 536 bit patterns (subnormals, ±Inf, NaN) decode as the codec table', () => {

@@ -565,6 +565,145 @@ function q6_KBlock(p: usize, y: usize): void {
   }
 }
 
+@inline function hsumi(s: v128): i32 {
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+
+// ---------------------------------------------------------------- activation quantizers (llama.cpp's vec_dot_types)
+
+/**
+ * fp32 → fp16 bits as ggml's `ggml_compute_fp32_to_fp16` (and F16C's round-to-nearest-even): the branch-free
+ * conversion of src/formats/codecs/f16.ts fp32ToFp16Bits, in f32 arithmetic that wasm makes exact.
+ */
+@inline function f2h(x: f32): u32 {
+  let base = (Mathf.abs(x) * reinterpret<f32>(0x77800000)) * reinterpret<f32>(0x08800000);
+  const w = reinterpret<u32>(x);
+  const shl1w = w << 1;
+  const sign = w & 0x80000000;
+  let bias = shl1w & 0xff000000;
+  if (bias < 0x71000000) bias = 0x71000000;
+  base = reinterpret<f32>((bias >> 1) + 0x07800000) + base;
+  const bits = reinterpret<u32>(base);
+  const nonsign = ((bits >> 13) & 0x7c00) + (bits & 0x0fff);
+  return ((sign >> 16) | (shl1w > 0xff000000 ? 0x7e00 : nonsign)) & 0xffff;
+}
+
+/** The f32 value of x rounded to fp16. */
+@inline function fp16Round(x: f32): f32 {
+  return load<f32>(fp16tab + (<usize>f2h(x) << 2));
+}
+
+@inline function maxAbs4(m: v128, p: usize): v128 {
+  return f32x4.max(m, f32x4.abs(v128.load(p)));
+}
+
+@inline function hmax(v: v128): f32 {
+  return Mathf.max(Mathf.max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), Mathf.max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}
+
+/** Four f32 at p times s, rounded half to even (`_mm256_round_ps` nearest; ggml's nearest_int) to i32. */
+@inline function round4(p: usize, s: v128): v128 {
+  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), s)));
+}
+
+/** 16 codes (i16 lanes: lo = elements 0–7, hi = 8–15) stored permuted at ap: the 8 even-indexed, then the 8 odd-indexed. */
+@inline function storePermuted(ap: usize, lo: v128, hi: v128): void {
+  v128.store(ap, i16x8.shuffle(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14));
+  v128.store(ap, i16x8.shuffle(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15), 16);
+}
+
+/**
+ * x[0..n) → Q8_0/Q8_1 activations as activations.ts quantizeActivationsQ8 computes them (ggml-cpu's x86
+ * quantize_row_q8_0/_q8_1): per 32-block d = max|x|/127 stored fp16-rounded in `ad`, codes round(x·(127/max|x|))
+ * permuted into `ap` (i16), Σ codes in `qs` (i32), s = fp16(d·Σq) in `xs` (f32).
+ */
+export function quant_q8(x: usize, n: i32, ap: usize, ad: usize, qs: usize, xs: usize): void {
+  for (let b = 0; b < (n >> 5); b++) {
+    const p = x + (<usize>b << 7);
+    let m = f32x4.abs(v128.load(p));
+    for (let k = 16; k < 128; k += 16) m = maxAbs4(m, p + <usize>k);
+    const amax = hmax(m);
+    const d: f32 = amax / 127;
+    const id = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
+    const q0 = round4(p, id);
+    const q1 = round4(p + 16, id);
+    const q2 = round4(p + 32, id);
+    const q3 = round4(p + 48, id);
+    const q4 = round4(p + 64, id);
+    const q5 = round4(p + 80, id);
+    const q6 = round4(p + 96, id);
+    const q7 = round4(p + 112, id);
+    const a = ap + (<usize>b << 6);
+    storePermuted(a, i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+    storePermuted(a + 32, i16x8.narrow_i32x4_s(q4, q5), i16x8.narrow_i32x4_s(q6, q7));
+    const sum = hsumi(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
+    store<f32>(ad + (<usize>b << 2), fp16Round(d));
+    store<i32>(qs + (<usize>b << 2), sum);
+    store<f32>(xs + (<usize>b << 2), fp16Round(d * <f32>sum));
+  }
+}
+
+/**
+ * x[0..n) → Q8_K activations as activations.ts quantizeActivationsQ8K computes them (ggml quantize_row_q8_K_ref):
+ * per 256-block, max = the first x of largest |x|, iscale = −127/max, codes min(127, round(iscale·x)) in element
+ * order into `aq` and permuted into `ap` (i16), d = 1/iscale in `ad` (f32; 0 for an all-zero block), Σ codes per
+ * 32 in `xs` (i16).
+ */
+export function quant_q8k(x: usize, n: i32, aq: usize, ap: usize, ad: usize, xs: usize): void {
+  for (let b = 0; b < (n >> 8); b++) {
+    const p = x + (<usize>b << 10);
+    let m = f32x4.abs(v128.load(p));
+    for (let k = 16; k < 1024; k += 16) m = maxAbs4(m, p + <usize>k);
+    const amax = hmax(m);
+    const q = aq + (<usize>b << 9);
+    const a = ap + (<usize>b << 9);
+    const s = xs + (<usize>b << 4);
+    if (amax == 0) {
+      memory.fill(q, 0, 512);
+      memory.fill(a, 0, 512);
+      memory.fill(s, 0, 16);
+      store<f32>(ad + (<usize>b << 2), 0);
+      continue;
+    }
+    let max: f32 = 0;
+    for (let j = 0; j < 256; j++) {
+      const v = load<f32>(p + (<usize>j << 2));
+      if (Mathf.abs(v) == amax) {
+        max = v;
+        break;
+      }
+    }
+    const iscale: f32 = -127 / max;
+    const is = f32x4.splat(iscale);
+    const top = i32x4.splat(127);
+    for (let g = 0; g < 16; g += 2) {
+      const e = p + (<usize>g << 6);
+      const q0 = i32x4.min_s(round4(e, is), top);
+      const q1 = i32x4.min_s(round4(e + 16, is), top);
+      const q2 = i32x4.min_s(round4(e + 32, is), top);
+      const q3 = i32x4.min_s(round4(e + 48, is), top);
+      const q4 = i32x4.min_s(round4(e + 64, is), top);
+      const q5 = i32x4.min_s(round4(e + 80, is), top);
+      const q6 = i32x4.min_s(round4(e + 96, is), top);
+      const q7 = i32x4.min_s(round4(e + 112, is), top);
+      const n0 = i16x8.narrow_i32x4_s(q0, q1);
+      const n1 = i16x8.narrow_i32x4_s(q2, q3);
+      const n2 = i16x8.narrow_i32x4_s(q4, q5);
+      const n3 = i16x8.narrow_i32x4_s(q6, q7);
+      const o = <usize>g << 5;
+      v128.store(q + o, n0);
+      v128.store(q + o, n1, 16);
+      v128.store(q + o, n2, 32);
+      v128.store(q + o, n3, 48);
+      storePermuted(a + o, n0, n1);
+      storePermuted(a + o + 32, n2, n3);
+      const sum = hsumi(i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7))));
+      store<i16>(s + (<usize>g), <i16>sum);
+    }
+    store<f32>(ad + (<usize>b << 2), <f32>1 / iscale);
+  }
+}
+
 // ---------------------------------------------------------------- APR Q8 / Q4 (encoded over the flattened tensor)
 
 /**
