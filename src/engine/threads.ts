@@ -31,7 +31,7 @@ export type ThreadedFn = (typeof THREADED_FNS)[number];
 
 const SLOT_BASE = 4;
 const SLOT_WORDS = 16;
-/** Most arguments a kernel takes (mv_q8_0: 8). */
+/** Most arguments a kernel takes (the integer-dot kernels: 10). */
 const MAX_ARGS = SLOT_WORDS - 3;
 /** One product never takes this long (a 4 GiB f32 matrix streams in well under it); past it the pool is broken. */
 const JOB_TIMEOUT_MS = 60_000;

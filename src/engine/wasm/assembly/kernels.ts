@@ -7,8 +7,8 @@
  * (q·d is exact in f32 for every type; the one rounding of `q·d + m` or `f32(d·sc)·q` is the one the codec
  * makes when it stores to a Float32Array); only the order of the f32 sums differs. Block-quantized weights
  * multiply activations quantized to their llama.cpp `vec_dot_type` (Q8_0 for Q8_0/Q4_0/Q5_0, Q8_1 for
- * Q4_1/Q5_1, Q8_K for Q4_K/Q6_K; codes widened to i16 by the caller) with integer dots, as llama.cpp's CPU
- * matmul does; the f32 paths (dequantize, transposed product) serve the rest.
+ * Q4_1/Q5_1, Q8_K for Q4_K/Q6_K; `quant_q8` / `quant_q8k` below, codes widened to i16) with integer dots, as
+ * llama.cpp's CPU matmul does; the f32 paths (dequantize, transposed product) serve the rest.
  *
  * Calling convention: pointers are byte offsets into memory; a matrix is `rows` stored rows of `stride`
  * bytes from `w`; `mv_*` writes out[r] for r in [r0, r1) so that threads can split the rows.
