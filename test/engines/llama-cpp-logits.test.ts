@@ -72,6 +72,17 @@ describe('llama.cpp through its C API', () => {
     if (process.env['TMGT_LLAMA_CPP_API'] === undefined) expect(defaultLlamaCppPath()).toEqual({ path: 'ffi' });
   });
 
+  it('TMGT_LLAMA_CPP_API=node-llama-cpp forces the fallback path, with the reason', () => {
+    const before = process.env['TMGT_LLAMA_CPP_API'];
+    process.env['TMGT_LLAMA_CPP_API'] = 'node-llama-cpp';
+    try {
+      expect(defaultLlamaCppPath()).toEqual({ path: 'node-llama-cpp', reason: 'TMGT_LLAMA_CPP_API=node-llama-cpp' });
+    } finally {
+      if (before === undefined) delete process.env['TMGT_LLAMA_CPP_API'];
+      else process.env['TMGT_LLAMA_CPP_API'] = before;
+    }
+  });
+
   it("greedy picks the first of equal maxima, as llama.cpp's greedy sampler does", () => {
     expect(argmaxFirst(Float32Array.of(1, 3, 3, 2))).toBe(1);
     expect(argmaxFirst(Float32Array.of(-5, -5))).toBe(0);
