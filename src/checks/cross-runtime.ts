@@ -108,8 +108,8 @@ export function crossRuntimeBounds(arch: MappedArch, target: string): CrossRunti
 }
 
 /**
- * F-CROSS-RUNTIME-001 for one prompt: the bundled engine's logits and llama.cpp's log-probabilities
- * (runLlamaCppEngine returns log p as logits; log-softmax makes the two comparable) at every position of the
+ * F-CROSS-RUNTIME-001 for one prompt: the bundled engine's logits and llama.cpp's (its raw logits through the C API,
+ * or log p on the node-llama-cpp fallback; log-softmax makes either comparable) at every position of the
  * same teacher-forced ids. Fails when the mean KL(bundled ‖ llama.cpp) exceeds the bound, when the top-1
  * tokens differ at a position that is not a near-tie, or when either side has NaN/Inf or a different shape.
  */
