@@ -23,7 +23,9 @@ async function tmgt(args: string[]) {
 
 /** A report without what differs between two runs of the same claims: durations and artifact paths. */
 function stripTimings(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (key, v: unknown) => (key === 'durationMs' || key === 'timingsMs' || key === 'artifact' ? undefined : v)));
+  return JSON.parse(
+    JSON.stringify(value, (key, v: unknown) => (key === 'durationMs' || key === 'timingsMs' || key === 'artifact' ? undefined : v)),
+  );
 }
 
 // llama-tiny: vocab 384 × hidden 96.
