@@ -331,7 +331,7 @@ export function writeOracleManifest(m: OracleManifest, path = ORACLE_MANIFEST_PA
 
 /** Tiny zoo models: shape-faithful (`nightly`) models are left to the nightly matrix. */
 export function isTinyModel(spec: ModelSpec): boolean {
-  return !(spec.kind === 'seeded' && spec.nightly === true);
+  return !((spec.kind === 'seeded' || spec.kind === 'derived') && spec.nightly === true);
 }
 
 /** The models `tmgt oracles pin` pins by default: every tiny model the zoo builds itself. */

@@ -26,8 +26,8 @@ const dir = mkdtempSync(join(tmpdir(), 'tmgt-llamacpp-'));
  * Bounds on mean KL(llama.cpp ‖ bundled) over the 12 prefixes. Measured worst (three models):
  * f32 6.7e-9, f16 4.9e-9 (same computation; parity-anchors §8 allows ~1e-6, ~1e-5 for GPT-2's fp16
  * GELU table); bf16 1.2e-6 (llama.cpp rounds activations to bf16 for a bf16 matmul, the bundled engine
- * does not); quantized 3.1e-5 (q4_1; llama.cpp quantizes activations to Q8_0/Q8_1 for every quantized
- * type, the bundled engine for Q8_0/Q4_0 only).
+ * does not); quantized 3.1e-5 (q4_1, measured when the bundled engine quantized activations for Q8_0/Q4_0 only;
+ * it now quantizes them to each type's vec_dot_type — Q8_0, Q8_1, Q8_K — as llama.cpp does, and the KL is lower).
  */
 function klBound(t: Target): number {
   if (t.weightDType === 'F32' || t.weightDType === 'F16') return 1e-6;
