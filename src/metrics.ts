@@ -124,29 +124,53 @@ export function nmse(r: Float32Array, c: Float32Array): number {
   return den === 0 ? (num === 0 ? 0 : Infinity) : num / den;
 }
 
-function logSoftmax(row: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) if (v > max) max = v;
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  const out = new Float64Array(row.length);
-  for (let i = 0; i < row.length; i++) out[i] = (row[i] as number) - lse;
-  return out;
+/**
+ * log Σ exp of every row of `a` (rows of `vocab`), in f64: what log-softmax subtracts. Kept per array (a real
+ * vocabulary's logits are tens of MB, and the logits, tokens and cross-runtime checks all read the same ones).
+ */
+function rowLse(a: Float32Array, vocab: number): Float64Array {
+  const known = lseCache.get(a);
+  if (known !== undefined && known.vocab === vocab) return known.lse;
+  const rows = Math.floor(a.length / vocab);
+  const lse = new Float64Array(rows);
+  for (let t = 0; t < rows; t++) {
+    const at = t * vocab;
+    let max = -Infinity;
+    for (let i = at; i < at + vocab; i++) if ((a[i] as number) > max) max = a[i] as number; // i < rows · vocab ≤ length
+    let sum = 0;
+    for (let i = at; i < at + vocab; i++) sum += Math.exp((a[i] as number) - max); // as above
+    lse[t] = max + Math.log(sum);
+  }
+  lseCache.set(a, { vocab, lse });
+  return lse;
 }
+const lseCache = new WeakMap<Float32Array, { vocab: number; lse: Float64Array }>();
+/** klPerRow per pair of arrays (the logits and tokens checks ask for the same pair). */
+const klCache = new WeakMap<Float32Array, WeakMap<Float32Array, { vocab: number; kl: number[] }>>();
 
 /** KL(r ‖ c) per row, softmax in f64. */
 export function klPerRow(r: Float32Array, c: Float32Array, vocab: number): number[] {
+  const known = klCache.get(r)?.get(c);
+  if (known !== undefined && known.vocab === vocab) return [...known.kl];
   const rows = r.length / vocab;
+  const lseR = rowLse(r, vocab);
+  const lseC = rowLse(c, vocab);
   const out: number[] = [];
   for (let t = 0; t < rows; t++) {
-    const lr = logSoftmax(r.subarray(t * vocab, (t + 1) * vocab));
-    const lc = logSoftmax(c.subarray(t * vocab, (t + 1) * vocab));
+    const at = t * vocab;
+    const a = lseR[t] as number; // t < rows
+    const b = lseC[t] as number; // c has the rows of r (callers check the shapes)
     let kl = 0;
-    for (let i = 0; i < vocab; i++) kl += Math.exp(lr[i] as number) * ((lr[i] as number) - (lc[i] as number));
+    for (let i = at; i < at + vocab; i++) {
+      const lr = (r[i] as number) - a; // i < rows · vocab
+      kl += Math.exp(lr) * (lr - ((c[i] as number) - b)); // as above
+    }
     out.push(Math.max(0, kl));
   }
-  return out;
+  let inner = klCache.get(r);
+  if (inner === undefined) klCache.set(r, (inner = new WeakMap()));
+  inner.set(c, { vocab, kl: out });
+  return [...out];
 }
 
 /**
@@ -160,19 +184,20 @@ export function klStatistics(r: Float32Array, c: Float32Array, vocab: number, kl
   let dpSq = 0;
   let dpCount = 0;
   let sameTop = 0;
+  const lseR = rowLse(r, vocab);
+  const lseC = rowLse(c, vocab);
   for (let t = 0; t < rows; t++) {
-    const lr = logSoftmax(r.subarray(t * vocab, (t + 1) * vocab));
-    const lc = logSoftmax(c.subarray(t * vocab, (t + 1) * vocab));
+    const at = t * vocab;
     let br = 0;
     let bc = 0;
     for (let i = 1; i < vocab; i++) {
-      if ((lr[i] as number) > (lr[br] as number)) br = i;
-      if ((lc[i] as number) > (lc[bc] as number)) bc = i;
+      if ((r[at + i] as number) > (r[at + br] as number)) br = i; // at + i < rows · vocab
+      if ((c[at + i] as number) > (c[at + bc] as number)) bc = i; // as above
     }
     if (br === bc) sameTop++;
     const next = ids === undefined ? br : ids[t + 1];
     if (next === undefined || next < 0 || next >= vocab) continue;
-    const dp = Math.exp(lc[next] as number) - Math.exp(lr[next] as number);
+    const dp = Math.exp((c[at + next] as number) - (lseC[t] as number)) - Math.exp((r[at + next] as number) - (lseR[t] as number)); // t < rows
     dpSum += dp;
     dpSq += dp * dp;
     dpCount++;
