@@ -21,6 +21,7 @@ import {
 import { fp16Table } from '../../src/formats/codecs/f16.js';
 import { dequantize, quantize } from '../../src/formats/codecs/index.js';
 import type { DType } from '../../src/formats/types.js';
+import { Prng } from '../../src/zoo/prng.js';
 
 const lib = locateLlamaLibrary();
 const bins = lib.found ? dirname(lib.path) : '';
@@ -28,16 +29,10 @@ const cpuLib = join(bins, 'libggml-cpu-haswell.so');
 const hasAvx2 = process.platform === 'linux' && /\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
 const usable = lib.found && existsSync(cpuLib) && hasAvx2;
 
-/** A seeded generator (mulberry32). */
+/** A seeded uniform generator (the zoo's): the same values on every run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.uniform();
 }
 
 /**

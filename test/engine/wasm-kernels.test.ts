@@ -11,20 +11,15 @@ import { TsMatVec, WASM_TYPE, WasmMatVec, type WasmDType } from '../../src/engin
 import type { Weight } from '../../src/engine/weights.js';
 import { bf16BitsToFp32, dequantize, quantize, TYPE_INFO } from '../../src/formats/codecs/index.js';
 import { fp16Table } from '../../src/formats/codecs/f16.js';
+import { Prng } from '../../src/zoo/prng.js';
 
 // The issue's bound (item 7): the WASM product equals dequantize-then-f32 up to summation order.
 const NMSE_MAX = 1e-10;
 
-/** A seeded generator (mulberry32): the same weights on every run. */
+/** A seeded uniform generator (the zoo's): the same values on every run. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const p = new Prng(seed);
+  return () => p.uniform();
 }
 
 /** Values with per-row scale spread, an all-zero block and outliers: what a quantizer meets in a trained model. */
