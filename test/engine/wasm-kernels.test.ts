@@ -196,53 +196,25 @@ describe('WASM activation quantizers equal the TS ones (themselves bit for bit w
 
 describe('WASM decoders, bit for bit', () => {
   const mv = new WasmMatVec();
+  /** Every 16-bit pattern of a half type, decoded by the WASM row decoder, must be `want(bits)` exactly (NaN as NaN). */
+  function allPatterns(dtype: 'F16' | 'BF16', want: (bits: number) => number): void {
+    const bytes = new Uint8Array(65536 * 2);
+    for (let h = 0; h < 65536; h++) {
+      bytes[2 * h] = h & 0xff;
+      bytes[2 * h + 1] = h >>> 8;
+    }
+    const w: Weight = { dtype, rows: 1, cols: 65536, isTransposed: false, storedRows: 1, storedCols: 65536, rowBytes: 65536 * 2, bytes };
+    mv.prepare(w);
+    const got = mv.dequantizeRow(w, 0);
+    for (let h = 0; h < 65536; h++) {
+      const v = want(h);
+      if (Number.isNaN(v)) expect(Number.isNaN(got[h]), `0x${h.toString(16)}`).toBe(true);
+      else expect(Object.is(got[h], v), `0x${h.toString(16)}: ${got[h]} vs ${v}`).toBe(true);
+    }
+  }
   it('F16: all 65 536 bit patterns (subnormals, ±Inf, NaN) decode as the codec table', () => {
-    const bytes = new Uint8Array(65536 * 2);
-    for (let h = 0; h < 65536; h++) {
-      bytes[2 * h] = h & 0xff;
-      bytes[2 * h + 1] = h >>> 8;
-    }
-    const w: Weight = {
-      dtype: 'F16',
-      rows: 1,
-      cols: 65536,
-      isTransposed: false,
-      storedRows: 1,
-      storedCols: 65536,
-      rowBytes: 65536 * 2,
-      bytes,
-    };
-    mv.prepare(w);
-    const got = mv.dequantizeRow(w, 0);
     const table = fp16Table();
-    for (let h = 0; h < 65536; h++) {
-      const want = table[h] as number;
-      if (Number.isNaN(want)) expect(Number.isNaN(got[h]), `0x${h.toString(16)}`).toBe(true);
-      else expect(Object.is(got[h], want), `0x${h.toString(16)}: ${got[h]} vs ${want}`).toBe(true);
-    }
+    allPatterns('F16', (h) => table[h] as number); // h < 65536, the table's length
   });
-  it('BF16: all 65 536 bit patterns', () => {
-    const bytes = new Uint8Array(65536 * 2);
-    for (let h = 0; h < 65536; h++) {
-      bytes[2 * h] = h & 0xff;
-      bytes[2 * h + 1] = h >>> 8;
-    }
-    const w: Weight = {
-      dtype: 'BF16',
-      rows: 1,
-      cols: 65536,
-      isTransposed: false,
-      storedRows: 1,
-      storedCols: 65536,
-      rowBytes: 65536 * 2,
-      bytes,
-    };
-    mv.prepare(w);
-    const got = mv.dequantizeRow(w, 0);
-    for (let h = 0; h < 65536; h++) {
-      const want = bf16BitsToFp32(h);
-      if (Number.isNaN(want)) expect(Number.isNaN(got[h])).toBe(true);
-      else expect(Object.is(got[h], want), `0x${h.toString(16)}`).toBe(true);
-    }
-  });
+  it('BF16: all 65 536 bit patterns', () => allPatterns('BF16', bf16BitsToFp32));
 });
